@@ -1,0 +1,178 @@
+//! Error kinds: one stable, machine-readable name for every way a token, key or key set can fail.
+
+use std::borrow::Cow;
+use std::error::Error as StdError;
+use std::fmt;
+
+/// What went wrong, as a stable machine-readable kind.
+///
+/// The names returned by [`ErrorKind::as_str`] are a contract: the CLI prints them, metrics are
+/// labelled with them, and scripts match on them. They never change meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The token is not a well-formed compact JWS/JWT (parts, base64url, JSON, claim types).
+    MalformedToken,
+    /// The header names an algorithm this library does not implement.
+    UnsupportedAlgorithm,
+    /// The algorithm is known but not allowed (`none`, HS* unless asked for, or not in the allow-list).
+    AlgorithmNotAllowed,
+    /// No key in the key set matches the token's `kid` (or, without `kid`, its algorithm).
+    KeyNotFound,
+    /// A key was found but cannot be used for this token (set aside when parsed, or wrong type for the algorithm).
+    InvalidKey,
+    /// The signature does not verify.
+    InvalidSignature,
+    /// `exp` has passed (now >= exp + leeway).
+    TokenExpired,
+    /// `nbf` has not been reached (now < nbf - leeway).
+    TokenNotYetValid,
+    /// `iat` lies in the future beyond the leeway.
+    IssuedInFuture,
+    /// `iss` is missing or not one of the expected issuers.
+    InvalidIssuer,
+    /// `aud` is missing or contains none of the expected audiences.
+    InvalidAudience,
+    /// The header `typ` is not the expected type, or the token is a nested JWT.
+    InvalidTokenType,
+    /// A required claim is absent.
+    MissingClaim,
+    /// The header lists a critical extension (`crit`, `b64: false`) that is not understood.
+    UnsupportedCriticalHeader,
+    /// A claim has a value the caller's rules (or a custom validator) reject.
+    InvalidClaim,
+    /// A JWK Set document is not valid (not JSON, no `keys` array, over the size or key limits).
+    InvalidKeySet,
+}
+
+impl ErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ErrorKind; 16] = [
+        ErrorKind::MalformedToken,
+        ErrorKind::UnsupportedAlgorithm,
+        ErrorKind::AlgorithmNotAllowed,
+        ErrorKind::KeyNotFound,
+        ErrorKind::InvalidKey,
+        ErrorKind::InvalidSignature,
+        ErrorKind::TokenExpired,
+        ErrorKind::TokenNotYetValid,
+        ErrorKind::IssuedInFuture,
+        ErrorKind::InvalidIssuer,
+        ErrorKind::InvalidAudience,
+        ErrorKind::InvalidTokenType,
+        ErrorKind::MissingClaim,
+        ErrorKind::UnsupportedCriticalHeader,
+        ErrorKind::InvalidClaim,
+        ErrorKind::InvalidKeySet,
+    ];
+
+    /// The stable snake_case name of this kind (for example `token_expired`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::MalformedToken => "malformed_token",
+            ErrorKind::UnsupportedAlgorithm => "unsupported_algorithm",
+            ErrorKind::AlgorithmNotAllowed => "algorithm_not_allowed",
+            ErrorKind::KeyNotFound => "key_not_found",
+            ErrorKind::InvalidKey => "invalid_key",
+            ErrorKind::InvalidSignature => "invalid_signature",
+            ErrorKind::TokenExpired => "token_expired",
+            ErrorKind::TokenNotYetValid => "token_not_yet_valid",
+            ErrorKind::IssuedInFuture => "issued_in_future",
+            ErrorKind::InvalidIssuer => "invalid_issuer",
+            ErrorKind::InvalidAudience => "invalid_audience",
+            ErrorKind::InvalidTokenType => "invalid_token_type",
+            ErrorKind::MissingClaim => "missing_claim",
+            ErrorKind::UnsupportedCriticalHeader => "unsupported_critical_header",
+            ErrorKind::InvalidClaim => "invalid_claim",
+            ErrorKind::InvalidKeySet => "invalid_key_set",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failure with a stable [`ErrorKind`], a human message, the claim it concerns (if any) and
+/// the underlying cause in [`std::error::Error::source`].
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    message: Cow<'static, str>,
+    claim: Option<Cow<'static, str>>,
+    source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+}
+
+impl Error {
+    /// A new error of `kind` with a human-readable message.
+    pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
+        Error { kind, message: message.into(), claim: None, source: None }
+    }
+
+    /// Names the claim (or header member) this error is about.
+    pub fn with_claim(mut self, claim: impl Into<Cow<'static, str>>) -> Self {
+        self.claim = Some(claim.into());
+        self
+    }
+
+    /// Keeps `source` as the cause of this error.
+    pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// The stable kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The human-readable message (without the kind).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The claim or header member concerned, when there is one.
+    pub fn claim(&self) -> Option<&str> {
+        self.claim.as_deref()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source.as_deref().map(|s| s as &(dyn StdError + 'static))
+    }
+}
+
+pub(crate) fn malformed(message: impl Into<Cow<'static, str>>) -> Error {
+    Error::new(ErrorKind::MalformedToken, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_snake_case() {
+        let mut names: Vec<_> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ErrorKind::ALL.len());
+    }
+
+    #[test]
+    fn source_chain_is_kept() {
+        let cause = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        let err = malformed("header is not JSON").with_source(cause);
+        assert!(StdError::source(&err).is_some());
+        assert_eq!(err.to_string(), "malformed_token: header is not JSON");
+    }
+}

@@ -1,0 +1,203 @@
+//! JWS compact serialization (RFC 7515 section 7.1): parsing, header rules and verification on
+//! prepared keys. Only the compact form: exactly three base64url parts.
+//!
+//! The `jku`, `x5u`, `jwk`, `x5c` and `x5t` header members are never used to find or fetch a
+//! key: keys come only from the caller's [`KeySet`].
+
+use serde_json::{Map, Value};
+
+use crate::algorithm::{Algorithm, AlgorithmSet};
+use crate::base64url;
+use crate::error::{Error, ErrorKind, malformed};
+use crate::key_set::{Candidates, KeySet};
+
+/// Longest signature accepted, in base64url characters (an 8192-bit RSA signature is 1366).
+const MAX_SIGNATURE_B64: usize = 1368;
+
+/// A JOSE header, checked: `alg` is a supported algorithm, no critical extension is present.
+#[derive(Debug, Clone)]
+pub struct Header {
+    alg: Algorithm,
+    kid: Option<String>,
+    typ: Option<String>,
+    cty: Option<String>,
+    members: Map<String, Value>,
+}
+
+impl Header {
+    /// The signature algorithm.
+    pub fn alg(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The key id, when present.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The `typ` member, when present.
+    pub fn typ(&self) -> Option<&str> {
+        self.typ.as_deref()
+    }
+
+    /// The `cty` member, when present.
+    pub fn cty(&self) -> Option<&str> {
+        self.cty.as_deref()
+    }
+
+    /// Every header member as received.
+    pub fn members(&self) -> &Map<String, Value> {
+        &self.members
+    }
+
+    /// Parses and checks a decoded header.
+    pub(crate) fn parse(json: &[u8]) -> Result<Header, Error> {
+        let members = crate::json_object::parse(json, false)
+            .map_err(|e| malformed("header is not a JSON object without duplicate members").with_source(e))?
+            .members;
+        let text = |name: &'static str| -> Result<Option<String>, Error> {
+            match members.get(name) {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(malformed(format!("header \"{name}\" is not a string")).with_claim(name)),
+            }
+        };
+        let alg = match members.get("alg") {
+            Some(Value::String(name)) => name.parse::<Algorithm>()?,
+            Some(_) => return Err(malformed("header \"alg\" is not a string").with_claim("alg")),
+            None => return Err(malformed("header has no \"alg\"").with_claim("alg")),
+        };
+        if let Some(crit) = members.get("crit") {
+            let names = crit
+                .as_array()
+                .filter(|a| !a.is_empty() && a.iter().all(|n| n.as_str().is_some_and(|s| !s.is_empty())))
+                .ok_or_else(|| {
+                    malformed("header \"crit\" is not a non-empty array of names").with_claim("crit")
+                })?;
+            let shown: Vec<_> = names.iter().filter_map(Value::as_str).take(5).collect();
+            return Err(Error::new(
+                ErrorKind::UnsupportedCriticalHeader,
+                format!("critical header extensions are not understood: {}", shown.join(", ")),
+            )
+            .with_claim("crit"));
+        }
+        match members.get("b64") {
+            None | Some(Value::Bool(true)) => {}
+            Some(Value::Bool(false)) => {
+                return Err(Error::new(
+                    ErrorKind::UnsupportedCriticalHeader,
+                    "unencoded payloads (\"b64\": false, RFC 7797) are not supported",
+                )
+                .with_claim("b64"));
+            }
+            Some(_) => return Err(malformed("header \"b64\" is not a boolean").with_claim("b64")),
+        }
+        Ok(Header { alg, kid: text("kid")?, typ: text("typ")?, cty: text("cty")?, members })
+    }
+}
+
+/// The three parts of a compact JWS, still encoded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Compact<'a> {
+    pub(crate) header: &'a str,
+    pub(crate) payload: &'a str,
+    pub(crate) signature: &'a str,
+    /// `header.payload`: the bytes the signature covers.
+    pub(crate) signing_input: &'a str,
+}
+
+impl<'a> Compact<'a> {
+    pub(crate) fn split(token: &'a str) -> Result<Compact<'a>, Error> {
+        let mut parts = token.splitn(4, '.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            let dots = token.bytes().filter(|b| *b == b'.').count();
+            return Err(malformed(if dots == 4 {
+                "token has 5 parts: encrypted tokens (JWE) are not supported".to_string()
+            } else {
+                format!("token has {} parts, a compact JWS has 3", dots + 1)
+            }));
+        };
+        if header.is_empty() {
+            return Err(malformed("token has an empty header"));
+        }
+        let signing_input = &token[..header.len() + 1 + payload.len()];
+        Ok(Compact { header, payload, signature, signing_input })
+    }
+
+    pub(crate) fn header(&self) -> Result<Header, Error> {
+        let json = base64url::decode(self.header.as_bytes())
+            .map_err(|e| malformed("header is not strict base64url").with_source(e))?;
+        Header::parse(&json)
+    }
+}
+
+/// A compact JWS whose signature verified: its header and decoded payload.
+#[derive(Debug, Clone)]
+pub struct VerifiedJws {
+    /// The checked header.
+    pub header: Header,
+    /// The payload bytes.
+    pub payload: Vec<u8>,
+}
+
+/// Verifies a compact JWS against `keys`, accepting only `allowed` algorithms. Does not look at
+/// the payload beyond decoding it: use [`crate::Validation`] for JWTs.
+pub fn verify(token: &str, keys: &KeySet, allowed: AlgorithmSet) -> Result<VerifiedJws, Error> {
+    let compact = Compact::split(token)?;
+    let header = compact.header()?;
+    verify_signature(&compact, &header, keys, allowed)?;
+    let payload = base64url::decode(compact.payload.as_bytes())
+        .map_err(|e| malformed("payload is not strict base64url").with_source(e))?;
+    Ok(VerifiedJws { header, payload })
+}
+
+/// Checks `alg` against `allowed`, finds the key(s) and verifies the signature.
+pub(crate) fn verify_signature(
+    compact: &Compact<'_>,
+    header: &Header,
+    keys: &KeySet,
+    allowed: AlgorithmSet,
+) -> Result<(), Error> {
+    let alg = header.alg;
+    if !allowed.contains(alg) {
+        let why = if alg.is_symmetric() && !allowed.has_symmetric() {
+            "HMAC algorithms are accepted only when the caller asks for them"
+        } else {
+            "it is not in the allowed algorithms"
+        };
+        return Err(Error::new(ErrorKind::AlgorithmNotAllowed, format!("alg {alg} is not allowed: {why}"))
+            .with_claim("alg"));
+    }
+    let candidates = match keys.candidates(alg, header.kid()) {
+        Candidates::Keys(keys) => keys,
+        Candidates::Unusable(reason) => return Err(Error::new(ErrorKind::InvalidKey, reason)),
+        Candidates::NotFound => {
+            return Err(Error::new(
+                ErrorKind::KeyNotFound,
+                match header.kid() {
+                    Some(kid) => {
+                        let shown: String = kid.chars().take(64).collect();
+                        format!("no key with kid {shown:?}")
+                    }
+                    None => format!("token has no kid and no key fits {alg}"),
+                },
+            ));
+        }
+    };
+    if compact.signature.len() > MAX_SIGNATURE_B64 {
+        return Err(Error::new(ErrorKind::InvalidSignature, "signature is longer than any supported key's"));
+    }
+    let mut buffer = [0u8; 1032];
+    let len = base64url::decode_slice(compact.signature.as_bytes(), &mut buffer).map_err(|e| {
+        Error::new(ErrorKind::InvalidSignature, "signature is not strict base64url").with_source(e)
+    })?;
+    let signature = &buffer[..len];
+    let message = compact.signing_input.as_bytes();
+    if candidates.iter().any(|key| key.verify(alg, message, signature)) {
+        Ok(())
+    } else {
+        Err(Error::new(ErrorKind::InvalidSignature, format!("{alg} signature does not verify")))
+    }
+}

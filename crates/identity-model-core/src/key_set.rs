@@ -1,0 +1,252 @@
+//! A JWK Set (RFC 7517 section 5): usable keys prepared once, unusable keys set aside with their
+//! reason, bounded in size and count.
+//!
+//! **Duplicate `kid`s.** RFC 7517 section 4.5 lets keys of different types share a `kid`
+//! ("equivalent alternatives"). A set with duplicate `kid`s is accepted; a token naming such a
+//! `kid` is tried against each key under that `kid` that fits its algorithm, in document order,
+//! and is valid when one of them verifies it. A `kid` never matches a key with a different `kid`.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::algorithm::Algorithm;
+use crate::error::{Error, ErrorKind};
+use crate::jwk::VerifyingKey;
+
+/// Bounds on a JWK Set document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeySetLimits {
+    /// Largest document accepted, in bytes (default 512 KiB).
+    pub max_bytes: usize,
+    /// Most keys accepted, usable or not (default 100).
+    pub max_keys: usize,
+}
+
+impl Default for KeySetLimits {
+    fn default() -> Self {
+        KeySetLimits { max_bytes: 512 * 1024, max_keys: 100 }
+    }
+}
+
+/// A key that was set aside when the set was parsed, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedKey {
+    /// Position of the key in the document's `keys` array.
+    pub index: usize,
+    /// Its `kid`, when it had a string one.
+    pub kid: Option<String>,
+    /// Its `kty`, when it had a string one.
+    pub kty: Option<String>,
+    /// Why it cannot be used.
+    pub reason: String,
+}
+
+/// A parsed, prepared JWK Set.
+#[derive(Debug, Default)]
+pub struct KeySet {
+    keys: Vec<VerifyingKey>,
+    rejected: Vec<RejectedKey>,
+    by_kid: HashMap<String, Vec<usize>>,
+    members: Map<String, Value>,
+}
+
+/// The keys a token may be verified with.
+#[derive(Debug)]
+pub(crate) enum Candidates<'a> {
+    /// These keys fit; try each.
+    Keys(Vec<&'a VerifyingKey>),
+    /// Keys under the `kid` exist but none fits the algorithm, or the `kid` names a set-aside key.
+    Unusable(String),
+    /// Nothing matches.
+    NotFound,
+}
+
+impl KeySet {
+    /// Parses a JWK Set document with the default limits.
+    pub fn from_json(document: &[u8]) -> Result<KeySet, Error> {
+        KeySet::from_json_with(document, KeySetLimits::default())
+    }
+
+    /// Parses a JWK Set document within `limits`. Fails (`invalid_key_set`) only when the document
+    /// as a whole is unusable; single bad keys are set aside (see [`KeySet::rejected`]).
+    pub fn from_json_with(document: &[u8], limits: KeySetLimits) -> Result<KeySet, Error> {
+        if document.len() > limits.max_bytes {
+            return Err(Error::new(
+                ErrorKind::InvalidKeySet,
+                format!("JWK Set is {} bytes, over the {}-byte limit", document.len(), limits.max_bytes),
+            ));
+        }
+        let object = crate::json_object::parse(document, false).map_err(|e| {
+            Error::new(ErrorKind::InvalidKeySet, "JWK Set is not a JSON object without duplicate members")
+                .with_source(e)
+        })?;
+        let mut members = object.members;
+        let keys = match members.remove("keys") {
+            Some(Value::Array(keys)) => keys,
+            Some(_) => return Err(Error::new(ErrorKind::InvalidKeySet, "\"keys\" is not an array")),
+            None => return Err(Error::new(ErrorKind::InvalidKeySet, "JWK Set has no \"keys\" member")),
+        };
+        if keys.len() > limits.max_keys {
+            return Err(Error::new(
+                ErrorKind::InvalidKeySet,
+                format!("JWK Set has {} keys, over the limit of {}", keys.len(), limits.max_keys),
+            ));
+        }
+        let mut set = KeySet { members, ..KeySet::default() };
+        for (index, key) in keys.into_iter().enumerate() {
+            set.push(index, key);
+        }
+        Ok(set)
+    }
+
+    /// A set holding the given JWKs (each a JSON object), for keys that do not come from a JWK
+    /// Set document, such as an HMAC secret.
+    pub fn from_jwks(jwks: impl IntoIterator<Item = Value>) -> KeySet {
+        let mut set = KeySet::default();
+        for (index, key) in jwks.into_iter().enumerate() {
+            set.push(index, key);
+        }
+        set
+    }
+
+    fn push(&mut self, index: usize, key: Value) {
+        let Value::Object(members) = key else {
+            self.rejected.push(RejectedKey {
+                index,
+                kid: None,
+                kty: None,
+                reason: "key is not a JSON object".into(),
+            });
+            return;
+        };
+        let kid = members.get("kid").and_then(Value::as_str).map(str::to_owned);
+        let kty = members.get("kty").and_then(Value::as_str).map(str::to_owned);
+        match VerifyingKey::from_jwk(members) {
+            Ok(key) => {
+                if let Some(kid) = key.kid() {
+                    self.by_kid.entry(kid.to_owned()).or_default().push(self.keys.len());
+                }
+                self.keys.push(key);
+            }
+            Err(reason) => self.rejected.push(RejectedKey { index, kid, kty, reason }),
+        }
+    }
+
+    /// The usable keys, in document order.
+    pub fn keys(&self) -> &[VerifyingKey] {
+        &self.keys
+    }
+
+    /// The keys set aside, with their reasons.
+    pub fn rejected(&self) -> &[RejectedKey] {
+        &self.rejected
+    }
+
+    /// Members of the JWK Set document other than `keys`.
+    pub fn members(&self) -> &Map<String, Value> {
+        &self.members
+    }
+
+    /// Number of usable keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there is no usable key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Whether the set holds a usable key with this `kid`.
+    pub fn contains_kid(&self, kid: &str) -> bool {
+        self.by_kid.contains_key(kid)
+    }
+
+    /// The keys that may verify a token with `alg` and `kid`.
+    pub(crate) fn candidates(&self, alg: Algorithm, kid: Option<&str>) -> Candidates<'_> {
+        match kid {
+            Some(kid) => match self.by_kid.get(kid) {
+                Some(indexes) => {
+                    let fitting: Vec<_> =
+                        indexes.iter().map(|i| &self.keys[*i]).filter(|k| k.fits(alg)).collect();
+                    if fitting.is_empty() {
+                        let kinds: Vec<_> = indexes
+                            .iter()
+                            .map(|i| {
+                                self.keys[*i]
+                                    .declared_alg()
+                                    .map_or(self.keys[*i].kty().as_str(), Algorithm::as_str)
+                            })
+                            .collect();
+                        Candidates::Unusable(format!(
+                            "key {kid:?} ({}) cannot verify {alg}",
+                            kinds.join(", ")
+                        ))
+                    } else {
+                        Candidates::Keys(fitting)
+                    }
+                }
+                None => match self.rejected.iter().find(|r| r.kid.as_deref() == Some(kid)) {
+                    Some(r) => Candidates::Unusable(format!("key {kid:?} was set aside: {}", r.reason)),
+                    None => Candidates::NotFound,
+                },
+            },
+            None => {
+                let fitting: Vec<_> = self.keys.iter().filter(|k| k.fits(alg)).collect();
+                if fitting.is_empty() { Candidates::NotFound } else { Candidates::Keys(fitting) }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EC: &str = r#"{"kty":"EC","kid":"ec","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+
+    #[test]
+    fn bad_keys_are_set_aside_not_fatal() {
+        let doc = format!(
+            r#"{{"keys":[{EC},{{"kty":"RSA","kid":"small","n":"AQAB","e":"AQAB"}},7],"x-extra":true}}"#
+        );
+        let set = KeySet::from_json(doc.as_bytes()).unwrap();
+        assert_eq!(set.len(), 1);
+        assert_eq!(set.rejected().len(), 2);
+        assert_eq!(set.rejected()[0].kid.as_deref(), Some("small"));
+        assert_eq!(set.members()["x-extra"], true);
+        assert!(matches!(set.candidates(Algorithm::RS256, Some("small")), Candidates::Unusable(_)));
+        assert!(matches!(set.candidates(Algorithm::RS256, Some("ec")), Candidates::Unusable(_)));
+        assert!(matches!(set.candidates(Algorithm::ES256, Some("ec")), Candidates::Keys(k) if k.len() == 1));
+        assert!(matches!(set.candidates(Algorithm::ES256, Some("nope")), Candidates::NotFound));
+        assert!(matches!(set.candidates(Algorithm::ES256, None), Candidates::Keys(_)));
+        assert!(matches!(set.candidates(Algorithm::ES384, None), Candidates::NotFound));
+    }
+
+    #[test]
+    fn document_level_failures() {
+        let limits = KeySetLimits { max_bytes: 64, max_keys: 1 };
+        for (doc, limits) in [
+            ("not json".to_string(), KeySetLimits::default()),
+            ("[]".to_string(), KeySetLimits::default()),
+            (r#"{"keys":{}}"#.to_string(), KeySetLimits::default()),
+            (r#"{"nokeys":[]}"#.to_string(), KeySetLimits::default()),
+            (r#"{"keys":[],"keys":[]}"#.to_string(), KeySetLimits::default()),
+            (format!(r#"{{"keys":[{EC}]}}"#), limits),
+            (r#"{"keys":[{},{}]}"#.to_string(), limits),
+        ] {
+            let err = KeySet::from_json_with(doc.as_bytes(), limits).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidKeySet, "{doc}");
+        }
+        assert!(KeySet::from_json(br#"{"keys":[]}"#).unwrap().is_empty());
+    }
+
+    #[test]
+    fn duplicate_kids_are_all_candidates() {
+        let rsa_like_ec = EC.replace("\"kid\":\"ec\"", "\"kid\":\"dup\"");
+        let doc = format!(r#"{{"keys":[{rsa_like_ec},{rsa_like_ec}]}}"#);
+        let set = KeySet::from_json(doc.as_bytes()).unwrap();
+        assert!(matches!(set.candidates(Algorithm::ES256, Some("dup")), Candidates::Keys(k) if k.len() == 2));
+    }
+}

@@ -1,0 +1,24 @@
+//! # identity-model
+//!
+//! OpenID Connect and OAuth 2.0 for Rust services. Today this crate is the validation core
+//! ([`identity_model_core`], re-exported here) plus a clock; discovery, key caching and token
+//! requests arrive on top of it.
+//!
+//! ```
+//! use identity_model::{Algorithm, KeySet, SigningKey, StaticKeyValidator, Validation};
+//! use serde_json::json;
+//!
+//! let key = SigningKey::generate(Algorithm::EdDSA)?;
+//! let keys = KeySet::from_jwks([key.verification_jwk().into()]);
+//! let validator = StaticKeyValidator::new(keys, Validation::new("https://issuer.example"));
+//! let token = key.sign_jwt(None, &json!({"iss": "https://issuer.example", "exp": 4_000_000_000u64}))?;
+//! assert!(validator.validate(&token).is_ok());
+//! # Ok::<(), identity_model::Error>(())
+//! ```
+
+mod clock;
+mod static_keys;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use identity_model_core::*;
+pub use static_keys::StaticKeyValidator;

@@ -1,0 +1,49 @@
+//! Validation against a key set the caller already holds (a file, a configured secret).
+
+use std::fmt;
+use std::sync::Arc;
+
+use identity_model_core::{Error, KeySet, ValidToken, Validation};
+
+use crate::clock::{Clock, SystemClock};
+
+/// Validates tokens against a fixed [`KeySet`] with the given rules and clock. Cloning is cheap
+/// and clones share the keys.
+#[derive(Clone)]
+pub struct StaticKeyValidator {
+    keys: Arc<KeySet>,
+    rules: Arc<Validation>,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for StaticKeyValidator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StaticKeyValidator")
+            .field("keys", &self.keys.len())
+            .field("rules", &self.rules)
+            .field("clock", &self.clock)
+            .finish()
+    }
+}
+
+impl StaticKeyValidator {
+    /// Validates with the system clock.
+    pub fn new(keys: KeySet, rules: Validation) -> Self {
+        StaticKeyValidator::with_clock(keys, rules, Arc::new(SystemClock))
+    }
+
+    /// Validates with `clock`.
+    pub fn with_clock(keys: KeySet, rules: Validation, clock: Arc<dyn Clock>) -> Self {
+        StaticKeyValidator { keys: Arc::new(keys), rules: Arc::new(rules), clock }
+    }
+
+    /// Validates `token` now.
+    pub fn validate(&self, token: &str) -> Result<ValidToken, Error> {
+        self.rules.validate(token, &self.keys, self.clock.now())
+    }
+
+    /// The keys.
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
+    }
+}

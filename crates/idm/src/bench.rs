@@ -1,0 +1,59 @@
+//! `idm bench`: like `openssl speed`, measures in one run, per algorithm, a full validation and
+//! a raw signature verification on a key prepared once, and their ratio.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args as ClapArgs;
+use identity_model::Algorithm;
+use idm::speed::{case, measure};
+use serde_json::{Value, json};
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct Args {
+    /// Algorithm to measure (repeatable; default: all).
+    #[arg(long = "alg", value_parser = crate::validate::parse_alg)]
+    algs: Vec<Algorithm>,
+    /// Print a JSON array of {"alg", "validate_ns", "verify_ns", "ratio"}.
+    #[arg(long)]
+    json: bool,
+    /// Rounds per algorithm; the median round counts.
+    #[arg(long, default_value_t = 9)]
+    rounds: usize,
+    /// Target time of one timed batch, in milliseconds.
+    #[arg(long, default_value_t = 25)]
+    batch_ms: u64,
+}
+
+pub(crate) fn run(args: Args) -> ExitCode {
+    let algs = if args.algs.is_empty() { Algorithm::ALL.to_vec() } else { args.algs };
+    let batch = Duration::from_millis(args.batch_ms.max(1));
+    let mut rows = Vec::new();
+    if !args.json {
+        println!("{:<8} {:>14} {:>14} {:>8}", "alg", "validate", "raw verify", "ratio");
+    }
+    for alg in algs {
+        let case = match case(alg) {
+            Ok(case) => case,
+            Err(e) => {
+                eprintln!("idm: bench {alg}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let (validate_ns, verify_ns) = measure(&case, args.rounds, batch);
+        let ratio = validate_ns / verify_ns;
+        if !args.json {
+            println!("{:<8} {:>11.0} ns {:>11.0} ns {:>8.3}", alg.as_str(), validate_ns, verify_ns, ratio);
+        }
+        rows.push(json!({
+            "alg": alg.as_str(),
+            "validate_ns": (validate_ns * 10.0).round() / 10.0,
+            "verify_ns": (verify_ns * 10.0).round() / 10.0,
+            "ratio": (ratio * 1000.0).round() / 1000.0,
+        }));
+    }
+    if args.json {
+        println!("{}", Value::Array(rows));
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,3 @@
+//! Library parts of the `idm` command line that benchmarks share.
+
+pub mod speed;

@@ -1,0 +1,51 @@
+//! `idm`: the identity-model command line.
+
+mod bench;
+mod decode;
+mod validate;
+
+use std::io::Read as _;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// OpenID Connect and OAuth 2.0 tokens from the command line.
+#[derive(Debug, Parser)]
+#[command(name = "idm", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a JWT against a JWK Set file. Exit 0: valid (claims JSON on stdout); 1: invalid
+    /// ({"valid": false, "error": KIND, "message": ...}); 2: usage error; 3: keys could not be obtained.
+    Validate(validate::Args),
+    /// Show a token's header and payload WITHOUT verifying anything.
+    Decode(decode::Args),
+    /// Measure full validation against raw signature verification, per algorithm.
+    Bench(bench::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate(args) => validate::run(args),
+        Command::Decode(args) => decode::run(args),
+        Command::Bench(args) => bench::run(args),
+    }
+}
+
+/// The token argument: itself, or standard input when it is `-`.
+fn read_token(arg: &str) -> Result<String, String> {
+    if arg != "-" {
+        return Ok(arg.trim().to_owned());
+    }
+    let mut input = String::new();
+    std::io::stdin()
+        .take(1024 * 1024)
+        .read_to_string(&mut input)
+        .map_err(|e| format!("cannot read the token from standard input: {e}"))?;
+    Ok(input.trim().to_owned())
+}

@@ -1,0 +1,120 @@
+//! `idm validate`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args as ClapArgs;
+use identity_model::{Algorithm, AlgorithmSet, Clock as _, Error, KeySet, SystemClock, UnixTime, Validation};
+use serde_json::Value;
+
+/// Exit code for an invalid token.
+pub(crate) const EXIT_INVALID: u8 = 1;
+/// Exit code when keys could not be obtained.
+pub(crate) const EXIT_NO_KEYS: u8 = 3;
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct Args {
+    /// The token, or `-` to read it from standard input.
+    token: String,
+    /// The issuer the token's `iss` must equal.
+    #[arg(long)]
+    issuer: String,
+    /// A JWK Set file holding the verification keys.
+    #[arg(long)]
+    jwks: PathBuf,
+    /// An accepted audience (repeatable); without it the audience is not checked.
+    #[arg(long = "audience")]
+    audiences: Vec<String>,
+    /// Allowed algorithms, comma-separated (default: every asymmetric algorithm). HS256/384/512
+    /// must be listed explicitly and need an `oct` key in the JWK Set.
+    #[arg(long, value_delimiter = ',', value_parser = parse_alg)]
+    algorithms: Vec<Algorithm>,
+    /// Clock leeway in seconds for exp, nbf and iat.
+    #[arg(long, default_value_t = 60)]
+    leeway: u64,
+    /// Validate as of this time (Unix seconds) instead of now.
+    #[arg(long)]
+    now: Option<i64>,
+    /// Require this header `typ` (e.g. `at+jwt`, which also accepts `application/at+jwt`).
+    #[arg(long = "token-type")]
+    token_type: Option<String>,
+}
+
+pub(crate) fn parse_alg(name: &str) -> Result<Algorithm, String> {
+    name.trim().parse::<Algorithm>().map_err(|e| e.message().to_owned())
+}
+
+/// Prints `{"valid": false, "error": KIND, "message": "..."}` with its members in that order.
+fn print_failure(kind: &str, message: &str) {
+    println!("{{\"valid\":false,\"error\":{},\"message\":{}}}", Value::from(kind), Value::from(message));
+}
+
+pub(crate) fn run(args: Args) -> ExitCode {
+    let token = match crate::read_token(&args.token) {
+        Ok(token) => token,
+        Err(message) => {
+            eprintln!("idm: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let keys = match std::fs::read(&args.jwks) {
+        Err(e) => {
+            let message = format!("cannot read {}: {e}", args.jwks.display());
+            eprintln!("idm: {message}");
+            print_failure("keys_unavailable", &message);
+            return ExitCode::from(EXIT_NO_KEYS);
+        }
+        Ok(bytes) => match KeySet::from_json(&bytes) {
+            Err(e) => {
+                eprintln!("idm: {}: {e}", args.jwks.display());
+                print_failure(e.kind().as_str(), e.message());
+                return ExitCode::from(EXIT_NO_KEYS);
+            }
+            Ok(keys) => keys,
+        },
+    };
+    for rejected in keys.rejected() {
+        eprintln!(
+            "idm: note: key #{} (kid {:?}) set aside: {}",
+            rejected.index,
+            rejected.kid.as_deref().unwrap_or("-"),
+            rejected.reason
+        );
+    }
+    if keys.is_empty() {
+        let message = format!("{} holds no usable key", args.jwks.display());
+        eprintln!("idm: {message}");
+        print_failure("keys_unavailable", &message);
+        return ExitCode::from(EXIT_NO_KEYS);
+    }
+    let mut rules = Validation::new(args.issuer).leeway(Duration::from_secs(args.leeway));
+    if !args.algorithms.is_empty() {
+        rules = rules.algorithms(args.algorithms.iter().copied().collect::<AlgorithmSet>());
+    }
+    for audience in args.audiences {
+        rules = rules.audience(audience);
+    }
+    if !rules.checks_audience() {
+        eprintln!("idm: note: no --audience given, so the audience is not checked");
+    }
+    if let Some(typ) = &args.token_type {
+        rules = rules.token_type(typ);
+    }
+    let now = args.now.map_or_else(|| SystemClock.now(), UnixTime::from_secs);
+    match rules.validate(&token, &keys, now) {
+        Ok(valid) => {
+            println!("{}", valid.claims.raw_json());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            report(&e);
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+fn report(e: &Error) {
+    eprintln!("idm: invalid token: {e}");
+    print_failure(e.kind().as_str(), e.message());
+}
