@@ -1,10 +1,18 @@
 //! A JWT claims set (RFC 7519 section 4): registered claims typed, the rest kept as JSON, and the
 //! raw payload available.
 
+use std::fmt;
+use std::sync::OnceLock;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, malformed};
-use crate::json_object;
+use crate::json_object::{self, Key, Scalar, SeenKeys};
+
+/// The registered claims held as typed fields; every other claim stays in the raw JSON.
+const REGISTERED: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
 
 /// A NumericDate: seconds since the Unix epoch, any finite JSON number (fractions allowed;
 /// magnitudes past `f64` become infinities, which keeps their order).
@@ -45,30 +53,33 @@ pub struct Claims {
     nbf: Option<NumericDate>,
     iat: Option<NumericDate>,
     jti: Option<String>,
-    other: Map<String, Value>,
+    other: OnceLock<Map<String, Value>>,
     raw: String,
 }
 
 impl Claims {
     /// Parses a payload as a claims set: a JSON object without duplicate members whose
     /// registered claims have their registered types. Anything else is `malformed_token`.
+    /// Registered claims are read in one pass; the others are parsed only when asked for.
     pub fn from_json(payload: Vec<u8>) -> Result<Claims, Error> {
-        let object = json_object::parse(&payload, true)
-            .map_err(|e| malformed("payload is not a JSON object of claims").with_source(e))?;
-        let mut other = object.members;
         let raw = String::from_utf8(payload).map_err(|e| malformed("payload is not UTF-8").with_source(e))?;
-        let [exp, nbf, iat] = object.dates.map(|d| d.map(NumericDate));
-        Ok(Claims {
-            iss: take_string(&mut other, "iss")?,
-            sub: take_string(&mut other, "sub")?,
-            aud: take_audience(&mut other)?,
-            jti: take_string(&mut other, "jti")?,
-            exp,
-            nbf,
-            iat,
-            other,
-            raw,
-        })
+        let fields = json_object::parse_with(&raw, ClaimsVisitor)
+            .map_err(|e| malformed("payload is not a JSON object of claims").with_source(e))?;
+        let text = |value: Option<Scalar<'_>>, name: &'static str| -> Result<Option<String>, Error> {
+            match value {
+                None => Ok(None),
+                Some(value) => value
+                    .into_string()
+                    .map(Some)
+                    .ok_or_else(|| malformed(format!("claim \"{name}\" is not a string")).with_claim(name)),
+            }
+        };
+        let iss = text(fields.iss, "iss")?;
+        let sub = text(fields.sub, "sub")?;
+        let jti = text(fields.jti, "jti")?;
+        let aud = audience(fields.aud)?;
+        let [exp, nbf, iat] = fields.dates;
+        Ok(Claims { iss, sub, aud, exp, nbf, iat, jti, other: OnceLock::new(), raw })
     }
 
     /// `iss`.
@@ -108,12 +119,19 @@ impl Claims {
 
     /// A claim other than the registered ones above (`scope`, `client_id`, `nonce`, ...).
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.other.get(name)
+        self.other().get(name)
     }
 
-    /// The claims other than the registered ones above.
+    /// The claims other than the registered ones above (parsed on first use).
     pub fn other(&self) -> &Map<String, Value> {
-        &self.other
+        self.other.get_or_init(|| {
+            let mut members =
+                json_object::parse(self.raw.as_bytes(), false).map(|o| o.members).unwrap_or_default();
+            for name in REGISTERED {
+                members.remove(name);
+            }
+            members
+        })
     }
 
     /// Whether the claim `name` (registered or not) is present.
@@ -126,7 +144,7 @@ impl Claims {
             "nbf" => self.nbf.is_some(),
             "iat" => self.iat.is_some(),
             "jti" => self.jti.is_some(),
-            _ => self.other.contains_key(name),
+            _ => self.other().contains_key(name),
         }
     }
 
@@ -136,16 +154,8 @@ impl Claims {
     }
 }
 
-fn take_string(claims: &mut Map<String, Value>, name: &'static str) -> Result<Option<String>, Error> {
-    match claims.remove(name) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(malformed(format!("claim \"{name}\" is not a string")).with_claim(name)),
-    }
-}
-
-fn take_audience(claims: &mut Map<String, Value>) -> Result<Option<Vec<String>>, Error> {
-    match claims.remove("aud") {
+fn audience(value: Option<Value>) -> Result<Option<Vec<String>>, Error> {
+    match value {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(vec![s])),
         Some(Value::Array(items)) => items
@@ -157,6 +167,59 @@ fn take_audience(claims: &mut Map<String, Value>) -> Result<Option<Vec<String>>,
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
         Some(_) => Err(malformed("claim \"aud\" is neither a string nor an array").with_claim("aud")),
+    }
+}
+
+/// The registered claims, read in one pass.
+struct ClaimsFields<'de> {
+    iss: Option<Scalar<'de>>,
+    sub: Option<Scalar<'de>>,
+    jti: Option<Scalar<'de>>,
+    aud: Option<Value>,
+    dates: [Option<NumericDate>; 3],
+}
+
+struct ClaimsVisitor;
+
+impl<'de> Visitor<'de> for ClaimsVisitor {
+    type Value = ClaimsFields<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object of claims")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = ClaimsFields { iss: None, sub: None, jti: None, aud: None, dates: [None; 3] };
+        let mut seen = SeenKeys::new();
+        while let Some(Key(name)) = map.next_key::<Key<'de>>()? {
+            if !seen.insert(&name) {
+                return Err(de::Error::custom(format_args!("duplicate claim \"{name}\"")));
+            }
+            let slot = match name.as_ref() {
+                "iss" => &mut fields.iss,
+                "sub" => &mut fields.sub,
+                "jti" => &mut fields.jti,
+                "aud" => {
+                    fields.aud = Some(map.next_value()?);
+                    continue;
+                }
+                "exp" | "nbf" | "iat" => {
+                    let index = json_object::DATE_MEMBERS.iter().position(|m| *m == name).unwrap_or(0);
+                    let raw: &RawValue = map.next_value()?;
+                    let date = json_object::numeric_date(raw).ok_or_else(|| {
+                        de::Error::custom(format_args!("claim \"{name}\" must be a JSON number"))
+                    })?;
+                    fields.dates[index] = Some(NumericDate(date));
+                    continue;
+                }
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *slot = Some(map.next_value()?);
+        }
+        Ok(fields)
     }
 }
 

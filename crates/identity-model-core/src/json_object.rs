@@ -24,10 +24,8 @@ pub(crate) struct StrictObject {
 /// Parses `bytes` as one JSON object without duplicate members. When `with_dates` is set, the
 /// members named in [`DATE_MEMBERS`] must be JSON numbers and land in `dates`.
 pub(crate) fn parse(bytes: &[u8], with_dates: bool) -> Result<StrictObject, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let object = (&mut de).deserialize_map(ObjectVisitor { with_dates })?;
-    de.end()?;
-    Ok(object)
+    let text = std::str::from_utf8(bytes).map_err(<serde_json::Error as de::Error>::custom)?;
+    parse_with(text, ObjectVisitor { with_dates })
 }
 
 struct ObjectVisitor {
@@ -35,7 +33,49 @@ struct ObjectVisitor {
 }
 
 /// A member name, borrowed from the input when it has no escapes.
-struct Key<'de>(Cow<'de, str>);
+pub(crate) struct Key<'de>(pub(crate) Cow<'de, str>);
+
+/// Member names seen so far in one object, to reject duplicates without allocating for the
+/// usual handful of members (a hash set takes over past that, so large objects stay linear).
+pub(crate) struct SeenKeys<'de> {
+    small: [&'de str; 24],
+    len: usize,
+    owned: Vec<String>,
+    large: Option<std::collections::HashSet<String>>,
+}
+
+impl<'de> SeenKeys<'de> {
+    pub(crate) fn new() -> Self {
+        SeenKeys { small: [""; 24], len: 0, owned: Vec::new(), large: None }
+    }
+
+    /// Records `name`; `false` when it was seen before.
+    #[allow(clippy::ptr_arg)] // borrowed names are kept without copying; owned ones are copied
+    pub(crate) fn insert(&mut self, name: &Cow<'de, str>) -> bool {
+        if let Some(large) = &mut self.large {
+            return large.insert(name.to_string());
+        }
+        let seen = self.small[..self.len].iter().any(|k| *k == name.as_ref())
+            || self.owned.iter().any(|k| k == name.as_ref());
+        if seen {
+            return false;
+        }
+        match name {
+            Cow::Borrowed(b) if self.len < self.small.len() => {
+                self.small[self.len] = b;
+                self.len += 1;
+            }
+            _ => self.owned.push(name.to_string()),
+        }
+        if self.len + self.owned.len() > 64 {
+            let mut large: std::collections::HashSet<String> =
+                self.small[..self.len].iter().map(|k| k.to_string()).collect();
+            large.extend(self.owned.drain(..));
+            self.large = Some(large);
+        }
+        true
+    }
+}
 
 impl<'de> de::Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -91,9 +131,84 @@ impl<'de> Visitor<'de> for ObjectVisitor {
     }
 }
 
+/// A member value read without building a [`Value`]: strings (borrowed when unescaped) and
+/// booleans are kept, anything else is consumed and only its presence noted.
+#[derive(Debug)]
+pub(crate) enum Scalar<'de> {
+    Str(Cow<'de, str>),
+    Bool(bool),
+    Other,
+}
+
+impl<'de> Scalar<'de> {
+    pub(crate) fn into_string(self) -> Option<String> {
+        match self {
+            Scalar::Str(s) => Some(s.into_owned()),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl<'de> Visitor<'de> for ScalarVisitor {
+            type Value = Scalar<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Owned(v)))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+        }
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// Runs `visitor` over `text`, which must hold exactly one JSON object. Taking `&str` (UTF-8
+/// checked once by the caller) lets serde_json skip re-validating every string.
+pub(crate) fn parse_with<'de, V: Visitor<'de>>(
+    text: &'de str,
+    visitor: V,
+) -> Result<V::Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = (&mut de).deserialize_map(visitor)?;
+    de.end()?;
+    Ok(value)
+}
+
 /// Reads a JSON number's text as `f64`. Overflowing magnitudes become infinities, which keeps
 /// their order; anything that is not a JSON number is `None`.
-fn numeric_date(raw: &RawValue) -> Option<f64> {
+pub(crate) fn numeric_date(raw: &RawValue) -> Option<f64> {
     let text = raw.get();
     let first = *text.as_bytes().first()?;
     if first != b'-' && !first.is_ascii_digit() {
@@ -115,6 +230,18 @@ mod tests {
         assert!(parse(b"\"x\"", false).is_err());
         assert!(parse(br#"{"a":1} {}"#, false).is_err());
         assert!(parse(br#"{"a":1}"#, false).is_ok());
+    }
+
+    #[test]
+    fn seen_keys_switch_to_a_set_without_losing_names() {
+        let names: Vec<String> = (0..200).map(|i| format!("k{i}")).collect();
+        let mut seen = SeenKeys::new();
+        for name in &names {
+            assert!(seen.insert(&Cow::Borrowed(name.as_str())));
+        }
+        for name in &names {
+            assert!(!seen.insert(&Cow::Owned(name.clone())), "{name}");
+        }
     }
 
     #[test]

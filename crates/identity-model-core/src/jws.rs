@@ -4,12 +4,17 @@
 //! The `jku`, `x5u`, `jwk`, `x5c` and `x5t` header members are never used to find or fetch a
 //! key: keys come only from the caller's [`KeySet`].
 
+use std::fmt;
+use std::sync::OnceLock;
+
+use serde::de::{self, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::algorithm::{Algorithm, AlgorithmSet};
 use crate::base64url;
 use crate::error::{Error, ErrorKind, malformed};
-use crate::key_set::{Candidates, KeySet};
+use crate::json_object::{Key, Scalar, SeenKeys};
+use crate::key_set::KeySet;
 
 /// Longest signature accepted, in base64url characters (an 8192-bit RSA signature is 1366).
 const MAX_SIGNATURE_B64: usize = 1368;
@@ -21,7 +26,8 @@ pub struct Header {
     kid: Option<String>,
     typ: Option<String>,
     cty: Option<String>,
-    members: Map<String, Value>,
+    raw: String,
+    members: OnceLock<Map<String, Value>>,
 }
 
 impl Header {
@@ -45,29 +51,38 @@ impl Header {
         self.cty.as_deref()
     }
 
-    /// Every header member as received.
+    /// The header JSON exactly as signed.
+    pub fn raw_json(&self) -> &str {
+        &self.raw
+    }
+
+    /// Every header member as received (parsed on first use).
     pub fn members(&self) -> &Map<String, Value> {
-        &self.members
+        self.members.get_or_init(|| {
+            crate::json_object::parse(self.raw.as_bytes(), false).map(|o| o.members).unwrap_or_default()
+        })
     }
 
     /// Parses and checks a decoded header.
-    pub(crate) fn parse(json: &[u8]) -> Result<Header, Error> {
-        let members = crate::json_object::parse(json, false)
-            .map_err(|e| malformed("header is not a JSON object without duplicate members").with_source(e))?
-            .members;
-        let text = |name: &'static str| -> Result<Option<String>, Error> {
-            match members.get(name) {
+    pub(crate) fn parse(json: Vec<u8>) -> Result<Header, Error> {
+        let raw = String::from_utf8(json).map_err(|e| malformed("header is not UTF-8").with_source(e))?;
+        let fields = crate::json_object::parse_with(&raw, HeaderVisitor)
+            .map_err(|e| malformed("header is not a JSON object without duplicate members").with_source(e))?;
+        let text = |value: Option<Scalar<'_>>, name: &'static str| -> Result<Option<String>, Error> {
+            match value {
                 None => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(malformed(format!("header \"{name}\" is not a string")).with_claim(name)),
+                Some(value) => value
+                    .into_string()
+                    .map(Some)
+                    .ok_or_else(|| malformed(format!("header \"{name}\" is not a string")).with_claim(name)),
             }
         };
-        let alg = match members.get("alg") {
-            Some(Value::String(name)) => name.parse::<Algorithm>()?,
+        let alg = match fields.alg {
+            Some(Scalar::Str(name)) => name.parse::<Algorithm>()?,
             Some(_) => return Err(malformed("header \"alg\" is not a string").with_claim("alg")),
             None => return Err(malformed("header has no \"alg\"").with_claim("alg")),
         };
-        if let Some(crit) = members.get("crit") {
+        if let Some(crit) = fields.crit {
             let names = crit
                 .as_array()
                 .filter(|a| !a.is_empty() && a.iter().all(|n| n.as_str().is_some_and(|s| !s.is_empty())))
@@ -81,9 +96,9 @@ impl Header {
             )
             .with_claim("crit"));
         }
-        match members.get("b64") {
-            None | Some(Value::Bool(true)) => {}
-            Some(Value::Bool(false)) => {
+        match fields.b64 {
+            None | Some(Scalar::Bool(true)) => {}
+            Some(Scalar::Bool(false)) => {
                 return Err(Error::new(
                     ErrorKind::UnsupportedCriticalHeader,
                     "unencoded payloads (\"b64\": false, RFC 7797) are not supported",
@@ -92,7 +107,53 @@ impl Header {
             }
             Some(_) => return Err(malformed("header \"b64\" is not a boolean").with_claim("b64")),
         }
-        Ok(Header { alg, kid: text("kid")?, typ: text("typ")?, cty: text("cty")?, members })
+        let kid = text(fields.kid, "kid")?;
+        let typ = text(fields.typ, "typ")?;
+        let cty = text(fields.cty, "cty")?;
+        Ok(Header { alg, kid, typ, cty, raw, members: OnceLock::new() })
+    }
+}
+
+/// The registered header members, read in one pass; other members are skipped (but a
+/// duplicate of any member is an error).
+struct HeaderFields<'de> {
+    alg: Option<Scalar<'de>>,
+    kid: Option<Scalar<'de>>,
+    typ: Option<Scalar<'de>>,
+    cty: Option<Scalar<'de>>,
+    b64: Option<Scalar<'de>>,
+    crit: Option<Value>,
+}
+
+struct HeaderVisitor;
+
+impl<'de> Visitor<'de> for HeaderVisitor {
+    type Value = HeaderFields<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JOSE header object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = HeaderFields { alg: None, kid: None, typ: None, cty: None, b64: None, crit: None };
+        let mut seen = SeenKeys::new();
+        while let Some(Key(name)) = map.next_key::<Key<'de>>()? {
+            if !seen.insert(&name) {
+                return Err(de::Error::custom(format_args!("duplicate member \"{name}\"")));
+            }
+            match name.as_ref() {
+                "alg" => fields.alg = Some(map.next_value()?),
+                "kid" => fields.kid = Some(map.next_value()?),
+                "typ" => fields.typ = Some(map.next_value()?),
+                "cty" => fields.cty = Some(map.next_value()?),
+                "b64" => fields.b64 = Some(map.next_value()?),
+                "crit" => fields.crit = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(fields)
     }
 }
 
@@ -129,7 +190,7 @@ impl<'a> Compact<'a> {
     pub(crate) fn header(&self) -> Result<Header, Error> {
         let json = base64url::decode(self.header.as_bytes())
             .map_err(|e| malformed("header is not strict base64url").with_source(e))?;
-        Header::parse(&json)
+        Header::parse(json)
     }
 }
 
@@ -170,22 +231,10 @@ pub(crate) fn verify_signature(
         return Err(Error::new(ErrorKind::AlgorithmNotAllowed, format!("alg {alg} is not allowed: {why}"))
             .with_claim("alg"));
     }
-    let candidates = match keys.candidates(alg, header.kid()) {
-        Candidates::Keys(keys) => keys,
-        Candidates::Unusable(reason) => return Err(Error::new(ErrorKind::InvalidKey, reason)),
-        Candidates::NotFound => {
-            return Err(Error::new(
-                ErrorKind::KeyNotFound,
-                match header.kid() {
-                    Some(kid) => {
-                        let shown: String = kid.chars().take(64).collect();
-                        format!("no key with kid {shown:?}")
-                    }
-                    None => format!("token has no kid and no key fits {alg}"),
-                },
-            ));
-        }
-    };
+    let mut fitting = keys.matching(header.kid()).filter(|key| key.fits(alg)).peekable();
+    if fitting.peek().is_none() {
+        return Err(keys.explain_miss(alg, header.kid()));
+    }
     if compact.signature.len() > MAX_SIGNATURE_B64 {
         return Err(Error::new(ErrorKind::InvalidSignature, "signature is longer than any supported key's"));
     }
@@ -195,7 +244,7 @@ pub(crate) fn verify_signature(
     })?;
     let signature = &buffer[..len];
     let message = compact.signing_input.as_bytes();
-    if candidates.iter().any(|key| key.verify(alg, message, signature)) {
+    if fitting.any(|key| key.verify(alg, message, signature)) {
         Ok(())
     } else {
         Err(Error::new(ErrorKind::InvalidSignature, format!("{alg} signature does not verify")))

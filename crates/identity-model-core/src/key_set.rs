@@ -51,17 +51,6 @@ pub struct KeySet {
     members: Map<String, Value>,
 }
 
-/// The keys a token may be verified with.
-#[derive(Debug)]
-pub(crate) enum Candidates<'a> {
-    /// These keys fit; try each.
-    Keys(Vec<&'a VerifyingKey>),
-    /// Keys under the `kid` exist but none fits the algorithm, or the `kid` names a set-aside key.
-    Unusable(String),
-    /// Nothing matches.
-    NotFound,
-}
-
 impl KeySet {
     /// Parses a JWK Set document with the default limits.
     pub fn from_json(document: &[u8]) -> Result<KeySet, Error> {
@@ -163,39 +152,38 @@ impl KeySet {
         self.by_kid.contains_key(kid)
     }
 
-    /// The keys that may verify a token with `alg` and `kid`.
-    pub(crate) fn candidates(&self, alg: Algorithm, kid: Option<&str>) -> Candidates<'_> {
-        match kid {
-            Some(kid) => match self.by_kid.get(kid) {
-                Some(indexes) => {
-                    let fitting: Vec<_> =
-                        indexes.iter().map(|i| &self.keys[*i]).filter(|k| k.fits(alg)).collect();
-                    if fitting.is_empty() {
-                        let kinds: Vec<_> = indexes
-                            .iter()
-                            .map(|i| {
-                                self.keys[*i]
-                                    .declared_alg()
-                                    .map_or(self.keys[*i].kty().as_str(), Algorithm::as_str)
-                            })
-                            .collect();
-                        Candidates::Unusable(format!(
-                            "key {kid:?} ({}) cannot verify {alg}",
-                            kinds.join(", ")
-                        ))
-                    } else {
-                        Candidates::Keys(fitting)
-                    }
-                }
-                None => match self.rejected.iter().find(|r| r.kid.as_deref() == Some(kid)) {
-                    Some(r) => Candidates::Unusable(format!("key {kid:?} was set aside: {}", r.reason)),
-                    None => Candidates::NotFound,
-                },
-            },
-            None => {
-                let fitting: Vec<_> = self.keys.iter().filter(|k| k.fits(alg)).collect();
-                if fitting.is_empty() { Candidates::NotFound } else { Candidates::Keys(fitting) }
+    /// The keys a token with this `kid` may name: those under the `kid`, or every key when
+    /// the token has none. Allocates nothing.
+    pub(crate) fn matching<'a>(&'a self, kid: Option<&str>) -> impl Iterator<Item = &'a VerifyingKey> + 'a {
+        let (all, indexes): (&[VerifyingKey], &[usize]) = match kid {
+            None => (&self.keys, &[]),
+            Some(kid) => (&[], self.by_kid.get(kid).map_or(&[][..], Vec::as_slice)),
+        };
+        all.iter().chain(indexes.iter().map(move |i| &self.keys[*i]))
+    }
+
+    /// Why no key fits a token with `alg` and `kid`: `invalid_key` when keys under the `kid`
+    /// exist but cannot verify `alg` (or the `kid` names a set-aside key), else `key_not_found`.
+    pub(crate) fn explain_miss(&self, alg: Algorithm, kid: Option<&str>) -> Error {
+        let Some(kid) = kid else {
+            return Error::new(ErrorKind::KeyNotFound, format!("token has no kid and no key fits {alg}"));
+        };
+        let shown: String = kid.chars().take(64).collect();
+        let kinds: Vec<_> = self
+            .matching(Some(kid))
+            .map(|k| k.declared_alg().map_or(k.kty().as_str(), Algorithm::as_str))
+            .collect();
+        if !kinds.is_empty() {
+            return Error::new(
+                ErrorKind::InvalidKey,
+                format!("key {shown:?} ({}) cannot verify {alg}", kinds.join(", ")),
+            );
+        }
+        match self.rejected.iter().find(|r| r.kid.as_deref() == Some(kid)) {
+            Some(r) => {
+                Error::new(ErrorKind::InvalidKey, format!("key {shown:?} was set aside: {}", r.reason))
             }
+            None => Error::new(ErrorKind::KeyNotFound, format!("no key with kid {shown:?}")),
         }
     }
 }
@@ -216,12 +204,13 @@ mod tests {
         assert_eq!(set.rejected().len(), 2);
         assert_eq!(set.rejected()[0].kid.as_deref(), Some("small"));
         assert_eq!(set.members()["x-extra"], true);
-        assert!(matches!(set.candidates(Algorithm::RS256, Some("small")), Candidates::Unusable(_)));
-        assert!(matches!(set.candidates(Algorithm::RS256, Some("ec")), Candidates::Unusable(_)));
-        assert!(matches!(set.candidates(Algorithm::ES256, Some("ec")), Candidates::Keys(k) if k.len() == 1));
-        assert!(matches!(set.candidates(Algorithm::ES256, Some("nope")), Candidates::NotFound));
-        assert!(matches!(set.candidates(Algorithm::ES256, None), Candidates::Keys(_)));
-        assert!(matches!(set.candidates(Algorithm::ES384, None), Candidates::NotFound));
+        assert_eq!(set.explain_miss(Algorithm::RS256, Some("small")).kind(), ErrorKind::InvalidKey);
+        assert_eq!(set.explain_miss(Algorithm::RS256, Some("ec")).kind(), ErrorKind::InvalidKey);
+        assert_eq!(set.explain_miss(Algorithm::ES256, Some("nope")).kind(), ErrorKind::KeyNotFound);
+        assert_eq!(set.explain_miss(Algorithm::ES384, None).kind(), ErrorKind::KeyNotFound);
+        assert_eq!(set.matching(Some("ec")).count(), 1);
+        assert_eq!(set.matching(Some("small")).count(), 0);
+        assert_eq!(set.matching(None).count(), 1);
     }
 
     #[test]
@@ -247,6 +236,6 @@ mod tests {
         let rsa_like_ec = EC.replace("\"kid\":\"ec\"", "\"kid\":\"dup\"");
         let doc = format!(r#"{{"keys":[{rsa_like_ec},{rsa_like_ec}]}}"#);
         let set = KeySet::from_json(doc.as_bytes()).unwrap();
-        assert!(matches!(set.candidates(Algorithm::ES256, Some("dup")), Candidates::Keys(k) if k.len() == 2));
+        assert_eq!(set.matching(Some("dup")).filter(|k| k.fits(Algorithm::ES256)).count(), 2);
     }
 }

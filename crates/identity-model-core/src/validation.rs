@@ -188,7 +188,7 @@ impl Validation {
 
     fn check_type(&self, header: &Header) -> Result<(), Error> {
         if let Some(cty) = header.cty() {
-            if normalize_media_type(cty) == "jwt" {
+            if media_type_is(cty, "jwt") {
                 return Err(Error::new(
                     ErrorKind::InvalidTokenType,
                     "nested JWTs (cty: JWT) are not accepted",
@@ -200,7 +200,7 @@ impl Validation {
             return Ok(());
         }
         match header.typ() {
-            Some(typ) if self.token_types.iter().any(|t| *t == normalize_media_type(typ)) => Ok(()),
+            Some(typ) if self.token_types.iter().any(|t| media_type_is(typ, t)) => Ok(()),
             found => Err(Error::new(
                 ErrorKind::InvalidTokenType,
                 format!(
@@ -278,6 +278,16 @@ impl Validation {
     }
 }
 
+/// Whether `typ` names the media type `normalized` (lower case, without `application/`).
+fn media_type_is(typ: &str, normalized: &str) -> bool {
+    let typ = typ.trim();
+    let short = match typ.get(..12) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("application/") && !typ[12..].contains('/') => &typ[12..],
+        _ => typ,
+    };
+    short.eq_ignore_ascii_case(normalized)
+}
+
 /// Lower-cases a media type and drops an `application/` prefix (RFC 7515 section 4.1.9).
 fn normalize_media_type(typ: &str) -> String {
     let lower = typ.trim().to_ascii_lowercase();
@@ -296,5 +306,9 @@ mod tests {
         assert_eq!(normalize_media_type("application/at+jwt"), "at+jwt");
         assert_eq!(normalize_media_type("AT+JWT"), "at+jwt");
         assert_eq!(normalize_media_type("application/x/y"), "application/x/y");
+        assert!(media_type_is("Application/AT+JWT", "at+jwt"));
+        assert!(media_type_is("at+jwt", "at+jwt"));
+        assert!(!media_type_is("application/jwt", "at+jwt"));
+        assert!(!media_type_is("dpop+jwt", "at+jwt"));
     }
 }

@@ -161,4 +161,3 @@ pub fn measure(case: &Case, rounds: usize, batch: Duration) -> (f64, f64) {
     }
     (median(validate_ns), median(verify_ns))
 }
-
