@@ -48,6 +48,7 @@ enum Verifier {
 /// A usable verification key: its JWK members as received (unknown ones included), its RFC 7638
 /// thumbprint, and one prepared verifier per algorithm it may be used with.
 pub struct VerifyingKey {
+    pub(crate) index: usize,
     kid: Option<String>,
     kty: KeyType,
     curve: Option<Curve>,
@@ -107,7 +108,7 @@ impl VerifyingKey {
             other => return Err(format!("unsupported \"kty\" {other:?}")),
         };
         let thumbprint = thumbprint(kty, &members)?;
-        Ok(VerifyingKey { kid, kty, curve, declared_alg, thumbprint, members, verifiers })
+        Ok(VerifyingKey { index: 0, kid, kty, curve, declared_alg, thumbprint, members, verifiers })
     }
 
     /// The `kid`, when the key has one.
@@ -208,6 +209,9 @@ fn rsa_verifiers(
     }
     if bits > MAX_RSA_BITS {
         return Err(format!("RSA modulus is {bits} bits, over the {MAX_RSA_BITS}-bit maximum"));
+    }
+    if crate::roca::is_vulnerable(n) {
+        return Err("RSA modulus has the ROCA fingerprint (CVE-2017-15361)".into());
     }
     if e.is_empty() || e.len() > 4 || e[e.len() - 1] & 1 == 0 || e == [1] {
         return Err("RSA public exponent is not an odd number between 3 and 2^32".into());

@@ -231,9 +231,19 @@ pub(crate) fn verify_signature(
         return Err(Error::new(ErrorKind::AlgorithmNotAllowed, format!("alg {alg} is not allowed: {why}"))
             .with_claim("alg"));
     }
-    let mut fitting = keys.matching(header.kid()).filter(|key| key.fits(alg)).peekable();
-    if fitting.peek().is_none() {
+    let mut fitting = keys.matching(header.kid()).filter(|key| key.fits(alg));
+    let Some(first) = fitting.next() else {
         return Err(keys.explain_miss(alg, header.kid()));
+    };
+    let second = fitting.next();
+    if let Some(kid) =
+        header.kid().filter(|kid| second.is_some() || keys.shares_kid_with_set_aside(kid, first))
+    {
+        let shown: String = kid.chars().take(64).collect();
+        return Err(Error::new(
+            ErrorKind::InvalidKey,
+            format!("kid {shown:?} is ambiguous: several keys under it fit {alg}"),
+        ));
     }
     if compact.signature.len() > MAX_SIGNATURE_B64 {
         return Err(Error::new(ErrorKind::InvalidSignature, "signature is longer than any supported key's"));
@@ -244,7 +254,9 @@ pub(crate) fn verify_signature(
     })?;
     let signature = &buffer[..len];
     let message = compact.signing_input.as_bytes();
-    if fitting.any(|key| key.verify(alg, message, signature)) {
+    let verified = first.verify(alg, message, signature)
+        || second.into_iter().chain(fitting).any(|key| key.verify(alg, message, signature));
+    if verified {
         Ok(())
     } else {
         Err(Error::new(ErrorKind::InvalidSignature, format!("{alg} signature does not verify")))

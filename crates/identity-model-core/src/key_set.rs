@@ -4,7 +4,17 @@
 //! **Duplicate `kid`s.** RFC 7517 section 4.5 lets keys of different types share a `kid`
 //! ("equivalent alternatives"). A set with duplicate `kid`s is accepted; a token naming such a
 //! `kid` is tried against each key under that `kid` that fits its algorithm, in document order,
-//! and is valid when one of them verifies it. A `kid` never matches a key with a different `kid`.
+//! **Duplicate `kid`s.** RFC 7517 section 4.5 lets keys of different types share a `kid`
+//! ("equivalent alternatives"). A set with duplicate `kid`s is accepted. A token naming such a
+//! `kid` is verified with the one key under that `kid` that fits its algorithm; when several
+//! keys under the `kid` fit the algorithm, the `kid` is ambiguous and the token is rejected
+//! (`invalid_key`) rather than tried against each; so is a token whose `kid` is shared with a
+//! key of the same `kty` that was set aside. A token without `kid` is tried against every key
+//! that fits its algorithm.
+//!
+//! **Secret keys among public ones.** A set holding both `oct` (secret) keys and public keys
+//! sets the `oct` keys aside: a JWK Set is either a published set of public keys or a caller's
+//! own secret, never both, and mixing them is how HMAC key confusion starts.
 
 use std::collections::HashMap;
 
@@ -12,7 +22,7 @@ use serde_json::{Map, Value};
 
 use crate::algorithm::Algorithm;
 use crate::error::{Error, ErrorKind};
-use crate::jwk::VerifyingKey;
+use crate::jwk::{KeyType, VerifyingKey};
 
 /// Bounds on a JWK Set document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +96,7 @@ impl KeySet {
         for (index, key) in keys.into_iter().enumerate() {
             set.push(index, key);
         }
+        set.separate_secrets();
         Ok(set)
     }
 
@@ -96,7 +107,34 @@ impl KeySet {
         for (index, key) in jwks.into_iter().enumerate() {
             set.push(index, key);
         }
+        set.separate_secrets();
         set
+    }
+
+    /// Sets `oct` keys aside when public keys are present too (see the module docs).
+    fn separate_secrets(&mut self) {
+        let is_secret = |k: &VerifyingKey| k.kty() == KeyType::Oct;
+        if !self.keys.iter().any(is_secret) || self.keys.iter().all(is_secret) {
+            return;
+        }
+        let (secrets, public): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.keys).into_iter().partition(is_secret);
+        for key in secrets {
+            self.rejected.push(RejectedKey {
+                index: key.index,
+                kid: key.kid().map(str::to_owned),
+                kty: Some("oct".into()),
+                reason: "a secret (oct) key in a set with public keys".into(),
+            });
+        }
+        self.rejected.sort_by_key(|r| r.index);
+        self.keys = public;
+        self.by_kid.clear();
+        for (i, key) in self.keys.iter().enumerate() {
+            if let Some(kid) = key.kid() {
+                self.by_kid.entry(kid.to_owned()).or_default().push(i);
+            }
+        }
     }
 
     fn push(&mut self, index: usize, key: Value) {
@@ -112,7 +150,8 @@ impl KeySet {
         let kid = members.get("kid").and_then(Value::as_str).map(str::to_owned);
         let kty = members.get("kty").and_then(Value::as_str).map(str::to_owned);
         match VerifyingKey::from_jwk(members) {
-            Ok(key) => {
+            Ok(mut key) => {
+                key.index = index;
                 if let Some(kid) = key.kid() {
                     self.by_kid.entry(kid.to_owned()).or_default().push(self.keys.len());
                 }
@@ -147,6 +186,11 @@ impl KeySet {
         self.keys.is_empty()
     }
 
+    /// The usable keys with this `kid` (several when the `kid` is shared).
+    pub fn find<'a>(&'a self, kid: &str) -> impl Iterator<Item = &'a VerifyingKey> + 'a {
+        self.matching(Some(kid))
+    }
+
     /// Whether the set holds a usable key with this `kid`.
     pub fn contains_kid(&self, kid: &str) -> bool {
         self.by_kid.contains_key(kid)
@@ -160,6 +204,14 @@ impl KeySet {
             Some(kid) => (&[], self.by_kid.get(kid).map_or(&[][..], Vec::as_slice)),
         };
         all.iter().chain(indexes.iter().map(move |i| &self.keys[*i]))
+    }
+
+    /// Whether a key set aside at parse time has this `kid` and the same `kty` as `key`: the
+    /// `kid` then names two keys of one type, and is ambiguous however the other one failed.
+    pub(crate) fn shares_kid_with_set_aside(&self, kid: &str, key: &VerifyingKey) -> bool {
+        self.rejected
+            .iter()
+            .any(|r| r.kid.as_deref() == Some(kid) && r.kty.as_deref() == Some(key.kty().as_str()))
     }
 
     /// Why no key fits a token with `alg` and `kid`: `invalid_key` when keys under the `kid`
@@ -232,10 +284,22 @@ mod tests {
     }
 
     #[test]
+    fn secret_keys_are_not_mixed_with_public_ones() {
+        let oct = r#"{"kty":"oct","kid":"s","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA"}"#;
+        let mixed = KeySet::from_json(format!(r#"{{"keys":[{oct},{EC}]}}"#).as_bytes()).unwrap();
+        assert_eq!(mixed.len(), 1);
+        assert_eq!(mixed.rejected()[0].index, 0);
+        assert!(mixed.rejected()[0].reason.contains("secret"));
+        assert!(mixed.contains_kid("ec") && !mixed.contains_kid("s"));
+        let secrets = KeySet::from_json(format!(r#"{{"keys":[{oct}]}}"#).as_bytes()).unwrap();
+        assert_eq!(secrets.len(), 1);
+    }
+
+    #[test]
     fn duplicate_kids_are_all_candidates() {
         let rsa_like_ec = EC.replace("\"kid\":\"ec\"", "\"kid\":\"dup\"");
         let doc = format!(r#"{{"keys":[{rsa_like_ec},{rsa_like_ec}]}}"#);
         let set = KeySet::from_json(doc.as_bytes()).unwrap();
-        assert_eq!(set.matching(Some("dup")).filter(|k| k.fits(Algorithm::ES256)).count(), 2);
+        assert_eq!(set.find("dup").filter(|k| k.fits(Algorithm::ES256)).count(), 2);
     }
 }

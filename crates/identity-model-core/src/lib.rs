@@ -36,6 +36,7 @@ mod json_object;
 mod jwk;
 pub mod jws;
 mod key_set;
+mod roca;
 mod signing;
 mod validation;
 
