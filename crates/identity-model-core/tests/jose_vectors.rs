@@ -1,6 +1,8 @@
 //! Published JOSE vectors: Project Wycheproof's JWS and JWK tests (every case) and the examples
 //! of RFC 7515 Appendix A and RFC 8037 Appendix A.4. Data under `tests/vectors/jose/`.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use identity_model_core::{AlgorithmSet, ErrorKind, KeySet, UnixTime, Validation, jws};
 use serde_json::Value;
 

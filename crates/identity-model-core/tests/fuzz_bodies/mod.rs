@@ -1,0 +1,85 @@
+//! What the fuzz targets run, shared by `fuzz/` (libFuzzer) and the bounded smoke test in the
+//! normal suite. Every input must end in `Ok` or a typed `Err`; a panic is a bug.
+
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use identity_model_core::{AlgorithmSet, Claims, KeySet, UnixTime, Validation, jws};
+use serde_json::Value;
+
+const RFC_VECTORS: &str = include_str!("../vectors/jose/rfc_vectors.json");
+
+struct Fixture {
+    public: KeySet,
+    secret: KeySet,
+    rules: Validation,
+    hmac_rules: Validation,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let vectors: Value = serde_json::from_str(RFC_VECTORS).expect("rfc vectors");
+        let jwk = |name: &str| vectors[name]["jwk"].clone();
+        Fixture {
+            public: KeySet::from_jwks(["rfc7515_A2", "rfc7515_A3", "rfc7515_A4", "rfc8037_A4"].map(jwk)),
+            secret: KeySet::from_jwks([jwk("rfc7515_A1")]),
+            rules: Validation::new("joe"),
+            hmac_rules: Validation::new("joe").algorithms(AlgorithmSet::symmetric()),
+        }
+    })
+}
+
+/// Seed tokens: the RFC examples (valid signatures over the fixture keys).
+pub fn seed_tokens() -> Vec<String> {
+    let vectors: Value = serde_json::from_str(RFC_VECTORS).expect("rfc vectors");
+    vectors
+        .as_object()
+        .expect("object")
+        .values()
+        .filter_map(|v| v.get("token").and_then(Value::as_str).map(str::to_owned))
+        .collect()
+}
+
+/// Seed key sets: the RFC example public keys as one JWK Set, and single-key sets.
+pub fn seed_key_sets() -> Vec<String> {
+    let vectors: Value = serde_json::from_str(RFC_VECTORS).expect("rfc vectors");
+    let keys: Vec<Value> =
+        vectors.as_object().expect("object").values().filter_map(|v| v.get("jwk").cloned()).collect();
+    let public: Vec<&Value> = keys.iter().filter(|k| k["kty"] != "oct").collect();
+    let mut seeds = vec![serde_json::json!({ "keys": public }).to_string()];
+    seeds.extend(keys.iter().map(|k| serde_json::json!({ "keys": [k] }).to_string()));
+    seeds
+}
+
+/// Token parsing and validation on arbitrary bytes.
+pub fn token(data: &[u8]) {
+    let fixture = fixture();
+    let now = UnixTime::from_secs(1_300_819_000);
+    if let Ok(text) = std::str::from_utf8(data) {
+        for (rules, keys) in [(&fixture.rules, &fixture.public), (&fixture.hmac_rules, &fixture.secret)] {
+            if let Ok(valid) = rules.validate(text, keys, now) {
+                // A valid token's accessors must work too.
+                let _ = (valid.claims.other(), valid.header.members(), valid.claims.raw_json());
+            }
+            let _ = jws::verify(text, keys, rules.allowed_algorithms());
+        }
+    }
+    if let Ok(claims) = Claims::from_json(data.to_vec()) {
+        let _ = (claims.iss(), claims.aud(), claims.exp(), claims.other().len());
+    }
+}
+
+/// JWK Set parsing on arbitrary bytes.
+pub fn key_set(data: &[u8]) {
+    if let Ok(set) = KeySet::from_json(data) {
+        for key in set.keys() {
+            let _ = (key.thumbprint(), key.algorithms().count(), key.members().len());
+        }
+        let _ = set.rejected().len();
+    }
+    if let Ok(Value::Object(jwk)) = serde_json::from_slice::<Value>(data) {
+        let _ = KeySet::from_jwks([Value::Object(jwk)]).len();
+    }
+}
