@@ -32,7 +32,7 @@ fn fixture() -> &'static Fixture {
 }
 
 /// Seed tokens: the RFC examples (valid signatures over the fixture keys).
-pub fn seed_tokens() -> Vec<String> {
+pub(crate) fn seed_tokens() -> Vec<String> {
     let vectors: Value = serde_json::from_str(RFC_VECTORS).expect("rfc vectors");
     vectors
         .as_object()
@@ -43,7 +43,7 @@ pub fn seed_tokens() -> Vec<String> {
 }
 
 /// Seed key sets: the RFC example public keys as one JWK Set, and single-key sets.
-pub fn seed_key_sets() -> Vec<String> {
+pub(crate) fn seed_key_sets() -> Vec<String> {
     let vectors: Value = serde_json::from_str(RFC_VECTORS).expect("rfc vectors");
     let keys: Vec<Value> =
         vectors.as_object().expect("object").values().filter_map(|v| v.get("jwk").cloned()).collect();
@@ -54,7 +54,7 @@ pub fn seed_key_sets() -> Vec<String> {
 }
 
 /// Token parsing and validation on arbitrary bytes.
-pub fn token(data: &[u8]) {
+pub(crate) fn token(data: &[u8]) {
     let fixture = fixture();
     let now = UnixTime::from_secs(1_300_819_000);
     if let Ok(text) = std::str::from_utf8(data) {
@@ -72,7 +72,7 @@ pub fn token(data: &[u8]) {
 }
 
 /// JWK Set parsing on arbitrary bytes.
-pub fn key_set(data: &[u8]) {
+pub(crate) fn key_set(data: &[u8]) {
     if let Ok(set) = KeySet::from_json(data) {
         for key in set.keys() {
             let _ = (key.thumbprint(), key.algorithms().count(), key.members().len());
