@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args as ClapArgs;
 use identity_model::Algorithm;
 use idm::speed::{case, measure};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[derive(Debug, ClapArgs)]
 pub(crate) struct Args {
@@ -45,15 +45,17 @@ pub(crate) fn run(args: Args) -> ExitCode {
         if !args.json {
             println!("{:<8} {:>11.0} ns {:>11.0} ns {:>8.3}", alg.as_str(), validate_ns, verify_ns, ratio);
         }
-        rows.push(json!({
-            "alg": alg.as_str(),
-            "validate_ns": (validate_ns * 10.0).round() / 10.0,
-            "verify_ns": (verify_ns * 10.0).round() / 10.0,
-            "ratio": (ratio * 1000.0).round() / 1000.0,
-        }));
+        // Members in the documented order: alg, validate_ns, verify_ns, ratio.
+        rows.push(format!(
+            "{{\"alg\":{},\"validate_ns\":{},\"verify_ns\":{},\"ratio\":{}}}",
+            Value::from(alg.as_str()),
+            Value::from((validate_ns * 10.0).round() / 10.0),
+            Value::from((verify_ns * 10.0).round() / 10.0),
+            Value::from((ratio * 1000.0).round() / 1000.0),
+        ));
     }
     if args.json {
-        println!("{}", Value::Array(rows));
+        println!("[{}]", rows.join(","));
     }
     ExitCode::SUCCESS
 }

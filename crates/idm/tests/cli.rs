@@ -1,0 +1,220 @@
+//! The `idm` command line as scripts use it: exit codes, stdout JSON shapes, stdin tokens.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use identity_model::{Algorithm, SigningKey};
+use serde_json::{Value, json};
+
+const ISS: &str = "https://issuer.example";
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn idm(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_idm"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn stdout_json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn example_token() -> String {
+    std::fs::read_to_string(examples().join("access-token.jwt")).unwrap().trim().to_owned()
+}
+
+fn jwks_arg() -> String {
+    examples().join("jwks.json").to_string_lossy().into_owned()
+}
+
+#[test]
+fn validates_the_bundled_example_from_an_argument_and_from_stdin() {
+    let jwks = jwks_arg();
+    let token = example_token();
+    for (token_arg, stdin) in [(token.as_str(), None), ("-", Some(format!("{token}\n")))] {
+        let out = idm(
+            &[
+                "validate",
+                token_arg,
+                "--issuer",
+                ISS,
+                "--jwks",
+                &jwks,
+                "--audience",
+                "https://api.example",
+                "--token-type",
+                "at+jwt",
+            ],
+            stdin.as_deref(),
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let claims = stdout_json(&out);
+        assert_eq!(claims["sub"], "user-1234");
+        assert_eq!(claims["iss"], ISS);
+    }
+}
+
+#[test]
+fn invalid_tokens_exit_1_with_the_error_object_in_order() {
+    let jwks = jwks_arg();
+    let token = example_token();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--issuer", "https://other.example"], "invalid_issuer"),
+        (&["--issuer", ISS, "--audience", "https://elsewhere.example"], "invalid_audience"),
+        (&["--issuer", ISS, "--token-type", "dpop+jwt"], "invalid_token_type"),
+        (&["--issuer", ISS, "--algorithms", "RS256,PS256"], "algorithm_not_allowed"),
+        (&["--issuer", ISS, "--now", "4102444800", "--leeway", "0"], "token_expired"),
+        (&["--issuer", ISS, "--now", "1759999000", "--leeway", "60"], "issued_in_future"),
+    ];
+    for (extra, kind) in cases {
+        let mut args = vec!["validate", token.as_str(), "--jwks", &jwks];
+        args.extend_from_slice(extra);
+        let out = idm(&args, None);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        let text = String::from_utf8(out.stdout.clone()).unwrap();
+        assert!(text.starts_with(&format!("{{\"valid\":false,\"error\":\"{kind}\",\"message\":")), "{text}");
+        let body = stdout_json(&out);
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    // A leeway that covers the expiry makes the same token valid again.
+    let out = idm(
+        &["validate", &token, "--jwks", &jwks, "--issuer", ISS, "--now", "4102444830", "--leeway", "60"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    // Garbage and a tampered signature.
+    let out = idm(&["validate", "not.a.token!", "--jwks", &jwks, "--issuer", ISS], None);
+    assert_eq!((out.status.code(), stdout_json(&out)["error"].clone()), (Some(1), json!("malformed_token")));
+    let mut tampered = token.clone();
+    tampered.pop();
+    tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+    let out = idm(&["validate", &tampered, "--jwks", &jwks, "--issuer", ISS], None);
+    assert_eq!(
+        (out.status.code(), stdout_json(&out)["error"].clone()),
+        (Some(1), json!("invalid_signature"))
+    );
+}
+
+#[test]
+fn audience_not_checked_is_said_on_stderr() {
+    let out = idm(&["validate", &example_token(), "--jwks", &jwks_arg(), "--issuer", ISS], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("audience is not checked"));
+    let out = idm(
+        &[
+            "validate",
+            &example_token(),
+            "--jwks",
+            &jwks_arg(),
+            "--issuer",
+            ISS,
+            "--audience",
+            "https://api.example",
+        ],
+        None,
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("audience is not checked"));
+}
+
+#[test]
+fn keys_that_cannot_be_obtained_exit_3() {
+    let dir = std::env::temp_dir().join(format!("idm-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let invalid = dir.join("invalid.json");
+    std::fs::write(&invalid, "{\"keys\": 7}").unwrap();
+    let unusable = dir.join("unusable.json");
+    std::fs::write(&unusable, r#"{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"}]}"#).unwrap();
+    for (path, kind) in [
+        (dir.join("missing.json"), "keys_unavailable"),
+        (invalid, "invalid_key_set"),
+        (unusable, "keys_unavailable"),
+    ] {
+        let out =
+            idm(&["validate", &example_token(), "--issuer", ISS, "--jwks", path.to_str().unwrap()], None);
+        assert_eq!(out.status.code(), Some(3), "{}", path.display());
+        assert_eq!(stdout_json(&out)["error"], kind);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        vec!["validate"],
+        vec!["validate", "x", "--jwks", "f"],
+        vec!["validate", "x", "--issuer", "i", "--jwks", "f", "--algorithms", "none"],
+        vec!["validate", "x", "--issuer", "i", "--jwks", "f", "--leeway", "-1"],
+        vec!["frobnicate"],
+    ] {
+        assert_eq!(idm(&args, None).status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[test]
+fn hmac_needs_the_algorithm_listed() {
+    let key = SigningKey::generate(Algorithm::HS256).unwrap();
+    let token = key.sign_jwt(None, &json!({"iss": ISS, "exp": 4_000_000_000u64})).unwrap();
+    let path = std::env::temp_dir().join(format!("idm-hs-{}.json", std::process::id()));
+    std::fs::write(&path, json!({"keys": [key.verification_jwk()]}).to_string()).unwrap();
+    let jwks = path.to_str().unwrap();
+    let out = idm(&["validate", &token, "--issuer", ISS, "--jwks", jwks], None);
+    assert_eq!(
+        (out.status.code(), stdout_json(&out)["error"].clone()),
+        (Some(1), json!("algorithm_not_allowed"))
+    );
+    let out = idm(&["validate", &token, "--issuer", ISS, "--jwks", jwks, "--algorithms", "HS256"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn decode_shows_an_unverified_banner() {
+    let out = idm(&["decode", &example_token()], None);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("=== UNVERIFIED"), "{text}");
+    assert!(text.contains("\"typ\": \"at+jwt\"") && text.contains("\"sub\": \"user-1234\""), "{text}");
+    let out = idm(&["decode", "-", "--json"], Some(&example_token()));
+    let body = stdout_json(&out);
+    assert_eq!((body["verified"].clone(), body["header"]["alg"].clone()), (json!(false), json!("ES256")));
+    assert_eq!(idm(&["decode", "x.y"], None).status.code(), Some(1));
+    assert_eq!(idm(&["decode", "%%%.e30.x"], None).status.code(), Some(1));
+}
+
+#[test]
+fn bench_prints_the_documented_json_shape() {
+    let out = idm(
+        &["bench", "--alg", "HS256", "--alg", "ES256", "--json", "--rounds", "1", "--batch-ms", "1"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(text.starts_with("[{\"alg\":\"HS256\",\"validate_ns\":"), "{text}");
+    let rows = stdout_json(&out);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for (row, alg) in rows.iter().zip(["HS256", "ES256"]) {
+        let keys: Vec<&str> = row.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(row["alg"], alg);
+        for key in ["validate_ns", "verify_ns", "ratio"] {
+            assert!(row[key].as_f64().is_some_and(|v| v > 0.0), "{key} in {row}");
+            assert!(keys.contains(&key));
+        }
+    }
+}
