@@ -65,18 +65,9 @@ impl Claims {
         let raw = String::from_utf8(payload).map_err(|e| malformed("payload is not UTF-8").with_source(e))?;
         let fields = json_object::parse_with(&raw, ClaimsVisitor)
             .map_err(|e| malformed("payload is not a JSON object of claims").with_source(e))?;
-        let text = |value: Option<Scalar<'_>>, name: &'static str| -> Result<Option<String>, Error> {
-            match value {
-                None => Ok(None),
-                Some(value) => value
-                    .into_string()
-                    .map(Some)
-                    .ok_or_else(|| malformed(format!("claim \"{name}\" is not a string")).with_claim(name)),
-            }
-        };
-        let iss = text(fields.iss, "iss")?;
-        let sub = text(fields.sub, "sub")?;
-        let jti = text(fields.jti, "jti")?;
+        let iss = json_object::optional_string(fields.iss, "claim", "iss")?;
+        let sub = json_object::optional_string(fields.sub, "claim", "sub")?;
+        let jti = json_object::optional_string(fields.jti, "claim", "jti")?;
         let aud = audience(fields.aud)?;
         let [exp, nbf, iat] = fields.dates;
         Ok(Claims { iss, sub, aud, exp, nbf, iat, jti, other: OnceLock::new(), raw })

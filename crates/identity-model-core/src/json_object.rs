@@ -149,6 +149,21 @@ impl<'de> Scalar<'de> {
     }
 }
 
+/// An optional member that must be a string when present; `malformed_token` naming it
+/// (`what` is "header" or "claim") otherwise.
+pub(crate) fn optional_string(
+    value: Option<Scalar<'_>>,
+    what: &str,
+    name: &'static str,
+) -> Result<Option<String>, crate::error::Error> {
+    match value {
+        None => Ok(None),
+        Some(value) => value.into_string().map(Some).ok_or_else(|| {
+            crate::error::malformed(format!("{what} \"{name}\" is not a string")).with_claim(name)
+        }),
+    }
+}
+
 impl<'de> de::Deserialize<'de> for Scalar<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct ScalarVisitor;

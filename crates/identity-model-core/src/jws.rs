@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::algorithm::{Algorithm, AlgorithmSet};
 use crate::base64url;
 use crate::error::{Error, ErrorKind, malformed};
-use crate::json_object::{Key, Scalar, SeenKeys};
+use crate::json_object::{self, Key, Scalar, SeenKeys};
 use crate::key_set::KeySet;
 
 /// Longest signature accepted, in base64url characters (an 8192-bit RSA signature is 1366).
@@ -68,15 +68,6 @@ impl Header {
         let raw = String::from_utf8(json).map_err(|e| malformed("header is not UTF-8").with_source(e))?;
         let fields = crate::json_object::parse_with(&raw, HeaderVisitor)
             .map_err(|e| malformed("header is not a JSON object without duplicate members").with_source(e))?;
-        let text = |value: Option<Scalar<'_>>, name: &'static str| -> Result<Option<String>, Error> {
-            match value {
-                None => Ok(None),
-                Some(value) => value
-                    .into_string()
-                    .map(Some)
-                    .ok_or_else(|| malformed(format!("header \"{name}\" is not a string")).with_claim(name)),
-            }
-        };
         let alg = match fields.alg {
             Some(Scalar::Str(name)) => name.parse::<Algorithm>()?,
             Some(_) => return Err(malformed("header \"alg\" is not a string").with_claim("alg")),
@@ -107,9 +98,9 @@ impl Header {
             }
             Some(_) => return Err(malformed("header \"b64\" is not a boolean").with_claim("b64")),
         }
-        let kid = text(fields.kid, "kid")?;
-        let typ = text(fields.typ, "typ")?;
-        let cty = text(fields.cty, "cty")?;
+        let kid = json_object::optional_string(fields.kid, "header", "kid")?;
+        let typ = json_object::optional_string(fields.typ, "header", "typ")?;
+        let cty = json_object::optional_string(fields.cty, "header", "cty")?;
         Ok(Header { alg, kid, typ, cty, raw, members: OnceLock::new() })
     }
 }

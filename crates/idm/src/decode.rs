@@ -27,10 +27,7 @@ fn part(encoded: &str, what: &str) -> Result<Value, String> {
 pub(crate) fn run(args: Args) -> ExitCode {
     let token = match crate::read_token(&args.token) {
         Ok(token) => token,
-        Err(message) => {
-            eprintln!("idm: {message}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let parts: Vec<&str> = token.split('.').collect();
     if parts.len() != 3 && parts.len() != 5 {

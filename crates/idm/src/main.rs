@@ -37,15 +37,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// The token argument: itself, or standard input when it is `-`.
-fn read_token(arg: &str) -> Result<String, String> {
+/// The token argument: itself, or standard input when it is `-`. When standard input cannot
+/// be read, says so and gives the usage-error exit code.
+fn read_token(arg: &str) -> Result<String, ExitCode> {
     if arg != "-" {
         return Ok(arg.trim().to_owned());
     }
     let mut input = String::new();
-    std::io::stdin()
-        .take(1024 * 1024)
-        .read_to_string(&mut input)
-        .map_err(|e| format!("cannot read the token from standard input: {e}"))?;
-    Ok(input.trim().to_owned())
+    match std::io::stdin().take(1024 * 1024).read_to_string(&mut input) {
+        Ok(_) => Ok(input.trim().to_owned()),
+        Err(e) => {
+            eprintln!("idm: cannot read the token from standard input: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
 }

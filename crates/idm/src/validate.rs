@@ -53,10 +53,7 @@ fn print_failure(kind: &str, message: &str) {
 pub(crate) fn run(args: Args) -> ExitCode {
     let token = match crate::read_token(&args.token) {
         Ok(token) => token,
-        Err(message) => {
-            eprintln!("idm: {message}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let keys = match std::fs::read(&args.jwks) {
         Err(e) => {
