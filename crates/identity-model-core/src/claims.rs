@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, malformed};
-use crate::json_object::{self, Key, Scalar, SeenKeys};
+use crate::json_object::{self, Audience, Key, Scalar, SeenKeys, Text};
 
 /// The registered claims held as typed fields; every other claim stays in the raw JSON.
 const REGISTERED: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
@@ -46,13 +46,13 @@ impl UnixTime {
 /// The claims of a validated JWT.
 #[derive(Debug, Clone)]
 pub struct Claims {
-    iss: Option<String>,
-    sub: Option<String>,
-    aud: Option<Vec<String>>,
+    iss: Option<Text>,
+    sub: Option<Text>,
+    aud: Option<Vec<Text>>,
     exp: Option<NumericDate>,
     nbf: Option<NumericDate>,
     iat: Option<NumericDate>,
-    jti: Option<String>,
+    jti: Option<Text>,
     other: OnceLock<Map<String, Value>>,
     raw: String,
 }
@@ -65,27 +65,27 @@ impl Claims {
         let raw = String::from_utf8(payload).map_err(|e| malformed("payload is not UTF-8").with_source(e))?;
         let fields = json_object::parse_with(&raw, ClaimsVisitor)
             .map_err(|e| malformed("payload is not a JSON object of claims").with_source(e))?;
-        let iss = json_object::optional_string(fields.iss, "claim", "iss")?;
-        let sub = json_object::optional_string(fields.sub, "claim", "sub")?;
-        let jti = json_object::optional_string(fields.jti, "claim", "jti")?;
-        let aud = audience(fields.aud)?;
+        let iss = json_object::optional_text(fields.iss, &raw, "claim", "iss")?;
+        let sub = json_object::optional_text(fields.sub, &raw, "claim", "sub")?;
+        let jti = json_object::optional_text(fields.jti, &raw, "claim", "jti")?;
+        let aud = fields.aud.map(|Audience(items)| items.into_iter().map(|a| Text::new(a, &raw)).collect());
         let [exp, nbf, iat] = fields.dates;
         Ok(Claims { iss, sub, aud, exp, nbf, iat, jti, other: OnceLock::new(), raw })
     }
 
     /// `iss`.
     pub fn iss(&self) -> Option<&str> {
-        self.iss.as_deref()
+        self.iss.as_ref().map(|t| t.get(&self.raw))
     }
 
     /// `sub`.
     pub fn sub(&self) -> Option<&str> {
-        self.sub.as_deref()
+        self.sub.as_ref().map(|t| t.get(&self.raw))
     }
 
     /// `aud`, as a list whether the token carried a string or an array.
-    pub fn aud(&self) -> Option<&[String]> {
-        self.aud.as_deref()
+    pub fn aud(&self) -> Option<impl ExactSizeIterator<Item = &str> + Clone + '_> {
+        self.aud.as_ref().map(|items| items.iter().map(|t| t.get(&self.raw)))
     }
 
     /// `exp`.
@@ -105,7 +105,7 @@ impl Claims {
 
     /// `jti`.
     pub fn jti(&self) -> Option<&str> {
-        self.jti.as_deref()
+        self.jti.as_ref().map(|t| t.get(&self.raw))
     }
 
     /// A claim other than the registered ones above (`scope`, `client_id`, `nonce`, ...).
@@ -145,28 +145,12 @@ impl Claims {
     }
 }
 
-fn audience(value: Option<Value>) -> Result<Option<Vec<String>>, Error> {
-    match value {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(vec![s])),
-        Some(Value::Array(items)) => items
-            .into_iter()
-            .map(|item| match item {
-                Value::String(s) => Ok(s),
-                _ => Err(malformed("claim \"aud\" holds a non-string").with_claim("aud")),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Some(_) => Err(malformed("claim \"aud\" is neither a string nor an array").with_claim("aud")),
-    }
-}
-
 /// The registered claims, read in one pass.
 struct ClaimsFields<'de> {
     iss: Option<Scalar<'de>>,
     sub: Option<Scalar<'de>>,
     jti: Option<Scalar<'de>>,
-    aud: Option<Value>,
+    aud: Option<Audience<'de>>,
     dates: [Option<NumericDate>; 3],
 }
 
@@ -224,7 +208,9 @@ mod tests {
         let c =
             Claims::from_json(br#"{"iss":"i","aud":["a","b"],"exp":10.5,"scope":"x y"}"#.to_vec()).unwrap();
         assert_eq!(c.iss(), Some("i"));
-        assert_eq!(c.aud().unwrap(), ["a", "b"]);
+        assert_eq!(c.aud().unwrap().collect::<Vec<_>>(), ["a", "b"]);
+        let escaped = Claims::from_json(br#"{"iss":"\u0069","aud":"x"}"#.to_vec()).unwrap();
+        assert_eq!((escaped.iss(), escaped.aud().unwrap().collect::<Vec<_>>()), (Some("i"), vec!["x"]));
         assert_eq!(c.exp().unwrap().as_secs_f64(), 10.5);
         assert_eq!(c.get("scope").unwrap(), "x y");
         assert!(c.contains("exp") && !c.contains("nbf") && c.contains("scope"));

@@ -83,7 +83,7 @@ impl<'de> de::Deserialize<'de> for Key<'de> {
         impl<'de> Visitor<'de> for KeyVisitor {
             type Value = Key<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a member name")
+                f.write_str("a string")
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
                 Ok(Key(Cow::Borrowed(v)))
@@ -140,27 +140,20 @@ pub(crate) enum Scalar<'de> {
     Other,
 }
 
-impl<'de> Scalar<'de> {
-    pub(crate) fn into_string(self) -> Option<String> {
-        match self {
-            Scalar::Str(s) => Some(s.into_owned()),
-            _ => None,
-        }
-    }
-}
-
-/// An optional member that must be a string when present; `malformed_token` naming it
-/// (`what` is "header" or "claim") otherwise.
-pub(crate) fn optional_string(
+/// An optional member that must be a string when present, kept as [`Text`] of `raw`;
+/// `malformed_token` naming it (`what` is "header" or "claim") otherwise.
+pub(crate) fn optional_text(
     value: Option<Scalar<'_>>,
+    raw: &str,
     what: &str,
     name: &'static str,
-) -> Result<Option<String>, crate::error::Error> {
+) -> Result<Option<Text>, crate::error::Error> {
     match value {
         None => Ok(None),
-        Some(value) => value.into_string().map(Some).ok_or_else(|| {
-            crate::error::malformed(format!("{what} \"{name}\" is not a string")).with_claim(name)
-        }),
+        Some(Scalar::Str(s)) => Ok(Some(Text::new(s, raw))),
+        Some(_) => {
+            Err(crate::error::malformed(format!("{what} \"{name}\" is not a string")).with_claim(name))
+        }
     }
 }
 
@@ -225,11 +218,84 @@ pub(crate) fn parse_with<'de, V: Visitor<'de>>(
 /// their order; anything that is not a JSON number is `None`.
 pub(crate) fn numeric_date(raw: &RawValue) -> Option<f64> {
     let text = raw.get();
-    let first = *text.as_bytes().first()?;
-    if first != b'-' && !first.is_ascii_digit() {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let first = *digits.as_bytes().first()?;
+    if !first.is_ascii_digit() {
         return None;
     }
+    // Fast path: plain integers of up to 15 digits are exact in f64 (serde_json has already
+    // checked the JSON grammar, so no leading zeros or other surprises).
+    if digits.len() <= 15 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        let value = digits.bytes().fold(0i64, |acc, b| acc * 10 + i64::from(b - b'0')) as f64;
+        return Some(if negative { -value } else { value });
+    }
     text.parse::<f64>().ok()
+}
+
+/// A string member kept as a range of the raw JSON when it had no escapes (no copy), or owned
+/// when unescaping changed it.
+#[derive(Debug, Clone)]
+pub(crate) enum Text {
+    Range(usize, usize),
+    Owned(Box<str>),
+}
+
+impl Text {
+    /// `value`, a string read from `raw`: borrowed strings become ranges of `raw`.
+    pub(crate) fn new(value: Cow<'_, str>, raw: &str) -> Text {
+        if let Cow::Borrowed(s) = &value {
+            let start = (s.as_ptr() as usize).wrapping_sub(raw.as_ptr() as usize);
+            let end = start.wrapping_add(s.len());
+            if raw.get(start..end).is_some_and(|r| std::ptr::eq(r.as_ptr(), s.as_ptr())) {
+                return Text::Range(start, end);
+            }
+        }
+        Text::Owned(value.into_owned().into_boxed_str())
+    }
+
+    /// The text, given the same `raw` it was read from.
+    pub(crate) fn get<'a>(&'a self, raw: &'a str) -> &'a str {
+        match self {
+            Text::Range(start, end) => raw.get(*start..*end).unwrap_or_default(),
+            Text::Owned(s) => s,
+        }
+    }
+}
+
+/// `aud`: a string or an array of strings, read without building a [`Value`].
+#[derive(Debug)]
+pub(crate) struct Audience<'de>(pub(crate) Vec<Cow<'de, str>>);
+
+impl<'de> de::Deserialize<'de> for Audience<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AudienceVisitor;
+        impl<'de> Visitor<'de> for AudienceVisitor {
+            type Value = Audience<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("claim \"aud\" as a string or an array of strings")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Audience(vec![Cow::Borrowed(v)]))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Audience(vec![Cow::Owned(v.to_owned())]))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Audience(vec![Cow::Owned(v)]))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(Key(item)) = seq.next_element::<Key<'de>>()? {
+                    items.push(item);
+                }
+                Ok(Audience(items))
+            }
+        }
+        deserializer.deserialize_any(AudienceVisitor)
+    }
 }
 
 #[cfg(test)]
@@ -257,6 +323,35 @@ mod tests {
         for name in &names {
             assert!(!seen.insert(&Cow::Owned(name.clone())), "{name}");
         }
+    }
+
+    #[test]
+    fn integer_fast_path_agrees_with_float_parsing() {
+        for text in [
+            "0",
+            "-0",
+            "1700000000",
+            "-1700000000",
+            "999999999999999",
+            "9999999999999999",
+            "1.5",
+            "1e3",
+            "-2E-2",
+        ] {
+            let raw = RawValue::from_string(text.to_owned()).unwrap();
+            assert_eq!(numeric_date(&raw), text.parse::<f64>().ok(), "{text}");
+        }
+    }
+
+    #[test]
+    fn text_ranges_point_into_the_raw_json() {
+        let raw = String::from(r#"{"a":"plain","b":"esc\u0061ped"}"#);
+        let plain = Text::new(Cow::Borrowed(&raw[6..11]), &raw);
+        assert!(matches!(plain, Text::Range(6, 11)));
+        assert_eq!(plain.get(&raw), "plain");
+        let elsewhere = String::from("plain");
+        assert!(matches!(Text::new(Cow::Borrowed(&elsewhere), &raw), Text::Owned(_)));
+        assert_eq!(Text::new(Cow::Owned("escaped".into()), &raw).get(&raw), "escaped");
     }
 
     #[test]

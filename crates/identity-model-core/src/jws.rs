@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::algorithm::{Algorithm, AlgorithmSet};
 use crate::base64url;
 use crate::error::{Error, ErrorKind, malformed};
-use crate::json_object::{self, Key, Scalar, SeenKeys};
+use crate::json_object::{self, Key, Scalar, SeenKeys, Text};
 use crate::key_set::KeySet;
 
 /// Longest signature accepted, in base64url characters (an 8192-bit RSA signature is 1366).
@@ -23,9 +23,9 @@ const MAX_SIGNATURE_B64: usize = 1368;
 #[derive(Debug, Clone)]
 pub struct Header {
     alg: Algorithm,
-    kid: Option<String>,
-    typ: Option<String>,
-    cty: Option<String>,
+    kid: Option<Text>,
+    typ: Option<Text>,
+    cty: Option<Text>,
     raw: String,
     members: OnceLock<Map<String, Value>>,
 }
@@ -38,17 +38,17 @@ impl Header {
 
     /// The key id, when present.
     pub fn kid(&self) -> Option<&str> {
-        self.kid.as_deref()
+        self.kid.as_ref().map(|t| t.get(&self.raw))
     }
 
     /// The `typ` member, when present.
     pub fn typ(&self) -> Option<&str> {
-        self.typ.as_deref()
+        self.typ.as_ref().map(|t| t.get(&self.raw))
     }
 
     /// The `cty` member, when present.
     pub fn cty(&self) -> Option<&str> {
-        self.cty.as_deref()
+        self.cty.as_ref().map(|t| t.get(&self.raw))
     }
 
     /// The header JSON exactly as signed.
@@ -98,9 +98,9 @@ impl Header {
             }
             Some(_) => return Err(malformed("header \"b64\" is not a boolean").with_claim("b64")),
         }
-        let kid = json_object::optional_string(fields.kid, "header", "kid")?;
-        let typ = json_object::optional_string(fields.typ, "header", "typ")?;
-        let cty = json_object::optional_string(fields.cty, "header", "cty")?;
+        let kid = json_object::optional_text(fields.kid, &raw, "header", "kid")?;
+        let typ = json_object::optional_text(fields.typ, &raw, "header", "typ")?;
+        let cty = json_object::optional_text(fields.cty, &raw, "header", "cty")?;
         Ok(Header { alg, kid, typ, cty, raw, members: OnceLock::new() })
     }
 }

@@ -260,7 +260,7 @@ impl Validation {
                 None => {
                     return Err(Error::new(ErrorKind::MissingClaim, "token has no \"aud\"").with_claim("aud"));
                 }
-                Some(aud) if !aud.iter().any(|a| self.audiences.contains(a)) => {
+                Some(aud) if !aud.clone().any(|a| self.audiences.iter().any(|expected| expected == a)) => {
                     return Err(Error::new(
                         ErrorKind::InvalidAudience,
                         "token is not meant for this audience",

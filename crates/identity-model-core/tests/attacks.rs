@@ -513,3 +513,26 @@ fn oversized_key_sets_are_refused() {
     let padded = format!(r#"{{"keys":[],"pad":"{}"}}"#, "x".repeat(600 * 1024));
     assert_eq!(KeySet::from_json(padded.as_bytes()).unwrap_err().kind(), ErrorKind::InvalidKeySet);
 }
+
+/// Seed review 000 #1: py-identity-model wrote the first token's key and algorithm into the
+/// caller's config, so later tokens were checked against them. One `Validation` here serves
+/// tokens of every algorithm and key, in any order, and reports the same allowed set after.
+#[test]
+fn review_000_1_rules_are_not_changed_by_a_call() {
+    let s = setup();
+    let rules = rules();
+    let before = format!("{rules:?}");
+    let tokens: Vec<String> = [&s.rsa, &s.ec, &s.ed]
+        .iter()
+        .map(|k| forge(k, &format!(r#"{{"alg":"{}","kid":"{}"}}"#, k.alg(), k.kid().unwrap()), &claims()))
+        .collect();
+    for round in 0..2 {
+        for token in tokens.iter().chain(tokens.iter().rev()) {
+            assert!(rules.validate(token, &s.keys, UnixTime::from_secs(NOW)).is_ok(), "round {round}");
+            // A failure in between changes nothing either.
+            assert!(rules.validate("x.y.z", &s.keys, UnixTime::from_secs(NOW)).is_err());
+        }
+    }
+    assert_eq!(format!("{rules:?}"), before);
+    assert_eq!(rules.allowed_algorithms(), AlgorithmSet::asymmetric());
+}
