@@ -47,3 +47,27 @@ impl StaticKeyValidator {
         &self.keys
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use identity_model_core::{Algorithm, ErrorKind, SigningKey, UnixTime};
+    use serde_json::json;
+
+    #[test]
+    fn the_injected_clock_decides_expiry_and_clones_share_keys() {
+        let key = SigningKey::generate(Algorithm::ES256).unwrap();
+        let keys = KeySet::from_jwks([key.verification_jwk().into()]);
+        let clock = FixedClock::new(UnixTime::from_secs(1_000));
+        let rules = Validation::new("https://issuer.example").leeway(std::time::Duration::ZERO);
+        let validator = StaticKeyValidator::with_clock(keys, rules, Arc::new(clock.clone()));
+        let token = key.sign_jwt(None, &json!({"iss": "https://issuer.example", "exp": 1_100})).unwrap();
+        let copy = validator.clone();
+        assert!(copy.validate(&token).is_ok());
+        clock.advance(100);
+        assert_eq!(validator.validate(&token).unwrap_err().kind(), ErrorKind::TokenExpired);
+        assert_eq!(copy.validate(&token).unwrap_err().kind(), ErrorKind::TokenExpired);
+        assert!(std::ptr::eq(copy.keys(), validator.keys()));
+    }
+}
