@@ -43,11 +43,21 @@ pub enum ErrorKind {
     InvalidClaim,
     /// A JWK Set document is not valid (not JSON, no `keys` array, over the size or key limits).
     InvalidKeySet,
+    /// A metadata document (discovery) is not a JSON object, or a member has the wrong type.
+    InvalidDocument,
+    /// A metadata document lacks required members (the message names them all).
+    MissingFields,
+    /// The discovery document's `issuer` is not the issuer that was asked for.
+    IssuerMismatch,
+    /// A URL or endpoint breaks the discovery policy (HTTPS, authority, private address).
+    PolicyViolation,
+    /// A `Content-Type` is not one of the accepted media types.
+    UnexpectedContentType,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 16] = [
+    pub const ALL: [ErrorKind; 21] = [
         ErrorKind::MalformedToken,
         ErrorKind::UnsupportedAlgorithm,
         ErrorKind::AlgorithmNotAllowed,
@@ -64,6 +74,11 @@ impl ErrorKind {
         ErrorKind::UnsupportedCriticalHeader,
         ErrorKind::InvalidClaim,
         ErrorKind::InvalidKeySet,
+        ErrorKind::InvalidDocument,
+        ErrorKind::MissingFields,
+        ErrorKind::IssuerMismatch,
+        ErrorKind::PolicyViolation,
+        ErrorKind::UnexpectedContentType,
     ];
 
     /// The stable snake_case name of this kind (for example `token_expired`).
@@ -85,6 +100,11 @@ impl ErrorKind {
             ErrorKind::UnsupportedCriticalHeader => "unsupported_critical_header",
             ErrorKind::InvalidClaim => "invalid_claim",
             ErrorKind::InvalidKeySet => "invalid_key_set",
+            ErrorKind::InvalidDocument => "invalid_document",
+            ErrorKind::MissingFields => "missing_fields",
+            ErrorKind::IssuerMismatch => "issuer_mismatch",
+            ErrorKind::PolicyViolation => "policy_violation",
+            ErrorKind::UnexpectedContentType => "unexpected_content_type",
         }
     }
 }

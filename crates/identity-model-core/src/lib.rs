@@ -31,17 +31,20 @@
 mod algorithm;
 pub mod base64url;
 mod claims;
+pub mod discovery;
 mod error;
 mod json_object;
 mod jwk;
 pub mod jws;
 mod key_set;
+pub mod media_type;
 mod roca;
 mod signing;
 mod validation;
 
 pub use algorithm::{Algorithm, AlgorithmSet, Curve, KeyFamily};
 pub use claims::{Claims, NumericDate, UnixTime};
+pub use discovery::{DiscoveryDocument, DiscoveryPolicy, MetadataKind, discovery_url};
 pub use error::{Error, ErrorKind};
 pub use jwk::{KeyType, MAX_RSA_BITS, MIN_RSA_BITS, VerifyingKey, thumbprint};
 pub use jws::{Header, VerifiedJws};

@@ -11,7 +11,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use identity_model_core::{Algorithm, Error, ErrorKind, KeySet, SigningKey, UnixTime, Validation};
+use identity_model_core::{
+    Algorithm, DiscoveryDocument, DiscoveryPolicy, Error, ErrorKind, KeySet, SigningKey, UnixTime, Validation,
+};
 use serde_json::{Map, Value, json};
 
 /// Case ids that belong to capabilities built later.
@@ -20,11 +22,13 @@ const DEFERRED: &[(&str, &str)] = &[
     ("JWKS-004", "Authority: forced refresh then retry on a kid miss (issue 3)"),
     ("JWKS-005", "Authority: cache hit within TTL (issue 3)"),
     ("JWKS-006", "Authority: force refresh on signature failure (issue 3)"),
+    ("DISC-004", "Authority: discovery cache hit within TTL (issue 3)"),
+    ("DISC-005", "Authority: discovery cache miss after TTL (issue 3)"),
+    ("DISC-006", "Authority: HTTP error status from the provider (issue 3)"),
 ];
 
 /// Whole files whose capability is built later.
 const DEFERRED_FILES: &[(&str, &str)] = &[
-    ("discovery.json", "discovery (issue 3)"),
     ("client-credentials.json", "token requests (issue 5)"),
     ("authorization-code.json", "token requests (issue 5)"),
     ("introspection.json", "token requests (issue 5)"),
@@ -211,11 +215,68 @@ fn run_jwks(executed: &mut BTreeSet<String>) {
     executed.insert("JWKS-007".into());
 }
 
+fn run_discovery(executed: &mut BTreeSet<String>) {
+    let fixture = |name: &str| std::fs::read(spec_dir().join("test-fixtures/discovery").join(name)).unwrap();
+    let issuer = "https://provider.example.com";
+    let policy = DiscoveryPolicy::default();
+    let valid = DiscoveryDocument::from_json(&fixture("valid.json"), issuer, &policy).expect("valid.json");
+    // DISC-001: required members with the right types.
+    assert_eq!(valid.issuer(), Some(issuer));
+    assert_eq!(valid.jwks_uri(), Some("https://provider.example.com/jwks"));
+    assert_eq!(valid.list("response_types_supported"), ["code", "id_token", "code id_token"]);
+    executed.insert("DISC-001".into());
+    // DISC-002: all seven required members accessible.
+    for name in identity_model_core::discovery::OPENID_REQUIRED {
+        assert!(valid.members().contains_key(name), "{name}");
+    }
+    executed.insert("DISC-002".into());
+    // DISC-003: issuer mismatch.
+    let err = DiscoveryDocument::from_json(&fixture("issuer-mismatch.json"), issuer, &policy).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::IssuerMismatch);
+    executed.insert("DISC-003".into());
+    // DISC-007: invalid JSON.
+    let err = DiscoveryDocument::from_json(b"{\"issuer\": ", issuer, &policy).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidDocument);
+    assert!(std::error::Error::source(&err).is_some());
+    executed.insert("DISC-007".into());
+    // DISC-008: missing members, all named.
+    let err = DiscoveryDocument::from_json(&fixture("missing-jwks-uri.json"), issuer, &policy).unwrap_err();
+    assert_eq!((err.kind(), err.claim()), (ErrorKind::MissingFields, Some("jwks_uri")));
+    let err =
+        DiscoveryDocument::from_json(&fixture("missing-multiple-fields.json"), issuer, &policy).unwrap_err();
+    assert!(
+        err.message().contains("token_endpoint") && err.message().contains("subject_types_supported"),
+        "{err}"
+    );
+    executed.insert("DISC-008".into());
+    // DISC-009: unknown members kept, not rejected.
+    assert_eq!(valid.text("x_custom_extension_field"), Some("should-be-ignored-not-rejected"));
+    executed.insert("DISC-009".into());
+    // DISC-010: HTTPS required; HTTP only on loopback, and only when allowed.
+    let http = String::from_utf8(fixture("valid.json"))
+        .unwrap()
+        .replace("https://provider.example.com", "http://provider.example.com");
+    let err =
+        DiscoveryDocument::from_json(http.as_bytes(), "http://provider.example.com", &policy).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PolicyViolation);
+    let local = String::from_utf8(fixture("valid.json"))
+        .unwrap()
+        .replace("https://provider.example.com", "http://127.0.0.1:8080");
+    assert_eq!(
+        DiscoveryDocument::from_json(local.as_bytes(), "http://127.0.0.1:8080", &policy).unwrap_err().kind(),
+        ErrorKind::PolicyViolation
+    );
+    let dev = DiscoveryPolicy::default().allow_http_on_loopback();
+    assert!(DiscoveryDocument::from_json(local.as_bytes(), "http://127.0.0.1:8080", &dev).is_ok());
+    executed.insert("DISC-010".into());
+}
+
 #[test]
 fn every_conformance_case_is_executed_or_deferred() {
     let mut executed = BTreeSet::new();
     run_validation(&mut executed);
     run_jwks(&mut executed);
+    run_discovery(&mut executed);
 
     let mut untraced = Vec::new();
     for entry in std::fs::read_dir(spec_dir().join("conformance")).unwrap() {
