@@ -182,6 +182,12 @@ proptest! {
     }
 
     #[test]
+    fn fuzz_smoke_discovery_mutated_seeds(which in any::<prop::sample::Index>(), ops in prop::collection::vec((any::<u8>(), any::<usize>(), any::<u8>()), 1..6)) {
+        let seeds = fuzz_bodies::seed_discovery();
+        fuzz_bodies::discovery(&mutate(which.get(&seeds).as_bytes(), &ops));
+    }
+
+    #[test]
     fn fuzz_smoke_key_set_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..512)) {
         fuzz_bodies::key_set(&data);
     }
@@ -195,4 +201,11 @@ fn seeds_are_accepted_before_mutation() {
     let seeds = fuzz_bodies::seed_key_sets();
     let all = KeySet::from_json(seeds[0].as_bytes()).unwrap();
     assert!(all.len() >= 4 && all.rejected().is_empty(), "{:?}", all.rejected());
+    let valid = &fuzz_bodies::seed_discovery()[0];
+    let doc = identity_model_core::DiscoveryDocument::from_json(
+        valid.as_bytes(),
+        "https://provider.example.com",
+        &identity_model_core::DiscoveryPolicy::default(),
+    );
+    assert!(doc.is_ok());
 }

@@ -5,7 +5,9 @@
 
 use std::sync::OnceLock;
 
-use identity_model_core::{AlgorithmSet, Claims, KeySet, UnixTime, Validation, jws};
+use identity_model_core::{
+    AlgorithmSet, Claims, DiscoveryDocument, DiscoveryPolicy, KeySet, UnixTime, Validation, jws,
+};
 use serde_json::Value;
 
 const RFC_VECTORS: &str = include_str!("../vectors/jose/rfc_vectors.json");
@@ -82,4 +84,32 @@ pub(crate) fn key_set(data: &[u8]) {
     if let Ok(Value::Object(jwk)) = serde_json::from_slice::<Value>(data) {
         let _ = KeySet::from_jwks([Value::Object(jwk)]).len();
     }
+}
+
+/// Discovery document parsing and policy checks on arbitrary bytes.
+pub(crate) fn discovery(data: &[u8]) {
+    for policy in [
+        DiscoveryPolicy::default(),
+        DiscoveryPolicy::default().allow_http_on_loopback().resource_server_fields(),
+    ] {
+        if let Ok(doc) = DiscoveryDocument::from_json(data, "https://provider.example.com", &policy) {
+            let _ = (doc.jwks_uri(), doc.list("scopes_supported"), doc.mtls_alias("token_endpoint"));
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = DiscoveryPolicy::default().check_url(text, "url");
+        let _ = identity_model_core::discovery_url(text, identity_model_core::MetadataKind::OAuth);
+        let _ = identity_model_core::media_type::check(Some(text), identity_model_core::media_type::JWK_SET);
+    }
+}
+
+/// Seed discovery documents: the conformance fixtures.
+pub(crate) fn seed_discovery() -> Vec<String> {
+    [
+        include_str!("../vectors/identity-model-spec/test-fixtures/discovery/valid.json"),
+        include_str!("../vectors/identity-model-spec/test-fixtures/discovery/issuer-mismatch.json"),
+        include_str!("../vectors/identity-model-spec/test-fixtures/discovery/missing-jwks-uri.json"),
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
