@@ -17,8 +17,11 @@
 //! ```
 
 mod clock;
+mod config;
+pub mod retry;
 mod static_keys;
 
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use config::{ConfigError, ConfigProblem, HttpConfig};
 pub use identity_model_core::*;
 pub use static_keys::StaticKeyValidator;

@@ -1,0 +1,128 @@
+//! When to try a request again: exponential backoff with full jitter, and `Retry-After`
+//! (seconds or an HTTP date) honoured up to a cap. Pure arithmetic; the caller supplies the
+//! randomness and the clock, so the schedule is testable.
+
+use std::time::{Duration, SystemTime};
+
+/// Backoff settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Delay scale: attempt `n` (from 0) waits up to `base * 2^n`.
+    pub base: Duration,
+    /// No single wait is longer than this.
+    pub cap: Duration,
+    /// A server's `Retry-After` is honoured up to this; beyond it the request fails.
+    pub max_retry_after: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What to do after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryDecision {
+    /// Wait this long, then try again.
+    After(Duration),
+    /// Do not try again.
+    GiveUp,
+}
+
+impl Backoff {
+    /// Full jitter (AWS architecture blog, "Exponential Backoff and Jitter"): a uniform wait in
+    /// `[0, min(cap, base * 2^attempt))`, with `unit` uniform in `[0, 1)`.
+    pub fn jittered(&self, attempt: u32, unit: f64) -> Duration {
+        let ceiling =
+            self.base.saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX)).min(self.cap);
+        ceiling.mul_f64(unit.clamp(0.0, 1.0))
+    }
+
+    /// The decision after attempt `attempt` (from 0) of `max_attempts` failed, given the
+    /// server's `Retry-After`, if any. A `Retry-After` longer than `max_retry_after` gives up
+    /// rather than holding the caller; a shorter one is waited exactly (never less).
+    pub fn decide(
+        &self,
+        attempt: u32,
+        max_attempts: u32,
+        retry_after: Option<Duration>,
+        unit: f64,
+    ) -> RetryDecision {
+        if attempt + 1 >= max_attempts {
+            return RetryDecision::GiveUp;
+        }
+        match retry_after {
+            Some(wait) if wait > self.max_retry_after => RetryDecision::GiveUp,
+            Some(wait) => RetryDecision::After(wait.max(self.jittered(attempt, unit).min(wait))),
+            None => RetryDecision::After(self.jittered(attempt, unit)),
+        }
+    }
+}
+
+/// Parses a `Retry-After` value: delay-seconds or an HTTP date (RFC 9110 section 10.2.3). A
+/// date in the past means "now"; anything unreadable is `None`.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(value.parse::<u64>().unwrap_or(u64::MAX)));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_jitter_stays_under_the_growing_ceiling() {
+        let b =
+            Backoff { base: Duration::from_millis(100), cap: Duration::from_secs(2), ..Backoff::default() };
+        assert_eq!(b.jittered(0, 0.0), Duration::ZERO);
+        assert_eq!(b.jittered(0, 0.5), Duration::from_millis(50));
+        assert_eq!(b.jittered(3, 0.5), Duration::from_millis(400));
+        assert_eq!(b.jittered(10, 0.5), Duration::from_secs(1), "capped at 2 s");
+        assert_eq!(b.jittered(u32::MAX, 1.0), Duration::from_secs(2), "no overflow");
+        for attempt in 0..8u32 {
+            let ceiling = Duration::from_millis(100 << attempt).min(Duration::from_secs(2));
+            for unit in [0.0, 0.3, 0.999] {
+                let wait = b.jittered(attempt, unit);
+                assert!(wait < ceiling, "attempt {attempt}: {wait:?} >= {ceiling:?}");
+                assert_eq!(wait, ceiling.mul_f64(unit));
+            }
+        }
+    }
+
+    #[test]
+    fn retry_after_is_honoured_up_to_the_cap() {
+        let b = Backoff::default();
+        assert_eq!(b.decide(2, 3, None, 0.5), RetryDecision::GiveUp, "last attempt");
+        assert_eq!(
+            b.decide(0, 3, Some(Duration::from_secs(5)), 0.0),
+            RetryDecision::After(Duration::from_secs(5))
+        );
+        assert_eq!(b.decide(0, 3, Some(Duration::from_secs(600)), 0.5), RetryDecision::GiveUp);
+        assert_eq!(b.decide(1, 3, None, 0.5), RetryDecision::After(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn parses_seconds_and_http_dates() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:50:37 GMT", now), Some(Duration::from_secs(60)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO),
+            "past date"
+        );
+        for bad in ["", "-1", "1.5", "soon", "Sun, 06 Nov 1994"] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
+        }
+    }
+}
