@@ -53,11 +53,14 @@ pub enum ErrorKind {
     PolicyViolation,
     /// A `Content-Type` is not one of the accepted media types.
     UnexpectedContentType,
+    /// Keys could not be obtained: the provider is unreachable, answered with an error, or the
+    /// last good key set is older than the allowed staleness.
+    KeysUnavailable,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 21] = [
+    pub const ALL: [ErrorKind; 22] = [
         ErrorKind::MalformedToken,
         ErrorKind::UnsupportedAlgorithm,
         ErrorKind::AlgorithmNotAllowed,
@@ -79,6 +82,7 @@ impl ErrorKind {
         ErrorKind::IssuerMismatch,
         ErrorKind::PolicyViolation,
         ErrorKind::UnexpectedContentType,
+        ErrorKind::KeysUnavailable,
     ];
 
     /// The stable snake_case name of this kind (for example `token_expired`).
@@ -105,6 +109,7 @@ impl ErrorKind {
             ErrorKind::IssuerMismatch => "issuer_mismatch",
             ErrorKind::PolicyViolation => "policy_violation",
             ErrorKind::UnexpectedContentType => "unexpected_content_type",
+            ErrorKind::KeysUnavailable => "keys_unavailable",
         }
     }
 }

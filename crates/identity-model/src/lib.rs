@@ -16,11 +16,14 @@
 //! # Ok::<(), identity_model::Error>(())
 //! ```
 
+mod authority;
 mod clock;
 mod config;
 pub mod retry;
 mod static_keys;
+pub mod transport;
 
+pub use authority::{Authority, AuthorityBuilder, Stats};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::{ConfigError, ConfigProblem, HttpConfig};
 pub use identity_model_core::*;

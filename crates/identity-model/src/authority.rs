@@ -1,0 +1,408 @@
+//! An issuer trusted over HTTP: discovery, key set fetch and cache, and validation.
+//!
+//! Reads take a lock-free snapshot (`ArcSwap`); only fetches take the refresh lock, and a
+//! caller that waited on it uses the snapshot the holder produced instead of fetching again
+//! (single flight). Unknown `kid`s refetch at most once per cooldown. A failed refresh keeps
+//! the previous keys (last known good) up to `max_staleness`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use identity_model_core::{
+    DiscoveryDocument, DiscoveryPolicy, Error, ErrorKind, KeySet, KeySetLimits, MetadataKind, ValidToken,
+    Validation, discovery_url, media_type,
+};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::HttpConfig;
+use crate::transport::{HttpRequest, HttpResponse, HttpTransport, ReqwestTransport};
+
+/// Counters per issuer.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Validations answered from the cached keys.
+    pub hits: AtomicU64,
+    /// Validations that found no keys and had to fetch.
+    pub misses: AtomicU64,
+    /// Key set fetches started.
+    pub refreshes: AtomicU64,
+    /// Callers that waited for another caller's fetch instead of fetching.
+    pub coalesced: AtomicU64,
+    /// Tokens whose `kid` was not in the cached keys.
+    pub kid_misses: AtomicU64,
+    /// Validations served from keys past their freshness because a refresh failed.
+    pub stale_serves: AtomicU64,
+    /// Failed fetches.
+    pub fetch_errors: AtomicU64,
+    /// Discovery documents fetched.
+    pub discovery_fetches: AtomicU64,
+}
+
+struct Snapshot {
+    keys: Arc<KeySet>,
+    generation: u64,
+    fetched_at: Instant,
+    fresh_until: Instant,
+}
+
+#[derive(Default)]
+struct RefreshState {
+    jwks_uri: Option<(String, Instant)>,
+    etag: Option<String>,
+    last_attempt: Option<Instant>,
+    last_failure: Option<Instant>,
+}
+
+struct Inner {
+    issuer: String,
+    rules: Validation,
+    policy: DiscoveryPolicy,
+    config: HttpConfig,
+    max_staleness: Duration,
+    transport: Arc<dyn HttpTransport>,
+    clock: Arc<dyn Clock>,
+    snapshot: ArcSwapOption<Snapshot>,
+    refresh: Mutex<RefreshState>,
+    last_kid_miss_fetch: AtomicU64,
+    started: Instant,
+    stats: Stats,
+}
+
+/// A pinned issuer: validates its tokens with keys fetched through discovery.
+#[derive(Clone)]
+pub struct Authority {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Authority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authority").field("issuer", &self.inner.issuer).finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Authority`].
+#[derive(Debug)]
+pub struct AuthorityBuilder {
+    issuer: String,
+    rules: Validation,
+    policy: DiscoveryPolicy,
+    config: HttpConfig,
+    max_staleness: Duration,
+    transport: Option<Arc<dyn HttpTransport>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Authority {
+    /// Starts building an authority for `issuer` (`iss` must equal it exactly).
+    pub fn builder(issuer: impl Into<String>) -> AuthorityBuilder {
+        let issuer = issuer.into();
+        AuthorityBuilder {
+            rules: Validation::new(issuer.clone()),
+            issuer,
+            policy: DiscoveryPolicy::default(),
+            config: HttpConfig::default(),
+            max_staleness: Duration::from_secs(24 * 3600),
+            transport: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl AuthorityBuilder {
+    /// Validation rules (the issuer is pinned to the authority's whatever these say).
+    pub fn rules(mut self, rules: Validation) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// The discovery policy.
+    pub fn policy(mut self, policy: DiscoveryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// HTTP and cache settings.
+    pub fn config(mut self, config: HttpConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// How long the last good keys are served while the provider cannot be reached.
+    pub fn max_staleness(mut self, max: Duration) -> Self {
+        self.max_staleness = max;
+        self
+    }
+
+    /// A transport other than the default reqwest one.
+    pub fn transport(mut self, transport: Arc<dyn HttpTransport>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// The wall clock for `exp`/`nbf`/`iat`.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks the issuer URL against the policy and builds.
+    pub fn build(self) -> Result<Authority, Error> {
+        self.policy.check_url(&self.issuer, "issuer")?;
+        let transport = match self.transport {
+            Some(t) => t,
+            None => Arc::new(
+                ReqwestTransport::new(&self.config)
+                    .map_err(|e| Error::new(ErrorKind::KeysUnavailable, e.message.clone()).with_source(e))?,
+            ),
+        };
+        let rules = self.rules;
+        Ok(Authority {
+            inner: Arc::new(Inner {
+                rules,
+                issuer: self.issuer,
+                policy: self.policy,
+                config: self.config,
+                max_staleness: self.max_staleness,
+                transport,
+                clock: self.clock,
+                snapshot: ArcSwapOption::empty(),
+                refresh: Mutex::new(RefreshState::default()),
+                last_kid_miss_fetch: AtomicU64::new(u64::MAX),
+                started: Instant::now(),
+                stats: Stats::default(),
+            }),
+        })
+    }
+}
+
+fn unavailable(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::KeysUnavailable, message.into())
+}
+
+/// `max-age` from a Cache-Control value (`None` without one, or with `no-store`/`no-cache`).
+fn max_age(cache_control: Option<&str>) -> Option<Option<Duration>> {
+    let value = cache_control?;
+    let mut age = None;
+    for directive in value.split(',').map(str::trim) {
+        let lower = directive.to_ascii_lowercase();
+        if lower == "no-store" || lower == "no-cache" {
+            return Some(None);
+        }
+        if let Some(secs) = lower.strip_prefix("max-age=") {
+            age = secs.trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+        }
+    }
+    age.map(Some)
+}
+
+/// Freshness of a response: its max-age clamped to `[60 s, cap]`, else `default`.
+fn freshness(response: &HttpResponse, default: Duration, cap: Duration) -> Duration {
+    let floor = Duration::from_secs(60);
+    match max_age(response.cache_control.as_deref()) {
+        Some(Some(age)) => age.clamp(floor, cap.max(floor)),
+        Some(None) => floor,
+        None => default.clamp(floor, cap.max(floor)),
+    }
+}
+
+impl Authority {
+    /// The issuer.
+    pub fn issuer(&self) -> &str {
+        &self.inner.issuer
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    /// Forgets cached metadata and keys.
+    pub async fn clear(&self) {
+        let mut state = self.inner.refresh.lock().await;
+        *state = RefreshState::default();
+        self.inner.snapshot.store(None);
+    }
+
+    /// Validates `token`. With keys cached and fresh this takes no lock and awaits nothing.
+    pub async fn validate(&self, token: &str) -> Result<ValidToken, Error> {
+        let inner = &self.inner;
+        let now = Instant::now();
+        let mut snapshot = match inner.snapshot.load_full() {
+            Some(s) => s,
+            None => {
+                inner.stats.misses.fetch_add(1, Ordering::Relaxed);
+                self.refresh(None).await?
+            }
+        };
+        if now.duration_since(snapshot.fetched_at) > inner.max_staleness {
+            // Too old to trust: like a cold start, refresh now or fail closed.
+            snapshot = self.refresh(Some(snapshot.generation)).await.map_err(|e| {
+                unavailable(format!(
+                    "the last good keys are older than the allowed staleness ({})",
+                    e.message()
+                ))
+            })?;
+        } else if now >= snapshot.fresh_until {
+            self.refresh_ahead(&snapshot);
+        } else {
+            inner.stats.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        match inner.rules.validate(token, &snapshot.keys, inner.clock.now()) {
+            Err(e) if e.kind() == ErrorKind::KeyNotFound => self.after_kid_miss(token, &snapshot, e).await,
+            other => other,
+        }
+    }
+
+    async fn after_kid_miss(
+        &self,
+        token: &str,
+        seen: &Arc<Snapshot>,
+        miss: Error,
+    ) -> Result<ValidToken, Error> {
+        let inner = &self.inner;
+        inner.stats.kid_misses.fetch_add(1, Ordering::Relaxed);
+        let since_start = |at: Instant| at.duration_since(inner.started).as_millis() as u64;
+        let last = inner.last_kid_miss_fetch.load(Ordering::Relaxed);
+        let cooldown = inner.config.kid_miss_refresh_cooldown.as_millis() as u64;
+        if last != u64::MAX && since_start(Instant::now()) < last.saturating_add(cooldown) {
+            // Another miss refetched recently (or is refetching: wait for it, it may bring this
+            // kid); a fetch of our own could not know more.
+            drop(inner.refresh.lock().await);
+            let current = inner.snapshot.load_full();
+            return match current {
+                Some(s) if s.generation != seen.generation => {
+                    inner.rules.validate(token, &s.keys, inner.clock.now())
+                }
+                _ => Err(miss),
+            };
+        }
+        let fresh = self.refresh(Some(seen.generation)).await.unwrap_or_else(|_| Arc::clone(seen));
+        inner.rules.validate(token, &fresh.keys, inner.clock.now())
+    }
+
+    /// Starts a background refresh unless one is running.
+    fn refresh_ahead(&self, snapshot: &Arc<Snapshot>) {
+        let this = self.clone();
+        let generation = snapshot.generation;
+        if self.inner.refresh.try_lock().is_ok() {
+            tokio::spawn(async move {
+                if this.refresh(Some(generation)).await.is_err() {
+                    this.inner.stats.stale_serves.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        } else {
+            self.inner.stats.stale_serves.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Fetches keys unless the snapshot changed since `seen` (then another caller did it).
+    async fn refresh(&self, seen: Option<u64>) -> Result<Arc<Snapshot>, Error> {
+        let inner = &self.inner;
+        let mut state = inner.refresh.lock().await;
+        if let Some(current) = inner.snapshot.load_full() {
+            if Some(current.generation) != seen {
+                inner.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+                return Ok(current);
+            }
+        }
+        let now = Instant::now();
+        let backoff = inner.config.retry_base_delay.max(Duration::from_secs(1));
+        if state.last_failure.is_some_and(|at| now.duration_since(at) < backoff) {
+            // The provider failed a moment ago: answer from that, do not probe again.
+            return Err(unavailable("the provider failed recently; next attempt after the backoff"));
+        }
+        inner.stats.refreshes.fetch_add(1, Ordering::Relaxed);
+        state.last_attempt = Some(now);
+        if seen.is_some() {
+            inner
+                .last_kid_miss_fetch
+                .store(now.duration_since(inner.started).as_millis() as u64, Ordering::Relaxed);
+        }
+        match self.fetch(&mut state).await {
+            Ok(snapshot) => {
+                state.last_failure = None;
+                let snapshot = Arc::new(snapshot);
+                inner.snapshot.store(Some(Arc::clone(&snapshot)));
+                Ok(snapshot)
+            }
+            Err(e) => {
+                state.last_failure = Some(now);
+                inner.stats.fetch_errors.fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    async fn fetch(&self, state: &mut RefreshState) -> Result<Snapshot, Error> {
+        let inner = &self.inner;
+        let now = Instant::now();
+        let jwks_uri = match &state.jwks_uri {
+            Some((uri, until)) if now < *until => uri.clone(),
+            _ => {
+                let url = discovery_url(&inner.issuer, MetadataKind::OpenId)?;
+                let response = self.get(&url, "application/json", None, 1024 * 1024).await?;
+                inner.stats.discovery_fetches.fetch_add(1, Ordering::Relaxed);
+                media_type::check(response.content_type.as_deref(), media_type::JSON)?;
+                let document = DiscoveryDocument::from_json(&response.body, &inner.issuer, &inner.policy)?;
+                let uri =
+                    document.jwks_uri().ok_or_else(|| unavailable("discovery has no jwks_uri"))?.to_owned();
+                let ttl = freshness(&response, inner.config.disco_cache_ttl, Duration::from_secs(3600));
+                state.jwks_uri = Some((uri.clone(), now + ttl));
+                uri
+            }
+        };
+        let previous = inner.snapshot.load_full();
+        let etag = previous.as_ref().and(state.etag.clone());
+        let response = self
+            .get(&jwks_uri, "application/jwk-set+json, application/json", etag, inner.config.max_jwks_size)
+            .await?;
+        let ttl = freshness(&response, inner.config.jwks_cache_ttl, Duration::from_secs(24 * 3600));
+        let generation = previous.as_ref().map_or(1, |p| p.generation + 1);
+        if response.status == 304 {
+            // Not modified: the same prepared keys, fresh again.
+            let previous = previous.ok_or_else(|| unavailable("304 without a cached key set"))?;
+            return Ok(Snapshot {
+                keys: Arc::clone(&previous.keys),
+                generation,
+                fetched_at: now,
+                fresh_until: now + ttl,
+            });
+        }
+        media_type::check(response.content_type.as_deref(), media_type::JWK_SET)?;
+        let limits =
+            KeySetLimits { max_bytes: inner.config.max_jwks_size, max_keys: inner.config.max_jwks_keys };
+        let keys = KeySet::from_json_with(&response.body, limits)?;
+        if keys.is_empty() {
+            return Err(unavailable("the provider's key set has no usable key"));
+        }
+        state.etag = response.etag.clone();
+        Ok(Snapshot { keys: Arc::new(keys), generation, fetched_at: now, fresh_until: now + ttl })
+    }
+
+    async fn get(
+        &self,
+        url: &str,
+        accept: &'static str,
+        etag: Option<String>,
+        max_body: usize,
+    ) -> Result<HttpResponse, Error> {
+        self.inner.policy.check_url(url, "URL")?;
+        let request = HttpRequest { url: url.to_owned(), accept, if_none_match: etag, max_body };
+        let response = self
+            .inner
+            .transport
+            .get(request)
+            .await
+            .map_err(|e| unavailable(format!("{url}: {}", e.message)).with_source(e))?;
+        if response.status == 304 || (200..300).contains(&response.status) {
+            Ok(response)
+        } else {
+            Err(unavailable(format!("{url} answered HTTP {}", response.status)))
+        }
+    }
+}

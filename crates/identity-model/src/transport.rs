@@ -1,0 +1,153 @@
+//! The HTTP client behind discovery and key fetches: a small trait (bring your own client, or
+//! a fake in tests) and the default implementation on reqwest + rustls.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::config::HttpConfig;
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A GET request for a JSON document.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    /// Absolute URL.
+    pub url: String,
+    /// `Accept` header value.
+    pub accept: &'static str,
+    /// `If-None-Match`, to revalidate a cached document.
+    pub if_none_match: Option<String>,
+    /// Largest body accepted; a longer one is an error, not a truncation.
+    pub max_body: usize,
+}
+
+/// A response, reduced to what the caches need.
+#[derive(Debug, Clone, Default)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// `ETag`.
+    pub etag: Option<String>,
+    /// `Cache-Control`.
+    pub cache_control: Option<String>,
+    /// `Retry-After`.
+    pub retry_after: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// Why a request got no response.
+#[derive(Debug)]
+pub struct TransportError {
+    /// What happened.
+    pub message: String,
+    /// Whether it was a timeout.
+    pub timeout: bool,
+    /// The cause.
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Sends GET requests. Implementations must not follow redirects and must enforce `max_body`.
+pub trait HttpTransport: Send + Sync + fmt::Debug {
+    /// Performs the request.
+    fn get(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>>;
+}
+
+/// The default transport: one pooled reqwest client (rustls), timeouts, redirects off.
+#[derive(Debug, Clone)]
+pub struct ReqwestTransport {
+    client: reqwest::Client,
+}
+
+impl ReqwestTransport {
+    /// A client configured from `config` (timeouts, extra CA bundle).
+    pub fn new(config: &HttpConfig) -> Result<Self, TransportError> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("identity-model/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &config.ca_bundle {
+            let pem = std::fs::read(path).map_err(|e| TransportError {
+                message: format!("cannot read CA bundle {}: {e}", path.display()),
+                timeout: false,
+                source: Some(Box::new(e)),
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| TransportError {
+                message: format!("CA bundle {} is not PEM certificates", path.display()),
+                timeout: false,
+                source: Some(Box::new(e)),
+            })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder.build().map_err(|e| TransportError {
+            message: "cannot build the HTTP client".into(),
+            timeout: false,
+            source: Some(Box::new(e)),
+        })?;
+        Ok(ReqwestTransport { client })
+    }
+}
+
+fn failed(e: reqwest::Error) -> TransportError {
+    TransportError {
+        message: format!("request failed: {e}"),
+        timeout: e.is_timeout(),
+        source: Some(Box::new(e)),
+    }
+}
+
+impl HttpTransport for ReqwestTransport {
+    fn get(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        Box::pin(async move {
+            let mut builder = self.client.get(&request.url).header("accept", request.accept);
+            if let Some(etag) = &request.if_none_match {
+                builder = builder.header("if-none-match", etag);
+            }
+            let mut response = builder.send().await.map_err(failed)?;
+            let header =
+                |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let mut out = HttpResponse {
+                status: response.status().as_u16(),
+                content_type: header("content-type"),
+                etag: header("etag"),
+                cache_control: header("cache-control"),
+                retry_after: header("retry-after"),
+                body: Vec::new(),
+            };
+            let too_large = || TransportError {
+                message: format!("response body is over the {}-byte limit", request.max_body),
+                timeout: false,
+                source: None,
+            };
+            if response.content_length().is_some_and(|len| len > request.max_body as u64) {
+                return Err(too_large());
+            }
+            while let Some(chunk) = response.chunk().await.map_err(failed)? {
+                if out.body.len() + chunk.len() > request.max_body {
+                    return Err(too_large());
+                }
+                out.body.extend_from_slice(&chunk);
+            }
+            Ok(out)
+        })
+    }
+}

@@ -1,0 +1,206 @@
+//! The Authority against a counting in-process provider, with paused tokio time: request
+//! counts under concurrency, rotation, kid floods, outages and slow providers.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use identity_model::transport::{BoxFuture, HttpRequest, HttpResponse, HttpTransport, TransportError};
+use identity_model::{Algorithm, Authority, DiscoveryPolicy, ErrorKind, HttpConfig, SigningKey, Validation};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+const ISS: &str = "https://issuer.example";
+
+#[derive(Debug, Default)]
+struct Provider {
+    keys: Mutex<Vec<Value>>,
+    delay: Mutex<Duration>,
+    down: Mutex<bool>,
+    discovery_hits: AtomicUsize,
+    jwks_hits: AtomicUsize,
+}
+
+impl Provider {
+    fn publish(&self, keys: &[&SigningKey]) {
+        *self.keys.lock().unwrap() = keys.iter().map(|k| Value::Object(k.verification_jwk())).collect();
+    }
+}
+
+impl HttpTransport for Provider {
+    fn get(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        Box::pin(async move {
+            let delay = *self.delay.lock().unwrap();
+            if request.url.ends_with("/.well-known/openid-configuration") {
+                self.discovery_hits.fetch_add(1, Ordering::SeqCst);
+            } else {
+                self.jwks_hits.fetch_add(1, Ordering::SeqCst);
+            }
+            tokio::time::sleep(delay).await;
+            if *self.down.lock().unwrap() {
+                return Err(TransportError {
+                    message: "connection refused".into(),
+                    timeout: false,
+                    source: None,
+                });
+            }
+            let body = if request.url.ends_with("/.well-known/openid-configuration") {
+                json!({"issuer": ISS, "jwks_uri": format!("{ISS}/jwks")})
+            } else {
+                json!({"keys": *self.keys.lock().unwrap()})
+            };
+            Ok(HttpResponse {
+                status: 200,
+                content_type: Some("application/json".into()),
+                body: body.to_string().into_bytes(),
+                ..HttpResponse::default()
+            })
+        })
+    }
+}
+
+fn authority(provider: &Arc<Provider>) -> Authority {
+    Authority::builder(ISS)
+        .rules(Validation::new(ISS).audience("api"))
+        .policy(DiscoveryPolicy::default().resource_server_fields())
+        .config(HttpConfig::default())
+        .transport(Arc::clone(provider) as Arc<dyn HttpTransport>)
+        .build()
+        .unwrap()
+}
+
+fn token(key: &SigningKey) -> String {
+    token_with_kid(key, key.kid().unwrap())
+}
+
+fn token_with_kid(key: &SigningKey, kid: &str) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let mut header = serde_json::Map::new();
+    header.insert("kid".into(), kid.into());
+    header.insert("typ".into(), "at+jwt".into());
+    let claims = json!({"iss": ISS, "aud": "api", "sub": "s", "exp": now + 86_400 * 3});
+    key.sign_compact(header, claims.to_string().as_bytes()).unwrap()
+}
+
+async fn validate_all(authority: &Authority, tokens: Vec<String>) -> Vec<Result<(), ErrorKind>> {
+    let mut set = JoinSet::new();
+    for token in tokens {
+        let authority = authority.clone();
+        set.spawn(async move { authority.validate(&token).await.map(|_| ()).map_err(|e| e.kind()) });
+    }
+    set.join_all().await
+}
+
+fn setup() -> (Arc<Provider>, SigningKey) {
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    let provider = Arc::new(Provider::default());
+    provider.publish(&[&key]);
+    *provider.delay.lock().unwrap() = Duration::from_millis(50);
+    (provider, key)
+}
+
+#[tokio::test(start_paused = true)]
+async fn cold_start_with_1000_concurrent_validations_fetches_once() {
+    let (provider, key) = setup();
+    let authority = authority(&provider);
+    let results = validate_all(&authority, vec![token(&key); 1000]).await;
+    assert!(results.iter().all(Result::is_ok), "{:?}", results.iter().find(|r| r.is_err()));
+    assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 1);
+    assert_eq!(provider.jwks_hits.load(Ordering::SeqCst), 1);
+    assert!(authority.stats().coalesced.load(Ordering::Relaxed) >= 999);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rotation_burst_refetches_once_and_every_token_validates() {
+    let (provider, old) = setup();
+    let authority = authority(&provider);
+    authority.validate(&token(&old)).await.unwrap();
+    let new = SigningKey::generate(Algorithm::ES256).unwrap();
+    provider.publish(&[&new, &old]);
+    let results = validate_all(&authority, vec![token(&new); 1000]).await;
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(provider.jwks_hits.load(Ordering::SeqCst), 2, "warm-up + one refetch");
+    assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 1, "discovery still fresh");
+}
+
+#[tokio::test(start_paused = true)]
+async fn random_kid_floods_fetch_at_most_once_per_cooldown() {
+    let (provider, key) = setup();
+    let authority = authority(&provider);
+    authority.validate(&token(&key)).await.unwrap();
+    let attacker = SigningKey::generate(Algorithm::ES256).unwrap();
+    for window in 0..3 {
+        let tokens: Vec<String> =
+            (0..3_334).map(|i| token_with_kid(&attacker, &format!("random-{window}-{i}"))).collect();
+        let results = validate_all(&authority, tokens).await;
+        assert!(results.iter().all(|r| *r == Err(ErrorKind::KeyNotFound)), "window {window}");
+        tokio::time::advance(Duration::from_secs(5)).await;
+    }
+    let fetches = provider.jwks_hits.load(Ordering::SeqCst) - 1;
+    assert!(fetches <= 3, "{fetches} refetches for 3 cooldown windows");
+    // The genuine key still works.
+    assert!(authority.validate(&token(&key)).await.is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_outage_keeps_the_cached_keys_until_max_staleness() {
+    let (provider, key) = setup();
+    let authority = authority(&provider);
+    authority.validate(&token(&key)).await.unwrap();
+    *provider.down.lock().unwrap() = true;
+    // An unknown kid during the outage: not found, and the cached keys stay.
+    let stranger = SigningKey::generate(Algorithm::ES256).unwrap();
+    assert_eq!(authority.validate(&token(&stranger)).await.unwrap_err().kind(), ErrorKind::KeyNotFound);
+    assert!(authority.validate(&token(&key)).await.is_ok());
+    // An hour-long outage past the keys' freshness: served from last known good.
+    for _ in 0..12 {
+        tokio::time::advance(Duration::from_secs(300)).await;
+        assert!(authority.validate(&token(&key)).await.is_ok());
+        tokio::task::yield_now().await;
+    }
+    assert!(authority.stats().fetch_errors.load(Ordering::Relaxed) >= 1);
+    // Past the maximum staleness (24 h): fail closed.
+    tokio::time::advance(Duration::from_secs(24 * 3600)).await;
+    assert_eq!(authority.validate(&token(&key)).await.unwrap_err().kind(), ErrorKind::KeysUnavailable);
+    // The provider comes back: keys refresh and validation resumes.
+    *provider.down.lock().unwrap() = false;
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert!(authority.validate(&token(&key)).await.is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn cold_start_during_an_outage_probes_once_per_backoff() {
+    let (provider, key) = setup();
+    *provider.down.lock().unwrap() = true;
+    let authority = authority(&provider);
+    let results = validate_all(&authority, vec![token(&key); 100]).await;
+    assert!(results.iter().all(|r| *r == Err(ErrorKind::KeysUnavailable)));
+    assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 1, "one probe for 100 callers");
+    tokio::time::advance(Duration::from_millis(1500)).await;
+    let results = validate_all(&authority, vec![token(&key); 100]).await;
+    assert!(results.iter().all(|r| *r == Err(ErrorKind::KeysUnavailable)));
+    assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 2, "one more probe after the backoff");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_refetch_does_not_hold_up_cached_validations() {
+    let (provider, key) = setup();
+    let authority = authority(&provider);
+    authority.validate(&token(&key)).await.unwrap();
+    *provider.delay.lock().unwrap() = Duration::from_secs(2);
+    let stranger = SigningKey::generate(Algorithm::ES256).unwrap();
+    let slow = {
+        let authority = authority.clone();
+        let t = token(&stranger);
+        tokio::spawn(async move { authority.validate(&t).await.map(|_| ()).map_err(|e| e.kind()) })
+    };
+    tokio::task::yield_now().await;
+    let before = tokio::time::Instant::now();
+    for _ in 0..100 {
+        assert!(authority.validate(&token(&key)).await.is_ok());
+    }
+    assert_eq!(tokio::time::Instant::now(), before, "no cached validation waited for the fetch");
+    assert_eq!(slow.await.unwrap(), Err(ErrorKind::KeyNotFound));
+}
