@@ -1,0 +1,123 @@
+//! The default reqwest transport and the Authority over real HTTP on loopback (wiremock).
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use identity_model::transport::{HttpRequest, HttpTransport, ReqwestTransport};
+use identity_model::{Algorithm, Authority, DiscoveryPolicy, ErrorKind, HttpConfig, SigningKey, Validation};
+use serde_json::json;
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn transport() -> ReqwestTransport {
+    ReqwestTransport::new(&HttpConfig::default()).unwrap()
+}
+
+fn request(url: String) -> HttpRequest {
+    HttpRequest { url, accept: "application/json", if_none_match: None, max_body: 1024 }
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed_and_bodies_are_capped() {
+    let server = MockServer::start().await;
+    Mock::given(path("/moved"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", "https://elsewhere.example/"))
+        .mount(&server)
+        .await;
+    Mock::given(path("/big"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("x".repeat(4096)))
+        .mount(&server)
+        .await;
+    Mock::given(path("/ok"))
+        .and(header("accept", "application/json"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw("{}", "application/json").insert_header("etag", "\"v1\""),
+        )
+        .mount(&server)
+        .await;
+    let t = transport();
+    assert_eq!(t.get(request(format!("{}/moved", server.uri()))).await.unwrap().status, 302);
+    let err = t.get(request(format!("{}/big", server.uri()))).await.unwrap_err();
+    assert!(err.message.contains("limit"), "{err}");
+    let ok = t.get(request(format!("{}/ok", server.uri()))).await.unwrap();
+    assert_eq!(
+        (ok.status, ok.content_type.as_deref(), ok.etag.as_deref()),
+        (200, Some("application/json"), Some("\"v1\""))
+    );
+    let refused = t.get(request("http://127.0.0.1:9/".into())).await.unwrap_err();
+    assert!(!refused.message.is_empty());
+}
+
+async fn provider(key: &SigningKey, jwks_content_type: &str) -> MockServer {
+    let server = MockServer::start().await;
+    let issuer = server.uri();
+    Mock::given(method("GET"))
+        .and(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks")}).to_string(),
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/jwks"))
+        .and(header("if-none-match", "\"k1\""))
+        .respond_with(
+            ResponseTemplate::new(304)
+                .insert_header("etag", "\"k1\"")
+                .insert_header("cache-control", "max-age=120"),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/jwks"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(json!({"keys": [key.verification_jwk()]}).to_string(), jwks_content_type)
+                .insert_header("etag", "\"k1\"")
+                .insert_header("cache-control", "max-age=120"),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+fn authority(issuer: &str) -> Authority {
+    Authority::builder(issuer)
+        .rules(Validation::new(issuer))
+        .policy(DiscoveryPolicy::default().allow_http_on_loopback().resource_server_fields())
+        .build()
+        .unwrap()
+}
+
+fn token(key: &SigningKey, issuer: &str) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    key.sign_jwt(None, &json!({"iss": issuer, "exp": now + 3600})).unwrap()
+}
+
+#[tokio::test]
+async fn validates_through_discovery_over_http_and_revalidates_with_etag() {
+    let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    let server = provider(&key, "application/jwk-set+json").await;
+    let authority = authority(&server.uri());
+    assert!(authority.validate(&token(&key, &server.uri())).await.is_ok());
+    // An unknown kid refetches; the provider answers 304 to the ETag and the keys stay.
+    let stranger = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    let err = authority.validate(&token(&stranger, &server.uri())).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::KeyNotFound);
+    assert!(authority.validate(&token(&key, &server.uri())).await.is_ok());
+    let requests = server.received_requests().await.unwrap();
+    let jwks: Vec<_> = requests.iter().filter(|r| r.url.path() == "/jwks").collect();
+    assert_eq!(jwks.len(), 2);
+    assert!(jwks[1].headers.get("if-none-match").is_some());
+}
+
+#[tokio::test]
+async fn wrong_content_type_and_plain_http_are_refused() {
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    let server = provider(&key, "text/html").await;
+    let err = authority(&server.uri()).validate(&token(&key, &server.uri())).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnexpectedContentType);
+    // Without the loopback allowance, http is a policy violation before any request.
+    let strict = Authority::builder(server.uri()).build().unwrap_err();
+    assert_eq!(strict.kind(), ErrorKind::PolicyViolation);
+}
