@@ -228,6 +228,41 @@ impl Authority {
         self.inner.snapshot.store(None);
     }
 
+    /// Fetches and checks the discovery document (not cached; for tools and diagnostics).
+    pub async fn discover(&self) -> Result<DiscoveryDocument, Error> {
+        self.discovery_response().await.map(|(document, _)| document)
+    }
+
+    async fn discovery_response(&self) -> Result<(DiscoveryDocument, HttpResponse), Error> {
+        let inner = &self.inner;
+        let url = discovery_url(&inner.issuer, MetadataKind::OpenId)?;
+        let response = self.get(&url, "application/json", None, 1024 * 1024).await?;
+        inner.stats.discovery_fetches.fetch_add(1, Ordering::Relaxed);
+        media_type::check(response.content_type.as_deref(), media_type::JSON)?;
+        let document = DiscoveryDocument::from_json(&response.body, &inner.issuer, &inner.policy)?;
+        Ok((document, response))
+    }
+
+    /// The current key set, fetched through discovery when none is cached.
+    pub async fn keys(&self) -> Result<Arc<KeySet>, Error> {
+        match self.inner.snapshot.load_full() {
+            Some(snapshot) => Ok(Arc::clone(&snapshot.keys)),
+            None => Ok(Arc::clone(&self.refresh(None).await?.keys)),
+        }
+    }
+
+    /// Fetches a key set from an explicit URL with this authority's policy and limits.
+    pub async fn fetch_key_set(&self, url: &str) -> Result<KeySet, Error> {
+        let inner = &self.inner;
+        let response = self
+            .get(url, "application/jwk-set+json, application/json", None, inner.config.max_jwks_size)
+            .await?;
+        media_type::check(response.content_type.as_deref(), media_type::JWK_SET)?;
+        let limits =
+            KeySetLimits { max_bytes: inner.config.max_jwks_size, max_keys: inner.config.max_jwks_keys };
+        KeySet::from_json_with(&response.body, limits)
+    }
+
     /// Validates `token`. With keys cached and fresh this takes no lock and awaits nothing.
     pub async fn validate(&self, token: &str) -> Result<ValidToken, Error> {
         let inner = &self.inner;

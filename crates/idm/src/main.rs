@@ -2,6 +2,8 @@
 
 mod bench;
 mod decode;
+mod discover;
+mod remote;
 mod validate;
 
 use std::io::Read as _;
@@ -19,11 +21,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Validate a JWT against a JWK Set file. Exit 0: valid (claims JSON on stdout); 1: invalid
+    /// Validate a JWT against a JWK Set file, or the issuer's keys through discovery. Exit 0: valid (claims JSON on stdout); 1: invalid
     /// ({"valid": false, "error": KIND, "message": ...}); 2: usage error; 3: keys could not be obtained.
     Validate(validate::Args),
     /// Show a token's header and payload WITHOUT verifying anything.
     Decode(decode::Args),
+    /// Fetch and check an issuer's discovery document. Exit 3 when it cannot be obtained or is invalid.
+    Discover(discover::DiscoverArgs),
+    /// List an issuer's keys (kid, kty, alg, use, thumbprint). Exit 3 when they cannot be obtained.
+    Jwks(discover::JwksArgs),
     /// Measure full validation against raw signature verification, per algorithm.
     Bench(bench::Args),
 }
@@ -33,6 +39,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Decode(args) => decode::run(args),
+        Command::Discover(args) => discover::run_discover(args),
+        Command::Jwks(args) => discover::run_jwks(args),
         Command::Bench(args) => bench::run(args),
     }
 }

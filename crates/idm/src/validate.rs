@@ -20,9 +20,13 @@ pub(crate) struct Args {
     /// The issuer the token's `iss` must equal.
     #[arg(long)]
     issuer: String,
-    /// A JWK Set file holding the verification keys.
+    /// A JWK Set file holding the verification keys (without it, keys come from the issuer's
+    /// discovery document).
     #[arg(long)]
-    jwks: PathBuf,
+    jwks: Option<PathBuf>,
+    /// With discovery: allow http:// on loopback hosts (development).
+    #[arg(long)]
+    allow_http: bool,
     /// An accepted audience (repeatable); without it the audience is not checked.
     #[arg(long = "audience")]
     audiences: Vec<String>,
@@ -55,18 +59,52 @@ pub(crate) fn run(args: Args) -> ExitCode {
         Ok(token) => token,
         Err(code) => return code,
     };
-    let keys = match std::fs::read(&args.jwks) {
+    let mut rules = Validation::new(args.issuer.clone()).leeway(Duration::from_secs(args.leeway));
+    if !args.algorithms.is_empty() {
+        rules = rules.algorithms(args.algorithms.iter().copied().collect::<AlgorithmSet>());
+    }
+    for audience in args.audiences.clone() {
+        rules = rules.audience(audience);
+    }
+    if !rules.checks_audience() {
+        eprintln!("idm: note: no --audience given, so the audience is not checked");
+    }
+    if let Some(typ) = &args.token_type {
+        rules = rules.token_type(typ);
+    }
+    let Some(jwks) = args.jwks.clone() else {
+        return validate_with_discovery(&args, &token, rules);
+    };
+    let keys = match load_keys(&jwks) {
+        Ok(keys) => keys,
+        Err(code) => return code,
+    };
+    let now = args.now.map_or_else(|| SystemClock.now(), UnixTime::from_secs);
+    match rules.validate(&token, &keys, now) {
+        Ok(valid) => {
+            println!("{}", valid.claims.raw_json());
+            ExitCode::SUCCESS
+        }
         Err(e) => {
-            let message = format!("cannot read {}: {e}", args.jwks.display());
+            report(&e);
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+fn load_keys(path: &std::path::Path) -> Result<KeySet, ExitCode> {
+    let keys = match std::fs::read(path) {
+        Err(e) => {
+            let message = format!("cannot read {}: {e}", path.display());
             eprintln!("idm: {message}");
             print_failure("keys_unavailable", &message);
-            return ExitCode::from(EXIT_NO_KEYS);
+            return Err(ExitCode::from(EXIT_NO_KEYS));
         }
         Ok(bytes) => match KeySet::from_json(&bytes) {
             Err(e) => {
-                eprintln!("idm: {}: {e}", args.jwks.display());
+                eprintln!("idm: {}: {e}", path.display());
                 print_failure(e.kind().as_str(), e.message());
-                return ExitCode::from(EXIT_NO_KEYS);
+                return Err(ExitCode::from(EXIT_NO_KEYS));
             }
             Ok(keys) => keys,
         },
@@ -80,31 +118,39 @@ pub(crate) fn run(args: Args) -> ExitCode {
         );
     }
     if keys.is_empty() {
-        let message = format!("{} holds no usable key", args.jwks.display());
+        let message = format!("{} holds no usable key", path.display());
         eprintln!("idm: {message}");
         print_failure("keys_unavailable", &message);
-        return ExitCode::from(EXIT_NO_KEYS);
+        return Err(ExitCode::from(EXIT_NO_KEYS));
     }
-    let mut rules = Validation::new(args.issuer).leeway(Duration::from_secs(args.leeway));
-    if !args.algorithms.is_empty() {
-        rules = rules.algorithms(args.algorithms.iter().copied().collect::<AlgorithmSet>());
+    Ok(keys)
+}
+
+/// Validates through the issuer's discovery document and key set.
+fn validate_with_discovery(args: &Args, token: &str, rules: Validation) -> ExitCode {
+    let mut builder = identity_model::Authority::builder(&args.issuer)
+        .rules(rules)
+        .policy(crate::remote::policy(args.allow_http).resource_server_fields());
+    if let Some(now) = args.now {
+        builder =
+            builder.clock(std::sync::Arc::new(identity_model::FixedClock::new(UnixTime::from_secs(now))));
     }
-    for audience in args.audiences {
-        rules = rules.audience(audience);
-    }
-    if !rules.checks_audience() {
-        eprintln!("idm: note: no --audience given, so the audience is not checked");
-    }
-    if let Some(typ) = &args.token_type {
-        rules = rules.token_type(typ);
-    }
-    let now = args.now.map_or_else(|| SystemClock.now(), UnixTime::from_secs);
-    match rules.validate(&token, &keys, now) {
-        Ok(valid) => {
+    let authority = match builder.build() {
+        Ok(a) => a,
+        Err(e) => return crate::remote::print_error(&e),
+    };
+    match crate::remote::block_on(authority.validate(token)) {
+        Err(code) => code,
+        Ok(Ok(valid)) => {
             println!("{}", valid.claims.raw_json());
             ExitCode::SUCCESS
         }
-        Err(e) => {
+        Ok(Err(e)) if crate::remote::is_unobtainable(e.kind()) => {
+            eprintln!("idm: keys could not be obtained: {e}");
+            print_failure(e.kind().as_str(), e.message());
+            ExitCode::from(EXIT_NO_KEYS)
+        }
+        Ok(Err(e)) => {
             report(&e);
             ExitCode::from(EXIT_INVALID)
         }

@@ -218,3 +218,62 @@ fn bench_prints_the_documented_json_shape() {
         }
     }
 }
+
+/// A loopback issuer serving discovery and one key, for the commands that fetch.
+fn issuer_with(key: &SigningKey) -> (tokio::runtime::Runtime, wiremock::MockServer) {
+    use wiremock::matchers::path;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let server = runtime.block_on(async {
+        let server = MockServer::start().await;
+        let issuer = server.uri();
+        let disco = json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks")}).to_string();
+        Mock::given(path("/.well-known/openid-configuration"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(disco, "application/json"))
+            .mount(&server)
+            .await;
+        let jwks = json!({"keys": [key.verification_jwk(), {"kty": "RSA", "kid": "weak", "n": "AQAB", "e": "AQAB"}]});
+        Mock::given(path("/jwks"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(jwks.to_string(), "application/json"))
+            .mount(&server)
+            .await;
+        server
+    });
+    (runtime, server)
+}
+
+#[test]
+fn validate_discover_and_jwks_through_an_issuer() {
+    let key = SigningKey::generate(Algorithm::ES256).unwrap().with_kid("k1");
+    let (_runtime, server) = issuer_with(&key);
+    let issuer = server.uri();
+    let token = key.sign_jwt(None, &json!({"iss": issuer, "exp": 4_000_000_000u64})).unwrap();
+    // Without --allow-http a loopback http issuer is refused: keys cannot be obtained.
+    let out = idm(&["validate", &token, "--issuer", &issuer], None);
+    assert_eq!((out.status.code(), stdout_json(&out)["error"].clone()), (Some(3), json!("policy_violation")));
+    let out = idm(&["validate", &token, "--issuer", &issuer, "--allow-http"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout_json(&out)["iss"], issuer.as_str());
+    let expired = idm(
+        &["validate", &token, "--issuer", &issuer, "--allow-http", "--now", "4000000100", "--leeway", "0"],
+        None,
+    );
+    assert_eq!(
+        (expired.status.code(), stdout_json(&expired)["error"].clone()),
+        (Some(1), json!("token_expired"))
+    );
+    let out = idm(&["discover", &issuer, "--allow-http"], None);
+    assert_eq!(out.status.code(), Some(3), "the OIDC-required members are missing");
+    assert_eq!(stdout_json(&out)["error"], "missing_fields");
+    let out = idm(&["jwks", &issuer, "--allow-http", "--json"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let body = stdout_json(&out);
+    assert_eq!(body["keys"][0]["kid"], "k1");
+    assert_eq!(body["keys"][0]["thumbprint"], key.thumbprint());
+    assert_eq!(body["rejected"][0]["kid"], "weak");
+    let out = idm(&["jwks", "--jwks-uri", &format!("{issuer}/jwks"), "--allow-http"], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("set aside: key #1 (kid weak)"));
+    let out = idm(&["jwks", "http://127.0.0.1:9", "--allow-http"], None);
+    assert_eq!((out.status.code(), stdout_json(&out)["error"].clone()), (Some(3), json!("keys_unavailable")));
+}

@@ -1,0 +1,53 @@
+//! What the commands that talk to an issuer share: the runtime, the authority, exit codes.
+
+use std::process::ExitCode;
+
+use identity_model::{Authority, DiscoveryPolicy, Error, ErrorKind, Validation};
+use serde_json::Value;
+
+/// Exit code when keys or metadata could not be obtained.
+pub(crate) const EXIT_NO_KEYS: u8 = 3;
+
+/// Runs a future on a small runtime (the CLI is otherwise synchronous).
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, ExitCode> {
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => Ok(runtime.block_on(future)),
+        Err(e) => {
+            eprintln!("idm: cannot start the async runtime: {e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// The policy for a command: strict, or HTTP allowed on loopback.
+pub(crate) fn policy(allow_http: bool) -> DiscoveryPolicy {
+    let policy = DiscoveryPolicy::default();
+    if allow_http { policy.allow_http_on_loopback() } else { policy }
+}
+
+/// An authority for `issuer` (only `issuer` and `jwks_uri` required of its metadata).
+pub(crate) fn authority(issuer: &str, allow_http: bool, rules: Validation) -> Result<Authority, Error> {
+    Authority::builder(issuer).rules(rules).policy(policy(allow_http).resource_server_fields()).build()
+}
+
+/// Whether an error means the keys or metadata could not be obtained (exit 3) rather than an
+/// invalid token (exit 1).
+pub(crate) fn is_unobtainable(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::KeysUnavailable
+            | ErrorKind::InvalidKeySet
+            | ErrorKind::InvalidDocument
+            | ErrorKind::MissingFields
+            | ErrorKind::IssuerMismatch
+            | ErrorKind::PolicyViolation
+            | ErrorKind::UnexpectedContentType
+    )
+}
+
+/// Prints `{"error": KIND, "message": "..."}` and says it on stderr.
+pub(crate) fn print_error(e: &Error) -> ExitCode {
+    eprintln!("idm: {e}");
+    println!("{{\"error\":{},\"message\":{}}}", Value::from(e.kind().as_str()), Value::from(e.message()));
+    ExitCode::from(EXIT_NO_KEYS)
+}
