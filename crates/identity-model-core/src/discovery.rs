@@ -230,7 +230,9 @@ impl DiscoveryDocument {
             let ok = if is_url_member(name) || name == "issuer" {
                 value.is_string()
             } else if name.ends_with("_supported") {
-                value.as_array().is_some_and(|items| items.iter().all(Value::is_string))
+                // Registered `*_supported` members are string arrays, or booleans such as
+                // `claims_parameter_supported` and RFC 9207's `authorization_response_iss_parameter_supported`.
+                value.is_boolean() || value.as_array().is_some_and(|items| items.iter().all(Value::is_string))
             } else if name == "mtls_endpoint_aliases" {
                 value.as_object().is_some_and(|aliases| aliases.values().all(Value::is_string))
             } else {
