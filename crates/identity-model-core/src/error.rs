@@ -56,11 +56,13 @@ pub enum ErrorKind {
     /// Keys could not be obtained: the provider is unreachable, answered with an error, or the
     /// last good key set is older than the allowed staleness.
     KeysUnavailable,
+    /// An API was used where it cannot work (a blocking call inside an async runtime).
+    InvalidUsage,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 22] = [
+    pub const ALL: [ErrorKind; 23] = [
         ErrorKind::MalformedToken,
         ErrorKind::UnsupportedAlgorithm,
         ErrorKind::AlgorithmNotAllowed,
@@ -83,6 +85,7 @@ impl ErrorKind {
         ErrorKind::PolicyViolation,
         ErrorKind::UnexpectedContentType,
         ErrorKind::KeysUnavailable,
+        ErrorKind::InvalidUsage,
     ];
 
     /// The stable snake_case name of this kind (for example `token_expired`).
@@ -110,6 +113,7 @@ impl ErrorKind {
             ErrorKind::PolicyViolation => "policy_violation",
             ErrorKind::UnexpectedContentType => "unexpected_content_type",
             ErrorKind::KeysUnavailable => "keys_unavailable",
+            ErrorKind::InvalidUsage => "invalid_usage",
         }
     }
 }

@@ -263,6 +263,23 @@ impl Authority {
         KeySet::from_json_with(&response.body, limits)
     }
 
+    /// The hot path alone: `Some` when fresh keys are cached and they settle the token (any
+    /// result but an unknown `kid`), `None` when a fetch may be needed. Never blocks.
+    pub(crate) fn validate_cached(&self, token: &str) -> Option<Result<ValidToken, Error>> {
+        let inner = &self.inner;
+        let snapshot = inner.snapshot.load_full()?;
+        if Instant::now() >= snapshot.fresh_until {
+            return None;
+        }
+        match inner.rules.validate(token, &snapshot.keys, inner.clock.now()) {
+            Err(e) if e.kind() == ErrorKind::KeyNotFound => None,
+            result => {
+                inner.stats.hits.fetch_add(1, Ordering::Relaxed);
+                Some(result)
+            }
+        }
+    }
+
     /// Validates `token`. With keys cached and fresh this takes no lock and awaits nothing.
     pub async fn validate(&self, token: &str) -> Result<ValidToken, Error> {
         let inner = &self.inner;

@@ -17,6 +17,7 @@
 //! ```
 
 mod authority;
+pub mod blocking;
 mod clock;
 mod config;
 pub mod retry;

@@ -204,3 +204,62 @@ async fn a_slow_refetch_does_not_hold_up_cached_validations() {
     assert_eq!(tokio::time::Instant::now(), before, "no cached validation waited for the fetch");
     assert_eq!(slow.await.unwrap(), Err(ErrorKind::KeyNotFound));
 }
+
+// The same scenarios through the blocking API, from plain threads (real time: the provider
+// answers in 50 ms).
+
+fn blocking_validate_all(
+    authority: &identity_model::blocking::Authority,
+    tokens: Vec<String>,
+) -> Vec<Result<(), ErrorKind>> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = tokens
+            .into_iter()
+            .map(|token| {
+                let authority = authority.clone();
+                scope.spawn(move || authority.validate(&token).map(|_| ()).map_err(|e| e.kind()))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn blocking_cold_start_and_rotation_fetch_once_each() {
+    let (provider, old) = setup();
+    let authority = identity_model::blocking::Authority::new(authority(&provider));
+    let results = blocking_validate_all(&authority, vec![token(&old); 64]);
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(
+        (provider.discovery_hits.load(Ordering::SeqCst), provider.jwks_hits.load(Ordering::SeqCst)),
+        (1, 1)
+    );
+    let new = SigningKey::generate(Algorithm::ES256).unwrap();
+    provider.publish(&[&new, &old]);
+    let results = blocking_validate_all(&authority, vec![token(&new); 64]);
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(provider.jwks_hits.load(Ordering::SeqCst), 2);
+    // Cached keys: the hot path, without the background runtime.
+    let hits = authority.stats().hits.load(Ordering::Relaxed);
+    assert!(authority.validate(&token(&old)).is_ok());
+    assert_eq!(authority.stats().hits.load(Ordering::Relaxed), hits + 1);
+}
+
+#[test]
+fn blocking_outage_keeps_cached_keys() {
+    let (provider, key) = setup();
+    let authority = identity_model::blocking::Authority::new(authority(&provider));
+    authority.validate(&token(&key)).unwrap();
+    *provider.down.lock().unwrap() = true;
+    let stranger = SigningKey::generate(Algorithm::ES256).unwrap();
+    assert_eq!(authority.validate(&token(&stranger)).unwrap_err().kind(), ErrorKind::KeyNotFound);
+    assert!(authority.validate(&token(&key)).is_ok());
+}
+
+#[tokio::test]
+async fn blocking_api_refuses_to_run_inside_an_async_runtime() {
+    let (provider, key) = setup();
+    let authority = identity_model::blocking::Authority::new(authority(&provider));
+    assert_eq!(authority.validate(&token(&key)).unwrap_err().kind(), ErrorKind::InvalidUsage);
+    assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 0);
+}

@@ -1,0 +1,79 @@
+//! The blocking API: the same [`crate::Authority`], for code without an async runtime.
+//!
+//! Calls forward to the async implementation on one background runtime shared by all blocking
+//! authorities (the way reqwest's `blocking` module works), except the hot path: with fresh
+//! keys cached, `validate` runs on the caller's thread without touching that runtime. Calling
+//! it from inside an async runtime is refused with `invalid_usage` (it would block a worker).
+
+use std::sync::OnceLock;
+
+use identity_model_core::{DiscoveryDocument, Error, ErrorKind, KeySet, ValidToken};
+
+/// A blocking handle on an [`crate::Authority`]. Cheap to clone; clones share keys and stats.
+#[derive(Debug, Clone)]
+pub struct Authority {
+    inner: crate::Authority,
+}
+
+fn runtime() -> Result<&'static tokio::runtime::Runtime, Error> {
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("identity-model-blocking")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| Error::new(ErrorKind::InvalidUsage, format!("cannot start the background runtime: {e}")))
+}
+
+fn outside_async() -> Result<(), Error> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Error::new(
+            ErrorKind::InvalidUsage,
+            "the blocking API was called inside an async runtime: use identity_model::Authority there",
+        ));
+    }
+    Ok(())
+}
+
+impl Authority {
+    /// Wraps an async authority.
+    pub fn new(authority: crate::Authority) -> Self {
+        Authority { inner: authority }
+    }
+
+    /// The async authority underneath.
+    pub fn as_async(&self) -> &crate::Authority {
+        &self.inner
+    }
+
+    /// Validates `token`, fetching keys when needed (blocking the calling thread).
+    pub fn validate(&self, token: &str) -> Result<ValidToken, Error> {
+        outside_async()?;
+        if let Some(result) = self.inner.validate_cached(token) {
+            return result;
+        }
+        runtime()?.block_on(self.inner.validate(token))
+    }
+
+    /// Fetches and checks the discovery document.
+    pub fn discover(&self) -> Result<DiscoveryDocument, Error> {
+        outside_async()?;
+        runtime()?.block_on(self.inner.discover())
+    }
+
+    /// The current key set, fetched when none is cached.
+    pub fn keys(&self) -> Result<std::sync::Arc<KeySet>, Error> {
+        outside_async()?;
+        runtime()?.block_on(self.inner.keys())
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &crate::Stats {
+        self.inner.stats()
+    }
+}
