@@ -116,8 +116,10 @@ impl Claims {
     /// The claims other than the registered ones above (parsed on first use).
     pub fn other(&self) -> &Map<String, Value> {
         self.other.get_or_init(|| {
+            // Dates are read as NumericDates (any magnitude), everything else as values; the
+            // hot path has already checked that this parse cannot fail.
             let mut members =
-                json_object::parse(self.raw.as_bytes(), false).map(|o| o.members).unwrap_or_default();
+                json_object::parse(self.raw.as_bytes(), true).map(|o| o.members).unwrap_or_default();
             for name in REGISTERED {
                 members.remove(name);
             }
@@ -188,7 +190,7 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
                     continue;
                 }
                 _ => {
-                    map.next_value::<de::IgnoredAny>()?;
+                    map.next_value::<json_object::CheckedValue>()?;
                     continue;
                 }
             };
@@ -215,6 +217,10 @@ mod tests {
         assert_eq!(c.get("scope").unwrap(), "x y");
         assert!(c.contains("exp") && !c.contains("nbf") && c.contains("scope"));
         assert!(c.raw_json().starts_with("{\"iss\""));
+        // Every claim that passed is representable: nothing is lost when the rest is read.
+        let c = Claims::from_json(br#"{"exp":1e400,"n":[1.5,{"k":null}],"s":"\u00e9"}"#.to_vec()).unwrap();
+        assert_eq!(c.other().len(), 2);
+        assert_eq!(c.get("s").unwrap(), "é");
     }
 
     #[test]
@@ -229,6 +235,8 @@ mod tests {
             r#"[]"#,
             r#""claims""#,
             r#"{"a":1,"a":1}"#,
+            r#"{"big":1e400}"#,
+            r#"{"nested":{"deep":[1,-1e999]}}"#,
         ] {
             let err = Claims::from_json(bad.as_bytes().to_vec()).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::MalformedToken, "{bad}");

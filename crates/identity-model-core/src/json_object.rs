@@ -202,6 +202,50 @@ impl<'de> de::Deserialize<'de> for Scalar<'de> {
     }
 }
 
+/// Skips one value like `IgnoredAny`, but has serde_json parse it fully: numbers beyond `f64`
+/// (`1e400`) are refused here, so a claims set that passed validation always converts to
+/// [`Value`]s later (nothing silently lost in `Claims::other`).
+pub(crate) struct CheckedValue;
+
+impl<'de> de::Deserialize<'de> for CheckedValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CheckedVisitor;
+        impl<'de> Visitor<'de> for CheckedVisitor {
+            type Value = CheckedValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<CheckedValue, E> {
+                Ok(CheckedValue)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<CheckedValue, E> {
+                Ok(CheckedValue)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<CheckedValue, E> {
+                Ok(CheckedValue)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<CheckedValue, E> {
+                Ok(CheckedValue)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<CheckedValue, E> {
+                Ok(CheckedValue)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<CheckedValue, E> {
+                Ok(CheckedValue)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<CheckedValue, A::Error> {
+                while seq.next_element::<CheckedValue>()?.is_some() {}
+                Ok(CheckedValue)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CheckedValue, A::Error> {
+                while map.next_entry::<de::IgnoredAny, CheckedValue>()?.is_some() {}
+                Ok(CheckedValue)
+            }
+        }
+        deserializer.deserialize_any(CheckedVisitor)
+    }
+}
+
 /// Runs `visitor` over `text`, which must hold exactly one JSON object. Taking `&str` (UTF-8
 /// checked once by the caller) lets serde_json skip re-validating every string.
 pub(crate) fn parse_with<'de, V: Visitor<'de>>(

@@ -140,7 +140,7 @@ impl<'de> Visitor<'de> for HeaderVisitor {
                 "b64" => fields.b64 = Some(map.next_value()?),
                 "crit" => fields.crit = Some(map.next_value()?),
                 _ => {
-                    map.next_value::<de::IgnoredAny>()?;
+                    map.next_value::<json_object::CheckedValue>()?;
                 }
             }
         }
