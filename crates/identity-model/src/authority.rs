@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::HttpConfig;
+use crate::retry::{Backoff, RetryDecision, parse_retry_after};
 use crate::transport::{HttpRequest, HttpResponse, HttpTransport, ReqwestTransport};
 
 /// Counters per issuer.
@@ -178,6 +179,14 @@ impl AuthorityBuilder {
             }),
         })
     }
+}
+
+/// A uniform number in `[0, 1)` for backoff jitter (std's per-instance random SipHash keys; no
+/// cryptographic quality is needed here).
+fn jitter_unit() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let bits = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 fn unavailable(message: impl Into<String>) -> Error {
@@ -383,7 +392,7 @@ impl Authority {
                 Ok(snapshot)
             }
             Err(e) => {
-                state.last_failure = Some(now);
+                state.last_failure = Some(Instant::now());
                 inner.stats.fetch_errors.fetch_add(1, Ordering::Relaxed);
                 Err(e)
             }
@@ -436,6 +445,8 @@ impl Authority {
         Ok(Snapshot { keys: Arc::new(keys), generation, fetched_at: now, fresh_until: now + ttl })
     }
 
+    /// A GET with retries: these are idempotent reads, retried on connection errors, 429 and
+    /// 5xx with full-jitter backoff, honouring `Retry-After` up to a cap.
     async fn get(
         &self,
         url: &str,
@@ -444,17 +455,33 @@ impl Authority {
         max_body: usize,
     ) -> Result<HttpResponse, Error> {
         self.inner.policy.check_url(url, "URL")?;
-        let request = HttpRequest { url: url.to_owned(), accept, if_none_match: etag, max_body };
-        let response = self
-            .inner
-            .transport
-            .get(request)
-            .await
-            .map_err(|e| unavailable(format!("{url}: {}", e.message)).with_source(e))?;
-        if response.status == 304 || (200..300).contains(&response.status) {
-            Ok(response)
-        } else {
-            Err(unavailable(format!("{url} answered HTTP {}", response.status)))
+        let config = &self.inner.config;
+        let backoff = Backoff { base: config.retry_base_delay, ..Backoff::default() };
+        let mut attempt = 0;
+        loop {
+            let request = HttpRequest { url: url.to_owned(), accept, if_none_match: etag.clone(), max_body };
+            let (error, retry_after) = match self.inner.transport.get(request).await {
+                Ok(response) if response.status == 304 || (200..300).contains(&response.status) => {
+                    return Ok(response);
+                }
+                Ok(response) => {
+                    let error = unavailable(format!("{url} answered HTTP {}", response.status));
+                    if response.status != 429 && response.status < 500 {
+                        return Err(error);
+                    }
+                    let retry_after = response
+                        .retry_after
+                        .as_deref()
+                        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+                    (error, retry_after)
+                }
+                Err(e) => (unavailable(format!("{url}: {}", e.message)).with_source(e), None),
+            };
+            match backoff.decide(attempt, config.retry_max_attempts, retry_after, jitter_unit()) {
+                RetryDecision::After(wait) => tokio::time::sleep(wait).await,
+                RetryDecision::GiveUp => return Err(error),
+            }
+            attempt += 1;
         }
     }
 }

@@ -19,6 +19,8 @@ struct Provider {
     keys: Mutex<Vec<Value>>,
     delay: Mutex<Duration>,
     down: Mutex<bool>,
+    /// Statuses (with Retry-After) to answer before behaving normally.
+    script: Mutex<std::collections::VecDeque<(u16, Option<&'static str>)>>,
     discovery_hits: AtomicUsize,
     jwks_hits: AtomicUsize,
 }
@@ -39,6 +41,14 @@ impl HttpTransport for Provider {
                 self.jwks_hits.fetch_add(1, Ordering::SeqCst);
             }
             tokio::time::sleep(delay).await;
+            let scripted = self.script.lock().unwrap().pop_front();
+            if let Some((status, retry_after)) = scripted {
+                return Ok(HttpResponse {
+                    status,
+                    retry_after: retry_after.map(str::to_owned),
+                    ..HttpResponse::default()
+                });
+            }
             if *self.down.lock().unwrap() {
                 return Err(TransportError {
                     message: "connection refused".into(),
@@ -177,11 +187,12 @@ async fn cold_start_during_an_outage_probes_once_per_backoff() {
     let authority = authority(&provider);
     let results = validate_all(&authority, vec![token(&key); 100]).await;
     assert!(results.iter().all(|r| *r == Err(ErrorKind::KeysUnavailable)));
-    assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 1, "one probe for 100 callers");
+    // One probe (3 attempts with backoff) for 100 callers.
+    assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 3, "one probe for 100 callers");
     tokio::time::advance(Duration::from_millis(1500)).await;
     let results = validate_all(&authority, vec![token(&key); 100]).await;
     assert!(results.iter().all(|r| *r == Err(ErrorKind::KeysUnavailable)));
-    assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 2, "one more probe after the backoff");
+    assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 6, "one more probe after the backoff");
 }
 
 #[tokio::test(start_paused = true)]
@@ -262,4 +273,29 @@ async fn blocking_api_refuses_to_run_inside_an_async_runtime() {
     let authority = identity_model::blocking::Authority::new(authority(&provider));
     assert_eq!(authority.validate(&token(&key)).unwrap_err().kind(), ErrorKind::InvalidUsage);
     assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn transient_errors_are_retried_with_backoff_and_retry_after() {
+    let (provider, key) = setup();
+    provider.script.lock().unwrap().extend([(503, None), (429, Some("7"))]);
+    let authority = authority(&provider);
+    let start = tokio::time::Instant::now();
+    assert!(authority.validate(&token(&key)).await.is_ok());
+    assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 3, "503, 429, then 200");
+    assert!(start.elapsed() >= Duration::from_secs(7), "Retry-After honoured: {:?}", start.elapsed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_beyond_the_cap_and_client_errors_are_not_retried() {
+    let (provider, key) = setup();
+    provider.script.lock().unwrap().push_back((503, Some("3600")));
+    let authority = authority(&provider);
+    assert_eq!(authority.validate(&token(&key)).await.unwrap_err().kind(), ErrorKind::KeysUnavailable);
+    assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 1, "an hour's Retry-After gives up at once");
+    let (provider, key) = setup();
+    provider.script.lock().unwrap().push_back((404, None));
+    let second = self::authority(&provider);
+    assert_eq!(second.validate(&token(&key)).await.unwrap_err().kind(), ErrorKind::KeysUnavailable);
+    assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 1, "404 is not retried");
 }
