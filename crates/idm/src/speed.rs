@@ -161,3 +161,51 @@ pub fn measure(case: &Case, rounds: usize, batch: Duration) -> (f64, f64) {
     }
     (median(validate_ns), median(verify_ns))
 }
+
+/// Serves one case's discovery document and key set from memory.
+#[derive(Debug)]
+struct InMemoryProvider {
+    discovery: Vec<u8>,
+    jwks: Vec<u8>,
+}
+
+impl identity_model::transport::HttpTransport for InMemoryProvider {
+    fn get(
+        &self,
+        request: identity_model::transport::HttpRequest,
+    ) -> identity_model::transport::BoxFuture<
+        '_,
+        Result<identity_model::transport::HttpResponse, identity_model::transport::TransportError>,
+    > {
+        let body = if request.url.ends_with("/jwks") { self.jwks.clone() } else { self.discovery.clone() };
+        Box::pin(async move {
+            Ok(identity_model::transport::HttpResponse {
+                status: 200,
+                content_type: Some("application/json".into()),
+                body,
+                ..Default::default()
+            })
+        })
+    }
+}
+
+/// The case's token validated through the façade: a blocking `Authority` whose keys came from
+/// an in-memory provider, warmed, so each call takes the cached hot path.
+pub fn facade(case: &Case) -> Result<identity_model::blocking::Authority, String> {
+    let provider = InMemoryProvider {
+        discovery: json!({"issuer": ISSUER, "jwks_uri": format!("{ISSUER}/jwks")}).to_string().into_bytes(),
+        jwks: json!({"keys": case.keys.keys().iter().map(|k| Value::Object(k.members().clone())).collect::<Vec<_>>()})
+            .to_string()
+            .into_bytes(),
+    };
+    let authority = identity_model::Authority::builder(ISSUER)
+        .rules(case.rules.clone())
+        .policy(identity_model::DiscoveryPolicy::default().resource_server_fields())
+        .transport(std::sync::Arc::new(provider))
+        .clock(std::sync::Arc::new(identity_model::FixedClock::new(UnixTime::from_secs(NOW))))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let authority = identity_model::blocking::Authority::new(authority);
+    authority.validate(&case.token).map_err(|e| e.to_string())?;
+    Ok(authority)
+}
