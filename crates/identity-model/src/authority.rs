@@ -18,6 +18,7 @@ use identity_model_core::{
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::circuit::Breakers;
 use crate::clock::{Clock, SystemClock};
 use crate::config::HttpConfig;
 use crate::retry::{Backoff, RetryDecision, parse_retry_after};
@@ -71,6 +72,7 @@ struct Inner {
     refresh: Mutex<RefreshState>,
     last_kid_miss_fetch: AtomicU64,
     started: Instant,
+    breakers: Breakers,
     stats: Stats,
 }
 
@@ -167,7 +169,7 @@ impl AuthorityBuilder {
                 rules,
                 issuer: self.issuer,
                 policy: self.policy,
-                config: self.config,
+                config: self.config.clone(),
                 max_staleness: self.max_staleness,
                 transport,
                 clock: self.clock,
@@ -175,6 +177,7 @@ impl AuthorityBuilder {
                 refresh: Mutex::new(RefreshState::default()),
                 last_kid_miss_fetch: AtomicU64::new(u64::MAX),
                 started: Instant::now(),
+                breakers: Breakers::new(self.config.circuit_failure_threshold, self.config.circuit_open_for),
                 stats: Stats::default(),
             }),
         })
@@ -454,13 +457,23 @@ impl Authority {
         etag: Option<String>,
         max_body: usize,
     ) -> Result<HttpResponse, Error> {
-        self.inner.policy.check_url(url, "URL")?;
+        let uri = self.inner.policy.check_url(url, "URL")?;
+        let host = uri.authority().map_or_else(String::new, |a| a.as_str().to_ascii_lowercase());
         let config = &self.inner.config;
         let backoff = Backoff { base: config.retry_base_delay, ..Backoff::default() };
         let mut attempt = 0;
         loop {
+            if let Err(open_for) = self.inner.breakers.allow(&host, Instant::now()) {
+                return Err(unavailable(format!(
+                    "{host} is failing: circuit open for {} s more, no request sent",
+                    open_for.as_secs()
+                )));
+            }
             let request = HttpRequest { url: url.to_owned(), accept, if_none_match: etag.clone(), max_body };
-            let (error, retry_after) = match self.inner.transport.get(request).await {
+            let outcome = self.inner.transport.get(request).await;
+            let failed = outcome.as_ref().map_or(true, |r| r.status == 429 || r.status >= 500);
+            self.inner.breakers.record(&host, !failed, Instant::now());
+            let (error, retry_after) = match outcome {
                 Ok(response) if response.status == 304 || (200..300).contains(&response.status) => {
                     return Ok(response);
                 }

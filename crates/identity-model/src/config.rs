@@ -29,6 +29,10 @@ pub struct HttpConfig {
     pub max_jwks_size: usize,
     /// Most keys accepted in a key set (`MAX_JWKS_KEYS`; default 100).
     pub max_jwks_keys: usize,
+    /// Consecutive failures that open a host's circuit (default 5).
+    pub circuit_failure_threshold: u32,
+    /// How long an open circuit stays open before one probe (default 30 s).
+    pub circuit_open_for: Duration,
 }
 
 impl Default for HttpConfig {
@@ -44,6 +48,8 @@ impl Default for HttpConfig {
             kid_miss_refresh_cooldown: Duration::from_secs(5),
             max_jwks_size: 512 * 1024,
             max_jwks_keys: 100,
+            circuit_failure_threshold: 5,
+            circuit_open_for: Duration::from_secs(30),
         }
     }
 }

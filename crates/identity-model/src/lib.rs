@@ -18,6 +18,7 @@
 
 mod authority;
 pub mod blocking;
+mod circuit;
 mod clock;
 mod config;
 pub mod retry;

@@ -176,7 +176,10 @@ async fn an_outage_keeps_the_cached_keys_until_max_staleness() {
     assert_eq!(authority.validate(&token(&key)).await.unwrap_err().kind(), ErrorKind::KeysUnavailable);
     // The provider comes back: keys refresh and validation resumes.
     *provider.down.lock().unwrap() = false;
+    // The failed probe reopened the circuit: no request for 30 s, then a probe that succeeds.
     tokio::time::advance(Duration::from_secs(2)).await;
+    assert_eq!(authority.validate(&token(&key)).await.unwrap_err().kind(), ErrorKind::KeysUnavailable);
+    tokio::time::advance(Duration::from_secs(30)).await;
     assert!(authority.validate(&token(&key)).await.is_ok());
 }
 
@@ -192,7 +195,18 @@ async fn cold_start_during_an_outage_probes_once_per_backoff() {
     tokio::time::advance(Duration::from_millis(1500)).await;
     let results = validate_all(&authority, vec![token(&key); 100]).await;
     assert!(results.iter().all(|r| *r == Err(ErrorKind::KeysUnavailable)));
-    assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 6, "one more probe after the backoff");
+    // The circuit opens after 5 consecutive failures: this probe's third attempt is not sent.
+    assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 5, "one more probe after the backoff");
+    tokio::time::advance(Duration::from_millis(1500)).await;
+    let results = validate_all(&authority, vec![token(&key); 100]).await;
+    assert!(results.iter().all(|r| *r == Err(ErrorKind::KeysUnavailable)));
+    assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 5, "circuit open: nothing sent");
+    // After the open period, one half-open probe; the provider is back, so it closes.
+    *provider.down.lock().unwrap() = false;
+    tokio::time::advance(Duration::from_secs(30)).await;
+    let results = validate_all(&authority, vec![token(&key); 100]).await;
+    assert!(results.iter().all(Result::is_ok), "{:?}", results.iter().find(|r| r.is_err()));
+    assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 6, "exactly one probe");
 }
 
 #[tokio::test(start_paused = true)]
