@@ -50,6 +50,16 @@ struct Snapshot {
     generation: u64,
     fetched_at: Instant,
     fresh_until: Instant,
+    /// When a background refresh starts: a random point in the last 10-20 % of the freshness,
+    /// so keys are renewed before they expire and instances do not refresh in lockstep.
+    refresh_at: Instant,
+}
+
+impl Snapshot {
+    fn new(keys: Arc<KeySet>, generation: u64, now: Instant, ttl: Duration) -> Snapshot {
+        let ahead = ttl.mul_f64(0.1 + 0.1 * jitter_unit());
+        Snapshot { keys, generation, fetched_at: now, fresh_until: now + ttl, refresh_at: now + ttl - ahead }
+    }
 }
 
 #[derive(Default)]
@@ -312,9 +322,13 @@ impl Authority {
                 ))
             })?;
         } else if now >= snapshot.fresh_until {
+            inner.stats.stale_serves.fetch_add(1, Ordering::Relaxed);
             self.refresh_ahead(&snapshot);
         } else {
             inner.stats.hits.fetch_add(1, Ordering::Relaxed);
+            if now >= snapshot.refresh_at {
+                self.refresh_ahead(&snapshot);
+            }
         }
         match inner.rules.validate(token, &snapshot.keys, inner.clock.now()) {
             Err(e) if e.kind() == ErrorKind::KeyNotFound => self.after_kid_miss(token, &snapshot, e).await,
@@ -355,12 +369,9 @@ impl Authority {
         let generation = snapshot.generation;
         if self.inner.refresh.try_lock().is_ok() {
             tokio::spawn(async move {
-                if this.refresh(Some(generation)).await.is_err() {
-                    this.inner.stats.stale_serves.fetch_add(1, Ordering::Relaxed);
-                }
+                // A failure is counted in fetch_errors; the current keys stay.
+                let _ = this.refresh(Some(generation)).await;
             });
-        } else {
-            self.inner.stats.stale_serves.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -430,12 +441,7 @@ impl Authority {
         if response.status == 304 {
             // Not modified: the same prepared keys, fresh again.
             let previous = previous.ok_or_else(|| unavailable("304 without a cached key set"))?;
-            return Ok(Snapshot {
-                keys: Arc::clone(&previous.keys),
-                generation,
-                fetched_at: now,
-                fresh_until: now + ttl,
-            });
+            return Ok(Snapshot::new(Arc::clone(&previous.keys), generation, now, ttl));
         }
         media_type::check(response.content_type.as_deref(), media_type::JWK_SET)?;
         let limits =
@@ -445,7 +451,7 @@ impl Authority {
             return Err(unavailable("the provider's key set has no usable key"));
         }
         state.etag = response.etag.clone();
-        Ok(Snapshot { keys: Arc::new(keys), generation, fetched_at: now, fresh_until: now + ttl })
+        Ok(Snapshot::new(Arc::new(keys), generation, now, ttl))
     }
 
     /// A GET with retries: these are idempotent reads, retried on connection errors, 429 and

@@ -313,3 +313,23 @@ async fn retry_after_beyond_the_cap_and_client_errors_are_not_retried() {
     assert_eq!(second.validate(&token(&key)).await.unwrap_err().kind(), ErrorKind::KeysUnavailable);
     assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 1, "404 is not retried");
 }
+
+#[tokio::test(start_paused = true)]
+async fn keys_are_refreshed_ahead_of_expiry_without_making_anyone_wait() {
+    let (provider, key) = setup();
+    let authority = authority(&provider);
+    authority.validate(&token(&key)).await.unwrap();
+    assert_eq!(provider.jwks_hits.load(Ordering::SeqCst), 1);
+    // Default freshness is one hour; at 79 % nothing happens, past 90 % a refresh has started.
+    tokio::time::advance(Duration::from_secs(2844)).await;
+    authority.validate(&token(&key)).await.unwrap();
+    tokio::time::advance(Duration::from_millis(200)).await;
+    assert_eq!(provider.jwks_hits.load(Ordering::SeqCst), 1, "too early to refresh");
+    tokio::time::advance(Duration::from_secs(400)).await;
+    let before = tokio::time::Instant::now();
+    authority.validate(&token(&key)).await.unwrap();
+    assert_eq!(tokio::time::Instant::now(), before, "the caller did not wait for the refresh");
+    tokio::time::advance(Duration::from_millis(200)).await;
+    assert_eq!(provider.jwks_hits.load(Ordering::SeqCst), 2, "refreshed in the background before expiry");
+    assert_eq!(authority.stats().stale_serves.load(Ordering::Relaxed), 0, "never served expired keys");
+}
