@@ -19,6 +19,8 @@ struct Provider {
     keys: Mutex<Vec<Value>>,
     delay: Mutex<Duration>,
     down: Mutex<bool>,
+    /// The issuer it serves, when not `ISS`.
+    issuer: Mutex<Option<String>>,
     /// Statuses (with Retry-After) to answer before behaving normally.
     script: Mutex<std::collections::VecDeque<(u16, Option<&'static str>)>>,
     discovery_hits: AtomicUsize,
@@ -57,7 +59,8 @@ impl HttpTransport for Provider {
                 });
             }
             let body = if request.url.ends_with("/.well-known/openid-configuration") {
-                json!({"issuer": ISS, "jwks_uri": format!("{ISS}/jwks")})
+                let issuer = self.issuer.lock().unwrap().clone().unwrap_or_else(|| ISS.to_owned());
+                json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks")})
             } else {
                 json!({"keys": *self.keys.lock().unwrap()})
             };
@@ -332,4 +335,32 @@ async fn keys_are_refreshed_ahead_of_expiry_without_making_anyone_wait() {
     tokio::time::advance(Duration::from_millis(200)).await;
     assert_eq!(provider.jwks_hits.load(Ordering::SeqCst), 2, "refreshed in the background before expiry");
     assert_eq!(authority.stats().stale_serves.load(Ordering::Relaxed), 0, "never served expired keys");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_tokens_iss_selects_among_pinned_issuers_and_unknown_ones_are_never_fetched() {
+    let (a, key_a) = setup();
+    let (b, key_b) = setup();
+    let other = "https://other.example";
+    *b.issuer.lock().unwrap() = Some(other.to_owned());
+    let authority_b = Authority::builder(other)
+        .rules(Validation::new(other).audience("api"))
+        .policy(DiscoveryPolicy::default().resource_server_fields())
+        .transport(Arc::clone(&b) as Arc<dyn HttpTransport>)
+        .build()
+        .unwrap();
+    let issuers = identity_model::Issuers::new().with(authority(&a)).with(authority_b);
+    let sign = |key: &SigningKey, iss: &str| {
+        key.sign_jwt(None, &json!({"iss": iss, "aud": "api", "exp": 4_000_000_000u64})).unwrap()
+    };
+    assert!(issuers.validate(&sign(&key_a, ISS)).await.is_ok());
+    assert!(issuers.validate(&sign(&key_b, other)).await.is_ok());
+    let hits = |p: &Provider| p.discovery_hits.load(Ordering::SeqCst) + p.jwks_hits.load(Ordering::SeqCst);
+    let before = hits(&a) + hits(&b);
+    let unknown = issuers.validate(&sign(&key_a, "https://attacker.example")).await.unwrap_err();
+    assert_eq!(unknown.kind(), ErrorKind::InvalidIssuer);
+    assert_eq!(hits(&a) + hits(&b), before, "an unknown issuer is never discovered");
+    // Claiming A's issuer with B's key: A's keys decide, and they do not have it.
+    assert_eq!(issuers.validate(&sign(&key_b, ISS)).await.unwrap_err().kind(), ErrorKind::KeyNotFound);
+    assert_eq!(issuers.validate("garbage").await.unwrap_err().kind(), ErrorKind::MalformedToken);
 }
