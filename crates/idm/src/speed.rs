@@ -166,7 +166,8 @@ pub fn measure(case: &Case, rounds: usize, batch: Duration) -> (f64, f64) {
 #[derive(Debug)]
 struct InMemoryProvider {
     discovery: Vec<u8>,
-    jwks: Vec<u8>,
+    jwks: std::sync::Mutex<Vec<u8>>,
+    delay: Duration,
 }
 
 impl identity_model::transport::HttpTransport for InMemoryProvider {
@@ -177,8 +178,14 @@ impl identity_model::transport::HttpTransport for InMemoryProvider {
         '_,
         Result<identity_model::transport::HttpResponse, identity_model::transport::TransportError>,
     > {
-        let body = if request.url.ends_with("/jwks") { self.jwks.clone() } else { self.discovery.clone() };
+        let body = if request.url.ends_with("/jwks") {
+            self.jwks.lock().map(|j| j.clone()).unwrap_or_default()
+        } else {
+            self.discovery.clone()
+        };
+        let delay = self.delay;
         Box::pin(async move {
+            tokio::time::sleep(delay).await;
             Ok(identity_model::transport::HttpResponse {
                 status: 200,
                 content_type: Some("application/json".into()),
@@ -189,22 +196,49 @@ impl identity_model::transport::HttpTransport for InMemoryProvider {
     }
 }
 
-/// The case's token validated through the façade: a blocking `Authority` whose keys came from
-/// an in-memory provider, warmed, so each call takes the cached hot path.
-pub fn facade(case: &Case) -> Result<identity_model::blocking::Authority, String> {
-    let provider = InMemoryProvider {
+fn jwks_of(keys: &KeySet) -> Vec<u8> {
+    json!({"keys": keys.keys().iter().map(|k| Value::Object(k.members().clone())).collect::<Vec<_>>()})
+        .to_string()
+        .into_bytes()
+}
+
+/// An async `Authority` (cold) for the case, whose provider answers after `delay`; the
+/// provider's key set can be replaced with [`Rotation::rotate`].
+pub fn authority(case: &Case, delay: Duration) -> Result<(identity_model::Authority, Rotation), String> {
+    let provider = std::sync::Arc::new(InMemoryProvider {
         discovery: json!({"issuer": ISSUER, "jwks_uri": format!("{ISSUER}/jwks")}).to_string().into_bytes(),
-        jwks: json!({"keys": case.keys.keys().iter().map(|k| Value::Object(k.members().clone())).collect::<Vec<_>>()})
-            .to_string()
-            .into_bytes(),
-    };
+        jwks: std::sync::Mutex::new(jwks_of(&case.keys)),
+        delay,
+    });
     let authority = identity_model::Authority::builder(ISSUER)
         .rules(case.rules.clone())
         .policy(identity_model::DiscoveryPolicy::default().resource_server_fields())
-        .transport(std::sync::Arc::new(provider))
+        .transport(provider.clone())
         .clock(std::sync::Arc::new(identity_model::FixedClock::new(UnixTime::from_secs(NOW))))
         .build()
         .map_err(|e| e.to_string())?;
+    Ok((authority, Rotation { provider }))
+}
+
+/// Replaces what a benchmark provider publishes.
+#[derive(Debug)]
+pub struct Rotation {
+    provider: std::sync::Arc<InMemoryProvider>,
+}
+
+impl Rotation {
+    /// Publishes `keys` from now on.
+    pub fn rotate(&self, keys: &KeySet) {
+        if let Ok(mut jwks) = self.provider.jwks.lock() {
+            *jwks = jwks_of(keys);
+        }
+    }
+}
+
+/// The case's token validated through the façade: a blocking `Authority` whose keys came from
+/// an in-memory provider, warmed, so each call takes the cached hot path.
+pub fn facade(case: &Case) -> Result<identity_model::blocking::Authority, String> {
+    let (authority, _) = self::authority(case, Duration::ZERO)?;
     let authority = identity_model::blocking::Authority::new(authority);
     authority.validate(&case.token).map_err(|e| e.to_string())?;
     Ok(authority)
