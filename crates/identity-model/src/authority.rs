@@ -222,14 +222,21 @@ fn max_age(cache_control: Option<&str>) -> Option<Option<Duration>> {
     age.map(Some)
 }
 
-/// Freshness of a response: its max-age clamped to `[60 s, cap]`, else `default`.
+/// Freshness of a response: its `max-age` (else its `Expires`), clamped to `[60 s, cap]`; the
+/// configured `default` when it says nothing; the floor for `no-store`/`no-cache`.
 fn freshness(response: &HttpResponse, default: Duration, cap: Duration) -> Duration {
     let floor = Duration::from_secs(60);
-    match max_age(response.cache_control.as_deref()) {
-        Some(Some(age)) => age.clamp(floor, cap.max(floor)),
-        Some(None) => floor,
-        None => default.clamp(floor, cap.max(floor)),
-    }
+    let declared = match max_age(response.cache_control.as_deref()) {
+        Some(Some(age)) => Some(age),
+        Some(None) => Some(Duration::ZERO),
+        None => response.expires.as_deref().map(|expires| {
+            httpdate::parse_http_date(expires)
+                .ok()
+                .and_then(|at| at.duration_since(std::time::SystemTime::now()).ok())
+                .unwrap_or(Duration::ZERO)
+        }),
+    };
+    declared.unwrap_or(default).clamp(floor, cap.max(floor))
 }
 
 impl Authority {
@@ -502,5 +509,39 @@ impl Authority {
             }
             attempt += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod freshness_tests {
+    use super::*;
+
+    fn response(cache_control: Option<&str>, expires: Option<String>) -> HttpResponse {
+        HttpResponse { cache_control: cache_control.map(str::to_owned), expires, ..HttpResponse::default() }
+    }
+
+    #[test]
+    fn cache_control_then_expires_then_default_within_bounds() {
+        let day = Duration::from_secs(86_400);
+        let hour = Duration::from_secs(3600);
+        let f = |r: HttpResponse| freshness(&r, hour, day);
+        assert_eq!(f(response(Some("public, max-age=600"), None)), Duration::from_secs(600));
+        assert_eq!(f(response(Some("max-age=5"), None)), Duration::from_secs(60), "floor");
+        assert_eq!(f(response(Some("max-age=9999999"), None)), day, "cap");
+        assert_eq!(f(response(Some("no-store"), None)), Duration::from_secs(60));
+        assert_eq!(f(response(Some("max-age=600, no-cache"), None)), Duration::from_secs(60));
+        assert_eq!(f(response(None, None)), hour, "default");
+        let in_two_hours = httpdate::fmt_http_date(std::time::SystemTime::now() + 2 * hour);
+        let got = f(response(None, Some(in_two_hours)));
+        assert!(got > hour && got <= 2 * hour, "{got:?}");
+        assert_eq!(
+            f(response(None, Some("Thu, 01 Jan 1970 00:00:00 GMT".into()))),
+            Duration::from_secs(60),
+            "past"
+        );
+        assert_eq!(f(response(None, Some("0".into()))), Duration::from_secs(60), "invalid = expired");
+        let both =
+            response(Some("max-age=600"), Some(httpdate::fmt_http_date(std::time::SystemTime::now() + day)));
+        assert_eq!(f(both), Duration::from_secs(600), "max-age wins over Expires");
     }
 }

@@ -36,6 +36,8 @@ pub struct HttpResponse {
     pub cache_control: Option<String>,
     /// `Retry-After`.
     pub retry_after: Option<String>,
+    /// `Expires` (used when there is no `Cache-Control: max-age`).
+    pub expires: Option<String>,
     /// The body.
     pub body: Vec<u8>,
 }
@@ -131,6 +133,7 @@ impl HttpTransport for ReqwestTransport {
                 etag: header("etag"),
                 cache_control: header("cache-control"),
                 retry_after: header("retry-after"),
+                expires: header("expires"),
                 body: Vec::new(),
             };
             let too_large = || TransportError {
