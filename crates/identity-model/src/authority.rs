@@ -408,12 +408,21 @@ impl Authority {
         match self.fetch(&mut state).await {
             Ok(snapshot) => {
                 state.last_failure = None;
+                tracing::info!(
+                    issuer = %inner.issuer,
+                    generation = snapshot.generation,
+                    keys = snapshot.keys.len(),
+                    set_aside = snapshot.keys.rejected().len(),
+                    "key set refreshed"
+                );
                 let snapshot = Arc::new(snapshot);
                 inner.snapshot.store(Some(Arc::clone(&snapshot)));
                 Ok(snapshot)
             }
             Err(e) => {
                 state.last_failure = Some(Instant::now());
+                let serving_last_good = inner.snapshot.load().is_some();
+                tracing::warn!(issuer = %inner.issuer, error = %e, serving_last_good, "key refresh failed");
                 inner.stats.fetch_errors.fetch_add(1, Ordering::Relaxed);
                 Err(e)
             }

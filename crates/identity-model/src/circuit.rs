@@ -59,7 +59,14 @@ impl Breakers {
             (State::Closed { failures }, false) if failures + 1 < self.threshold => {
                 State::Closed { failures: failures + 1 }
             }
-            (_, false) => State::Open { until: now + self.open_for },
+            (_, false) => {
+                tracing::warn!(
+                    host,
+                    open_for_secs = self.open_for.as_secs(),
+                    "circuit opened: no requests until it half-opens"
+                );
+                State::Open { until: now + self.open_for }
+            }
         };
     }
 }
