@@ -18,13 +18,34 @@ use serde_json::{Map, Value, json};
 
 /// Case ids that belong to capabilities built later.
 const DEFERRED: &[(&str, &str)] = &[
-    ("JWT-010", "Authority: forced JWKS refresh on an unknown kid (issue 3)"),
-    ("JWKS-004", "Authority: forced refresh then retry on a kid miss (issue 3)"),
-    ("JWKS-005", "Authority: cache hit within TTL (issue 3)"),
-    ("JWKS-006", "Authority: force refresh on signature failure (issue 3)"),
-    ("DISC-004", "Authority: discovery cache hit within TTL (issue 3)"),
-    ("DISC-005", "Authority: discovery cache miss after TTL (issue 3)"),
-    ("DISC-006", "Authority: HTTP error status from the provider (issue 3)"),
+    (
+        "JWT-010",
+        "Authority: forced JWKS refresh on an unknown kid (executed by crates/identity-model/tests/conformance_authority.rs)",
+    ),
+    (
+        "JWKS-004",
+        "Authority: forced refresh then retry on a kid miss (executed by crates/identity-model/tests/conformance_authority.rs)",
+    ),
+    (
+        "JWKS-005",
+        "Authority: cache hit within TTL (executed by crates/identity-model/tests/conformance_authority.rs)",
+    ),
+    (
+        "JWKS-006",
+        "Authority: force refresh on signature failure (executed by crates/identity-model/tests/conformance_authority.rs)",
+    ),
+    (
+        "DISC-004",
+        "Authority: discovery cache hit within TTL (executed by crates/identity-model/tests/conformance_authority.rs)",
+    ),
+    (
+        "DISC-005",
+        "Authority: discovery cache miss after TTL (executed by crates/identity-model/tests/conformance_authority.rs)",
+    ),
+    (
+        "DISC-006",
+        "Authority: HTTP error status from the provider (executed by crates/identity-model/tests/conformance_authority.rs)",
+    ),
 ];
 
 /// Whole files whose capability is built later.

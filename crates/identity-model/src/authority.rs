@@ -301,7 +301,7 @@ impl Authority {
             return None;
         }
         match inner.rules.validate(token, &snapshot.keys, inner.clock.now()) {
-            Err(e) if e.kind() == ErrorKind::KeyNotFound => None,
+            Err(e) if matches!(e.kind(), ErrorKind::KeyNotFound | ErrorKind::InvalidSignature) => None,
             result => {
                 inner.stats.hits.fetch_add(1, Ordering::Relaxed);
                 Some(result)
@@ -338,7 +338,11 @@ impl Authority {
             }
         }
         match inner.rules.validate(token, &snapshot.keys, inner.clock.now()) {
-            Err(e) if e.kind() == ErrorKind::KeyNotFound => self.after_kid_miss(token, &snapshot, e).await,
+            // An unknown kid, or a signature that fails on a cached key (the provider may have
+            // re-keyed under the same kid): one refetch, under the same cooldown budget.
+            Err(e) if matches!(e.kind(), ErrorKind::KeyNotFound | ErrorKind::InvalidSignature) => {
+                self.after_kid_miss(token, &snapshot, e).await
+            }
             other => other,
         }
     }

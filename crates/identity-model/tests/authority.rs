@@ -3,116 +3,16 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use identity_model::transport::{BoxFuture, HttpRequest, HttpResponse, HttpTransport, TransportError};
-use identity_model::{Algorithm, Authority, DiscoveryPolicy, ErrorKind, HttpConfig, SigningKey, Validation};
-use serde_json::{Value, json};
-use tokio::task::JoinSet;
-
-const ISS: &str = "https://issuer.example";
-
-#[derive(Debug, Default)]
-struct Provider {
-    keys: Mutex<Vec<Value>>,
-    delay: Mutex<Duration>,
-    down: Mutex<bool>,
-    /// The issuer it serves, when not `ISS`.
-    issuer: Mutex<Option<String>>,
-    /// Statuses (with Retry-After) to answer before behaving normally.
-    script: Mutex<std::collections::VecDeque<(u16, Option<&'static str>)>>,
-    discovery_hits: AtomicUsize,
-    jwks_hits: AtomicUsize,
-}
-
-impl Provider {
-    fn publish(&self, keys: &[&SigningKey]) {
-        *self.keys.lock().unwrap() = keys.iter().map(|k| Value::Object(k.verification_jwk())).collect();
-    }
-}
-
-impl HttpTransport for Provider {
-    fn get(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-        Box::pin(async move {
-            let delay = *self.delay.lock().unwrap();
-            if request.url.ends_with("/.well-known/openid-configuration") {
-                self.discovery_hits.fetch_add(1, Ordering::SeqCst);
-            } else {
-                self.jwks_hits.fetch_add(1, Ordering::SeqCst);
-            }
-            tokio::time::sleep(delay).await;
-            let scripted = self.script.lock().unwrap().pop_front();
-            if let Some((status, retry_after)) = scripted {
-                return Ok(HttpResponse {
-                    status,
-                    retry_after: retry_after.map(str::to_owned),
-                    ..HttpResponse::default()
-                });
-            }
-            if *self.down.lock().unwrap() {
-                return Err(TransportError {
-                    message: "connection refused".into(),
-                    timeout: false,
-                    source: None,
-                });
-            }
-            let body = if request.url.ends_with("/.well-known/openid-configuration") {
-                let issuer = self.issuer.lock().unwrap().clone().unwrap_or_else(|| ISS.to_owned());
-                json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks")})
-            } else {
-                json!({"keys": *self.keys.lock().unwrap()})
-            };
-            Ok(HttpResponse {
-                status: 200,
-                content_type: Some("application/json".into()),
-                body: body.to_string().into_bytes(),
-                ..HttpResponse::default()
-            })
-        })
-    }
-}
-
-fn authority(provider: &Arc<Provider>) -> Authority {
-    Authority::builder(ISS)
-        .rules(Validation::new(ISS).audience("api"))
-        .policy(DiscoveryPolicy::default().resource_server_fields())
-        .config(HttpConfig::default())
-        .transport(Arc::clone(provider) as Arc<dyn HttpTransport>)
-        .build()
-        .unwrap()
-}
-
-fn token(key: &SigningKey) -> String {
-    token_with_kid(key, key.kid().unwrap())
-}
-
-fn token_with_kid(key: &SigningKey, kid: &str) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let mut header = serde_json::Map::new();
-    header.insert("kid".into(), kid.into());
-    header.insert("typ".into(), "at+jwt".into());
-    let claims = json!({"iss": ISS, "aud": "api", "sub": "s", "exp": now + 86_400 * 3});
-    key.sign_compact(header, claims.to_string().as_bytes()).unwrap()
-}
-
-async fn validate_all(authority: &Authority, tokens: Vec<String>) -> Vec<Result<(), ErrorKind>> {
-    let mut set = JoinSet::new();
-    for token in tokens {
-        let authority = authority.clone();
-        set.spawn(async move { authority.validate(&token).await.map(|_| ()).map_err(|e| e.kind()) });
-    }
-    set.join_all().await
-}
-
-fn setup() -> (Arc<Provider>, SigningKey) {
-    let key = SigningKey::generate(Algorithm::ES256).unwrap();
-    let provider = Arc::new(Provider::default());
-    provider.publish(&[&key]);
-    *provider.delay.lock().unwrap() = Duration::from_millis(50);
-    (provider, key)
-}
+use identity_model::transport::HttpTransport;
+use identity_model::{Algorithm, Authority, DiscoveryPolicy, ErrorKind, SigningKey, Validation};
+use serde_json::json;
+use support::*;
 
 #[tokio::test(start_paused = true)]
 async fn cold_start_with_1000_concurrent_validations_fetches_once() {
@@ -312,7 +212,7 @@ async fn retry_after_beyond_the_cap_and_client_errors_are_not_retried() {
     assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 1, "an hour's Retry-After gives up at once");
     let (provider, key) = setup();
     provider.script.lock().unwrap().push_back((404, None));
-    let second = self::authority(&provider);
+    let second = support::authority(&provider);
     assert_eq!(second.validate(&token(&key)).await.unwrap_err().kind(), ErrorKind::KeysUnavailable);
     assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 1, "404 is not retried");
 }
@@ -363,4 +263,22 @@ async fn the_tokens_iss_selects_among_pinned_issuers_and_unknown_ones_are_never_
     // Claiming A's issuer with B's key: A's keys decide, and they do not have it.
     assert_eq!(issuers.validate(&sign(&key_b, ISS)).await.unwrap_err().kind(), ErrorKind::KeyNotFound);
     assert_eq!(issuers.validate("garbage").await.unwrap_err().kind(), ErrorKind::MalformedToken);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_signature_failure_on_a_cached_key_refetches_once_per_cooldown() {
+    let (provider, old) = setup();
+    let authority = authority(&provider);
+    authority.validate(&token(&old)).await.unwrap();
+    // The provider re-keys under the same kid.
+    let rekeyed = SigningKey::generate(Algorithm::ES256).unwrap().with_kid(old.kid().unwrap());
+    provider.publish(&[&rekeyed]);
+    assert!(authority.validate(&token(&rekeyed)).await.is_ok());
+    assert_eq!(provider.jwks_hits.load(Ordering::SeqCst), 2);
+    // Forged signatures under a known kid cannot drive fetches beyond the cooldown.
+    let forger = SigningKey::generate(Algorithm::ES256).unwrap().with_kid(old.kid().unwrap());
+    let forged: Vec<String> = (0..500).map(|_| token(&forger)).collect();
+    let results = validate_all(&authority, forged).await;
+    assert!(results.iter().all(|r| *r == Err(ErrorKind::InvalidSignature)));
+    assert_eq!(provider.jwks_hits.load(Ordering::SeqCst), 2, "within the cooldown: no fetch");
 }
