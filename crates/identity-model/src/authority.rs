@@ -43,6 +43,10 @@ pub struct Stats {
     pub fetch_errors: AtomicU64,
     /// Discovery documents fetched.
     pub discovery_fetches: AtomicU64,
+    /// Requests sent again after a transient failure.
+    pub retries: AtomicU64,
+    /// Times a host's circuit opened.
+    pub circuit_opens: AtomicU64,
 }
 
 struct Snapshot {
@@ -313,11 +317,11 @@ impl Authority {
     pub async fn validate(&self, token: &str) -> Result<ValidToken, Error> {
         let inner = &self.inner;
         let now = Instant::now();
-        let mut snapshot = match inner.snapshot.load_full() {
-            Some(s) => s,
+        let (mut snapshot, cached) = match inner.snapshot.load_full() {
+            Some(s) => (s, true),
             None => {
                 inner.stats.misses.fetch_add(1, Ordering::Relaxed);
-                self.refresh(None).await?
+                (self.refresh(None).await?, false)
             }
         };
         if now.duration_since(snapshot.fetched_at) > inner.max_staleness {
@@ -332,7 +336,9 @@ impl Authority {
             inner.stats.stale_serves.fetch_add(1, Ordering::Relaxed);
             self.refresh_ahead(&snapshot);
         } else {
-            inner.stats.hits.fetch_add(1, Ordering::Relaxed);
+            if cached {
+                inner.stats.hits.fetch_add(1, Ordering::Relaxed);
+            }
             if now >= snapshot.refresh_at {
                 self.refresh_ahead(&snapshot);
             }
@@ -495,10 +501,15 @@ impl Authority {
                     open_for.as_secs()
                 )));
             }
+            if attempt > 0 {
+                self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+            }
             let request = HttpRequest { url: url.to_owned(), accept, if_none_match: etag.clone(), max_body };
             let outcome = self.inner.transport.get(request).await;
             let failed = outcome.as_ref().map_or(true, |r| r.status == 429 || r.status >= 500);
-            self.inner.breakers.record(&host, !failed, Instant::now());
+            if self.inner.breakers.record(&host, !failed, Instant::now()) {
+                self.inner.stats.circuit_opens.fetch_add(1, Ordering::Relaxed);
+            }
             let (error, retry_after) = match outcome {
                 Ok(response) if response.status == 304 || (200..300).contains(&response.status) => {
                     return Ok(response);

@@ -47,13 +47,14 @@ impl Breakers {
         }
     }
 
-    /// Records the outcome of a request to `host`.
-    pub(crate) fn record(&self, host: &str, success: bool, now: Instant) {
+    /// Records the outcome of a request to `host`; `true` when this failure opened the circuit.
+    pub(crate) fn record(&self, host: &str, success: bool, now: Instant) -> bool {
         let mut states = self.states.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if states.len() >= MAX_HOSTS && !states.contains_key(host) {
             states.clear();
         }
         let state = states.entry(host.to_owned()).or_insert(State::Closed { failures: 0 });
+        let was_open = matches!(*state, State::Open { .. });
         *state = match (*state, success) {
             (_, true) => State::Closed { failures: 0 },
             (State::Closed { failures }, false) if failures + 1 < self.threshold => {
@@ -68,6 +69,7 @@ impl Breakers {
                 State::Open { until: now + self.open_for }
             }
         };
+        !was_open && matches!(*state, State::Open { .. })
     }
 }
 

@@ -104,6 +104,8 @@ async fn cold_start_during_an_outage_probes_once_per_backoff() {
     let results = validate_all(&authority, vec![token(&key); 100]).await;
     assert!(results.iter().all(|r| *r == Err(ErrorKind::KeysUnavailable)));
     assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 5, "circuit open: nothing sent");
+    assert_eq!(authority.stats().circuit_opens.load(Ordering::Relaxed), 1);
+    assert_eq!(authority.stats().retries.load(Ordering::Relaxed), 3, "2 in the first probe, 1 in the second");
     // After the open period, one half-open probe; the provider is back, so it closes.
     *provider.down.lock().unwrap() = false;
     tokio::time::advance(Duration::from_secs(30)).await;
@@ -281,4 +283,26 @@ async fn a_signature_failure_on_a_cached_key_refetches_once_per_cooldown() {
     let results = validate_all(&authority, forged).await;
     assert!(results.iter().all(|r| *r == Err(ErrorKind::InvalidSignature)));
     assert_eq!(provider.jwks_hits.load(Ordering::SeqCst), 2, "within the cooldown: no fetch");
+}
+
+/// Seed review 000 #2: py-identity-model keyed its cache by the whole token, so every distinct
+/// token missed. Here keys are cached per issuer: a thousand different tokens, one key set fetch.
+#[tokio::test(start_paused = true)]
+async fn review_000_2_distinct_tokens_share_the_cached_keys() {
+    let (provider, key) = setup();
+    let authority = authority(&provider);
+    for i in 0..1000 {
+        let token = key
+            .sign_jwt(
+                None,
+                &json!({"iss": ISS, "aud": "api", "sub": format!("user-{i}"), "exp": 4_000_000_000u64}),
+            )
+            .unwrap();
+        assert!(authority.validate(&token).await.is_ok());
+    }
+    assert_eq!(
+        (provider.discovery_hits.load(Ordering::SeqCst), provider.jwks_hits.load(Ordering::SeqCst)),
+        (1, 1)
+    );
+    assert_eq!(authority.stats().hits.load(Ordering::Relaxed), 999);
 }
