@@ -403,7 +403,8 @@ impl Authority {
             }
         }
         let now = Instant::now();
-        let backoff = inner.config.retry_base_delay.max(Duration::from_secs(1));
+        // After a failed fetch, callers get that failure until one base delay has passed.
+        let backoff = inner.config.retry_base_delay.max(Duration::from_millis(1));
         if state.last_failure.is_some_and(|at| now.duration_since(at) < backoff) {
             // The provider failed a moment ago: answer from that, do not probe again.
             return Err(unavailable("the provider failed recently; next attempt after the backoff"));

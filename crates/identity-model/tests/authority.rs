@@ -306,3 +306,88 @@ async fn review_000_2_distinct_tokens_share_the_cached_keys() {
     );
     assert_eq!(authority.stats().hits.load(Ordering::Relaxed), 999);
 }
+
+/// An authority with short durations, for the blocking scenarios that run in real time.
+fn quick_blocking(provider: &Arc<Provider>) -> identity_model::blocking::Authority {
+    let config = identity_model::HttpConfig {
+        kid_miss_refresh_cooldown: Duration::from_millis(300),
+        retry_base_delay: Duration::from_millis(10),
+        circuit_open_for: Duration::from_millis(500),
+        ..identity_model::HttpConfig::default()
+    };
+    let authority = Authority::builder(ISS)
+        .rules(Validation::new(ISS).audience("api"))
+        .policy(DiscoveryPolicy::default().resource_server_fields())
+        .config(config)
+        .transport(Arc::clone(provider) as Arc<dyn HttpTransport>)
+        .build()
+        .unwrap();
+    identity_model::blocking::Authority::new(authority)
+}
+
+#[test]
+fn blocking_random_kid_flood_fetches_at_most_once_per_cooldown() {
+    let (provider, key) = setup();
+    let authority = quick_blocking(&provider);
+    authority.validate(&token(&key)).unwrap();
+    let attacker = SigningKey::generate(Algorithm::ES256).unwrap();
+    let start = std::time::Instant::now();
+    let tokens: Vec<String> = (0..2000).map(|i| token_with_kid(&attacker, &format!("random-{i}"))).collect();
+    let results = blocking_validate_all(&authority, tokens);
+    assert!(results.iter().all(|r| *r == Err(ErrorKind::KeyNotFound)));
+    let windows = (start.elapsed().as_millis() / 300) as usize + 1;
+    let fetches = provider.jwks_hits.load(Ordering::SeqCst) - 1;
+    assert!(fetches <= windows, "{fetches} fetches in {windows} cooldown windows");
+}
+
+#[test]
+fn blocking_retries_honour_retry_after_and_the_circuit_opens() {
+    let (provider, key) = setup();
+    provider.script.lock().unwrap().extend([(503, None), (429, Some("1"))]);
+    let authority = quick_blocking(&provider);
+    let start = std::time::Instant::now();
+    assert!(authority.validate(&token(&key)).is_ok());
+    assert!(start.elapsed() >= Duration::from_secs(1), "Retry-After honoured");
+    assert_eq!(authority.stats().retries.load(Ordering::Relaxed), 2);
+
+    let (provider, key) = setup();
+    *provider.down.lock().unwrap() = true;
+    let authority = quick_blocking(&provider);
+    // Keep calling (each call fails fast or probes) until the circuit has opened.
+    let start = std::time::Instant::now();
+    while authority.stats().circuit_opens.load(Ordering::Relaxed) == 0
+        && start.elapsed() < Duration::from_secs(10)
+    {
+        assert_eq!(authority.validate(&token(&key)).unwrap_err().kind(), ErrorKind::KeysUnavailable);
+    }
+    assert_eq!(authority.stats().circuit_opens.load(Ordering::Relaxed), 1);
+    // Open: calls fail without requests.
+    let sent = provider.discovery_hits.load(Ordering::SeqCst);
+    assert_eq!(authority.validate(&token(&key)).unwrap_err().kind(), ErrorKind::KeysUnavailable);
+    assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), sent);
+}
+
+#[test]
+fn blocking_slow_refetch_does_not_hold_up_cached_validations() {
+    let (provider, key) = setup();
+    let authority = quick_blocking(&provider);
+    authority.validate(&token(&key)).unwrap();
+    *provider.delay.lock().unwrap() = Duration::from_millis(800);
+    let stranger = SigningKey::generate(Algorithm::ES256).unwrap();
+    let slow = {
+        let authority = authority.clone();
+        let t = token(&stranger);
+        std::thread::spawn(move || authority.validate(&t).map(|_| ()).map_err(|e| e.kind()))
+    };
+    // Wait until the slow fetch is in flight (the provider has been asked).
+    while provider.jwks_hits.load(Ordering::SeqCst) < 2 {
+        std::thread::yield_now();
+    }
+    let hits = authority.stats().hits.load(Ordering::Relaxed);
+    for _ in 0..100 {
+        assert!(authority.validate(&token(&key)).is_ok());
+    }
+    assert_eq!(authority.stats().hits.load(Ordering::Relaxed), hits + 100, "all on the cached path");
+    assert!(!slow.is_finished(), "the slow fetch was still in flight meanwhile");
+    assert_eq!(slow.join().unwrap(), Err(ErrorKind::KeyNotFound));
+}
