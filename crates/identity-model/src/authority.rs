@@ -226,10 +226,9 @@ fn max_age(cache_control: Option<&str>) -> Option<Option<Duration>> {
     age.map(Some)
 }
 
-/// Freshness of a response: its `max-age` (else its `Expires`), clamped to `[60 s, cap]`; the
+/// Freshness of a response: its `max-age` (else its `Expires`), clamped to `[floor, cap]`; the
 /// configured `default` when it says nothing; the floor for `no-store`/`no-cache`.
-fn freshness(response: &HttpResponse, default: Duration, cap: Duration) -> Duration {
-    let floor = Duration::from_secs(60);
+fn freshness(response: &HttpResponse, default: Duration, floor: Duration, cap: Duration) -> Duration {
     let declared = match max_age(response.cache_control.as_deref()) {
         Some(Some(age)) => Some(age),
         Some(None) => Some(Duration::ZERO),
@@ -453,7 +452,12 @@ impl Authority {
                 let document = DiscoveryDocument::from_json(&response.body, &inner.issuer, &inner.policy)?;
                 let uri =
                     document.jwks_uri().ok_or_else(|| unavailable("discovery has no jwks_uri"))?.to_owned();
-                let ttl = freshness(&response, inner.config.disco_cache_ttl, Duration::from_secs(3600));
+                let ttl = freshness(
+                    &response,
+                    inner.config.disco_cache_ttl,
+                    inner.config.min_freshness,
+                    inner.config.max_disco_freshness,
+                );
                 state.jwks_uri = Some((uri.clone(), now + ttl));
                 uri
             }
@@ -463,12 +467,17 @@ impl Authority {
         let response = self
             .get(&jwks_uri, "application/jwk-set+json, application/json", etag, inner.config.max_jwks_size)
             .await?;
-        let ttl = freshness(&response, inner.config.jwks_cache_ttl, Duration::from_secs(24 * 3600));
+        let ttl = freshness(
+            &response,
+            inner.config.jwks_cache_ttl,
+            inner.config.min_freshness,
+            inner.config.max_jwks_freshness,
+        );
         let generation = previous.as_ref().map_or(1, |p| p.generation + 1);
         if response.status == 304 {
             // Not modified: the same prepared keys, fresh again.
             let previous = previous.ok_or_else(|| unavailable("304 without a cached key set"))?;
-            return Ok(Snapshot::new(Arc::clone(&previous.keys), generation, now, ttl));
+            return Ok(Snapshot::new(Arc::clone(&previous.keys), generation, Instant::now(), ttl));
         }
         media_type::check(response.content_type.as_deref(), media_type::JWK_SET)?;
         let limits =
@@ -478,7 +487,7 @@ impl Authority {
             return Err(unavailable("the provider's key set has no usable key"));
         }
         state.etag = response.etag.clone();
-        Ok(Snapshot::new(Arc::new(keys), generation, now, ttl))
+        Ok(Snapshot::new(Arc::new(keys), generation, Instant::now(), ttl))
     }
 
     /// A GET with retries: these are idempotent reads, retried on connection errors, 429 and
@@ -549,7 +558,7 @@ mod freshness_tests {
     fn cache_control_then_expires_then_default_within_bounds() {
         let day = Duration::from_secs(86_400);
         let hour = Duration::from_secs(3600);
-        let f = |r: HttpResponse| freshness(&r, hour, day);
+        let f = |r: HttpResponse| freshness(&r, hour, Duration::from_secs(60), day);
         assert_eq!(f(response(Some("public, max-age=600"), None)), Duration::from_secs(600));
         assert_eq!(f(response(Some("max-age=5"), None)), Duration::from_secs(60), "floor");
         assert_eq!(f(response(Some("max-age=9999999"), None)), day, "cap");

@@ -29,6 +29,12 @@ pub struct HttpConfig {
     pub max_jwks_size: usize,
     /// Most keys accepted in a key set (`MAX_JWKS_KEYS`; default 100).
     pub max_jwks_keys: usize,
+    /// Least freshness given to any fetched document, whatever its headers say (default 60 s).
+    pub min_freshness: Duration,
+    /// Most freshness given to a key set (default 24 h).
+    pub max_jwks_freshness: Duration,
+    /// Most freshness given to a discovery document (default 1 h).
+    pub max_disco_freshness: Duration,
     /// Consecutive failures that open a host's circuit (default 5).
     pub circuit_failure_threshold: u32,
     /// How long an open circuit stays open before one probe (default 30 s).
@@ -48,6 +54,9 @@ impl Default for HttpConfig {
             kid_miss_refresh_cooldown: Duration::from_secs(5),
             max_jwks_size: 512 * 1024,
             max_jwks_keys: 100,
+            min_freshness: Duration::from_secs(60),
+            max_jwks_freshness: Duration::from_secs(24 * 3600),
+            max_disco_freshness: Duration::from_secs(3600),
             circuit_failure_threshold: 5,
             circuit_open_for: Duration::from_secs(30),
         }

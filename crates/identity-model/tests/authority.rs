@@ -391,3 +391,62 @@ fn blocking_slow_refetch_does_not_hold_up_cached_validations() {
     assert!(!slow.is_finished(), "the slow fetch was still in flight meanwhile");
     assert_eq!(slow.join().unwrap(), Err(ErrorKind::KeyNotFound));
 }
+
+fn short_lived_blocking(
+    provider: &Arc<Provider>,
+    max_staleness: Duration,
+) -> identity_model::blocking::Authority {
+    let config = identity_model::HttpConfig {
+        min_freshness: Duration::from_millis(100),
+        jwks_cache_ttl: Duration::from_millis(200),
+        disco_cache_ttl: Duration::from_millis(200),
+        retry_base_delay: Duration::from_millis(10),
+        kid_miss_refresh_cooldown: Duration::from_millis(50),
+        ..identity_model::HttpConfig::default()
+    };
+    let authority = Authority::builder(ISS)
+        .rules(Validation::new(ISS).audience("api"))
+        .policy(DiscoveryPolicy::default().resource_server_fields())
+        .config(config)
+        .max_staleness(max_staleness)
+        .transport(Arc::clone(provider) as Arc<dyn HttpTransport>)
+        .build()
+        .unwrap();
+    identity_model::blocking::Authority::new(authority)
+}
+
+#[test]
+fn blocking_keys_are_refreshed_ahead_without_failing_anyone() {
+    let (provider, key) = setup();
+    *provider.delay.lock().unwrap() = Duration::ZERO;
+    let authority = short_lived_blocking(&provider, Duration::from_secs(60));
+    let start = std::time::Instant::now();
+    while provider.jwks_hits.load(Ordering::SeqCst) < 3 && start.elapsed() < Duration::from_secs(10) {
+        assert!(authority.validate(&token(&key)).is_ok());
+    }
+    assert!(provider.jwks_hits.load(Ordering::SeqCst) >= 3, "refreshed repeatedly in the background");
+}
+
+#[test]
+fn blocking_outage_serves_last_good_until_max_staleness_then_fails_closed() {
+    let (provider, key) = setup();
+    let authority = short_lived_blocking(&provider, Duration::from_millis(600));
+    authority.validate(&token(&key)).unwrap();
+    *provider.down.lock().unwrap() = true;
+    let start = std::time::Instant::now();
+    let mut served = 0;
+    let failure = loop {
+        match authority.validate(&token(&key)) {
+            Ok(_) => served += 1,
+            Err(e) => break e,
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "never failed closed");
+    };
+    assert_eq!(failure.kind(), ErrorKind::KeysUnavailable);
+    assert!(
+        start.elapsed() >= Duration::from_millis(500),
+        "served until the staleness limit: {:?}",
+        start.elapsed()
+    );
+    assert!(served > 0 && authority.stats().stale_serves.load(Ordering::Relaxed) > 0);
+}
