@@ -76,6 +76,7 @@ struct RefreshState {
 
 struct Inner {
     issuer: String,
+    metadata: MetadataKind,
     rules: Validation,
     policy: DiscoveryPolicy,
     config: HttpConfig,
@@ -106,6 +107,7 @@ impl fmt::Debug for Authority {
 #[derive(Debug)]
 pub struct AuthorityBuilder {
     issuer: String,
+    metadata: MetadataKind,
     rules: Validation,
     policy: DiscoveryPolicy,
     config: HttpConfig,
@@ -119,6 +121,7 @@ impl Authority {
     pub fn builder(issuer: impl Into<String>) -> AuthorityBuilder {
         let issuer = issuer.into();
         AuthorityBuilder {
+            metadata: MetadataKind::OpenId,
             rules: Validation::new(issuer.clone()),
             issuer,
             policy: DiscoveryPolicy::default(),
@@ -134,6 +137,13 @@ impl AuthorityBuilder {
     /// Validation rules (the issuer is pinned to the authority's whatever these say).
     pub fn rules(mut self, rules: Validation) -> Self {
         self.rules = rules;
+        self
+    }
+
+    /// Which metadata document to read: OpenID Connect Discovery (default) or RFC 8414
+    /// (`/.well-known/oauth-authorization-server`).
+    pub fn metadata(mut self, kind: MetadataKind) -> Self {
+        self.metadata = kind;
         self
     }
 
@@ -181,6 +191,7 @@ impl AuthorityBuilder {
         Ok(Authority {
             inner: Arc::new(Inner {
                 rules,
+                metadata: self.metadata,
                 issuer: self.issuer,
                 policy: self.policy,
                 config: self.config.clone(),
@@ -267,7 +278,7 @@ impl Authority {
 
     async fn discovery_response(&self) -> Result<(DiscoveryDocument, HttpResponse), Error> {
         let inner = &self.inner;
-        let url = discovery_url(&inner.issuer, MetadataKind::OpenId)?;
+        let url = discovery_url(&inner.issuer, inner.metadata)?;
         let response = self.get(&url, "application/json", None, 1024 * 1024).await?;
         inner.stats.discovery_fetches.fetch_add(1, Ordering::Relaxed);
         media_type::check(response.content_type.as_deref(), media_type::JSON)?;
@@ -445,7 +456,7 @@ impl Authority {
         let jwks_uri = match &state.jwks_uri {
             Some((uri, until)) if now < *until => uri.clone(),
             _ => {
-                let url = discovery_url(&inner.issuer, MetadataKind::OpenId)?;
+                let url = discovery_url(&inner.issuer, inner.metadata)?;
                 let response = self.get(&url, "application/json", None, 1024 * 1024).await?;
                 inner.stats.discovery_fetches.fetch_add(1, Ordering::Relaxed);
                 media_type::check(response.content_type.as_deref(), media_type::JSON)?;

@@ -372,7 +372,7 @@ fn blocking_slow_refetch_does_not_hold_up_cached_validations() {
     let (provider, key) = setup();
     let authority = quick_blocking(&provider);
     authority.validate(&token(&key)).unwrap();
-    *provider.delay.lock().unwrap() = Duration::from_millis(800);
+    *provider.delay.lock().unwrap() = Duration::from_secs(2);
     let stranger = SigningKey::generate(Algorithm::ES256).unwrap();
     let slow = {
         let authority = authority.clone();
@@ -449,4 +449,36 @@ fn blocking_outage_serves_last_good_until_max_staleness_then_fails_closed() {
         start.elapsed()
     );
     assert!(served > 0 && authority.stats().stale_serves.load(Ordering::Relaxed) > 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc8414_metadata_when_asked() {
+    #[derive(Debug)]
+    struct Recorder(Arc<Provider>, std::sync::Mutex<Vec<String>>);
+    impl HttpTransport for Recorder {
+        fn get(
+            &self,
+            request: identity_model::transport::HttpRequest,
+        ) -> identity_model::transport::BoxFuture<
+            '_,
+            Result<identity_model::transport::HttpResponse, identity_model::transport::TransportError>,
+        > {
+            self.1.lock().unwrap().push(request.url.clone());
+            self.0.get(request)
+        }
+    }
+    let (provider, key) = setup();
+    let recorder = Arc::new(Recorder(provider, std::sync::Mutex::new(Vec::new())));
+    let authority = Authority::builder(ISS)
+        .metadata(identity_model::MetadataKind::OAuth)
+        .rules(Validation::new(ISS).audience("api"))
+        .policy(DiscoveryPolicy::default().resource_server_fields())
+        .transport(Arc::clone(&recorder) as Arc<dyn HttpTransport>)
+        .build()
+        .unwrap();
+    assert!(authority.validate(&token(&key)).await.is_ok());
+    assert_eq!(
+        recorder.1.lock().unwrap()[0],
+        "https://issuer.example/.well-known/oauth-authorization-server"
+    );
 }

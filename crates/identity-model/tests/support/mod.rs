@@ -36,7 +36,8 @@ impl HttpTransport for Provider {
     fn get(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
         Box::pin(async move {
             let delay = *self.delay.lock().unwrap();
-            if request.url.ends_with("/.well-known/openid-configuration") {
+            let is_metadata = request.url.contains("/.well-known/");
+            if is_metadata {
                 self.discovery_hits.fetch_add(1, Ordering::SeqCst);
             } else {
                 self.jwks_hits.fetch_add(1, Ordering::SeqCst);
@@ -57,7 +58,7 @@ impl HttpTransport for Provider {
                     source: None,
                 });
             }
-            let body = if request.url.ends_with("/.well-known/openid-configuration") {
+            let body = if is_metadata {
                 let issuer = self.issuer.lock().unwrap().clone().unwrap_or_else(|| ISS.to_owned());
                 json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks")})
             } else {
