@@ -58,11 +58,15 @@ pub enum ErrorKind {
     KeysUnavailable,
     /// An API was used where it cannot work (a blocking call inside an async runtime).
     InvalidUsage,
+    /// A request got no response: connection refused, timeout, TLS failure, body over the limit.
+    TransportError,
+    /// A response had an error status (the message names it).
+    HttpStatus,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 23] = [
+    pub const ALL: [ErrorKind; 25] = [
         ErrorKind::MalformedToken,
         ErrorKind::UnsupportedAlgorithm,
         ErrorKind::AlgorithmNotAllowed,
@@ -86,6 +90,8 @@ impl ErrorKind {
         ErrorKind::UnexpectedContentType,
         ErrorKind::KeysUnavailable,
         ErrorKind::InvalidUsage,
+        ErrorKind::TransportError,
+        ErrorKind::HttpStatus,
     ];
 
     /// The stable snake_case name of this kind (for example `token_expired`).
@@ -114,6 +120,8 @@ impl ErrorKind {
             ErrorKind::UnexpectedContentType => "unexpected_content_type",
             ErrorKind::KeysUnavailable => "keys_unavailable",
             ErrorKind::InvalidUsage => "invalid_usage",
+            ErrorKind::TransportError => "transport_error",
+            ErrorKind::HttpStatus => "http_status",
         }
     }
 }

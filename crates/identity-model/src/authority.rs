@@ -536,7 +536,8 @@ impl Authority {
                     return Ok(response);
                 }
                 Ok(response) => {
-                    let error = unavailable(format!("{url} answered HTTP {}", response.status));
+                    let error =
+                        Error::new(ErrorKind::HttpStatus, format!("{url} answered HTTP {}", response.status));
                     if response.status != 429 && response.status < 500 {
                         return Err(error);
                     }
@@ -546,7 +547,10 @@ impl Authority {
                         .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
                     (error, retry_after)
                 }
-                Err(e) => (unavailable(format!("{url}: {}", e.message)).with_source(e), None),
+                Err(e) => (
+                    Error::new(ErrorKind::TransportError, format!("{url}: {}", e.message)).with_source(e),
+                    None,
+                ),
             };
             match backoff.decide(attempt, config.retry_max_attempts, retry_after, jitter_unit()) {
                 RetryDecision::After(wait) => tokio::time::sleep(wait).await,

@@ -73,7 +73,7 @@ async fn the_authority_executes_every_case_the_core_runner_defers_to_it() {
         let (provider, key) = setup();
         provider.script.lock().unwrap().extend([(status, None); 3]);
         let err = support::authority(&provider).validate(&token(&key)).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::KeysUnavailable);
+        assert_eq!(err.kind(), ErrorKind::HttpStatus);
         assert!(err.message().contains(&format!("HTTP {status}")), "{err}");
     }
     executed.insert("DISC-006".to_owned());

@@ -36,6 +36,8 @@ pub(crate) fn is_unobtainable(kind: ErrorKind) -> bool {
     matches!(
         kind,
         ErrorKind::KeysUnavailable
+            | ErrorKind::TransportError
+            | ErrorKind::HttpStatus
             | ErrorKind::InvalidKeySet
             | ErrorKind::InvalidDocument
             | ErrorKind::MissingFields

@@ -275,5 +275,5 @@ fn validate_discover_and_jwks_through_an_issuer() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("set aside: key #1 (kid weak)"));
     let out = idm(&["jwks", "http://127.0.0.1:9", "--allow-http"], None);
-    assert_eq!((out.status.code(), stdout_json(&out)["error"].clone()), (Some(3), json!("keys_unavailable")));
+    assert_eq!((out.status.code(), stdout_json(&out)["error"].clone()), (Some(3), json!("transport_error")));
 }

@@ -113,3 +113,9 @@ pub fn setup() -> (Arc<Provider>, SigningKey) {
     *provider.delay.lock().unwrap() = Duration::from_millis(50);
     (provider, key)
 }
+
+/// Whether a validation failed because keys could not be obtained (the first caller sees the
+/// cause, callers inside the failure backoff or an open circuit see `keys_unavailable`).
+pub fn unobtainable(result: &Result<(), ErrorKind>) -> bool {
+    matches!(result, Err(ErrorKind::KeysUnavailable | ErrorKind::TransportError | ErrorKind::HttpStatus))
+}
