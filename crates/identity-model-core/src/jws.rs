@@ -262,3 +262,9 @@ pub fn unverified_issuer(token: &str) -> Option<String> {
     let payload = base64url::decode(compact.payload.as_bytes()).ok()?;
     crate::Claims::from_json(payload).ok()?.iss().map(str::to_owned)
 }
+
+/// The `kid` of a compact JWS header, read WITHOUT verifying anything (for bookkeeping such as
+/// remembering kids that no key has).
+pub fn unverified_kid(token: &str) -> Option<String> {
+    Compact::split(token).ok()?.header().ok()?.kid().map(str::to_owned)
+}

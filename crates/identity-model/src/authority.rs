@@ -47,7 +47,19 @@ pub struct Stats {
     pub retries: AtomicU64,
     /// Times a host's circuit opened.
     pub circuit_opens: AtomicU64,
+    /// Unknown kids answered from the negative cache (no lock, no fetch).
+    pub negative_kid_hits: AtomicU64,
 }
+
+/// Kids no key had after a refetch, for one key generation: bounded, and each entry short-lived.
+#[derive(Debug, Default)]
+struct MissingKids {
+    generation: u64,
+    kids: std::collections::HashMap<String, Instant>,
+}
+
+const MAX_MISSING_KIDS: usize = 1024;
+const MISSING_KID_TTL: Duration = Duration::from_secs(60);
 
 struct Snapshot {
     keys: Arc<KeySet>,
@@ -88,6 +100,7 @@ struct Inner {
     last_kid_miss_fetch: AtomicU64,
     started: Instant,
     breakers: Breakers,
+    missing_kids: std::sync::Mutex<MissingKids>,
     stats: Stats,
 }
 
@@ -202,6 +215,7 @@ impl AuthorityBuilder {
                 refresh: Mutex::new(RefreshState::default()),
                 last_kid_miss_fetch: AtomicU64::new(u64::MAX),
                 started: Instant::now(),
+                missing_kids: std::sync::Mutex::new(MissingKids::default()),
                 breakers: Breakers::new(self.config.circuit_failure_threshold, self.config.circuit_open_for),
                 stats: Stats::default(),
             }),
@@ -371,6 +385,45 @@ impl Authority {
     ) -> Result<ValidToken, Error> {
         let inner = &self.inner;
         inner.stats.kid_misses.fetch_add(1, Ordering::Relaxed);
+        let kid = identity_model_core::jws::unverified_kid(token);
+        if let Some(kid) = &kid {
+            if self.known_missing(kid, seen.generation) {
+                inner.stats.negative_kid_hits.fetch_add(1, Ordering::Relaxed);
+                return Err(miss);
+            }
+        }
+        let result = self.kid_miss_refetch(token, seen, miss).await;
+        if let (Some(kid), Err(e)) = (&kid, &result) {
+            if e.kind() == ErrorKind::KeyNotFound {
+                self.remember_missing(kid);
+            }
+        }
+        result
+    }
+
+    fn known_missing(&self, kid: &str, generation: u64) -> bool {
+        let missing = self.inner.missing_kids.lock().unwrap_or_else(|p| p.into_inner());
+        missing.generation == generation
+            && missing.kids.get(kid).is_some_and(|at| at.elapsed() < MISSING_KID_TTL)
+    }
+
+    fn remember_missing(&self, kid: &str) {
+        let generation = self.inner.snapshot.load().as_ref().map_or(0, |s| s.generation);
+        let mut missing = self.inner.missing_kids.lock().unwrap_or_else(|p| p.into_inner());
+        if missing.generation != generation || missing.kids.len() >= MAX_MISSING_KIDS {
+            missing.kids.clear();
+            missing.generation = generation;
+        }
+        missing.kids.insert(kid.chars().take(256).collect(), Instant::now());
+    }
+
+    async fn kid_miss_refetch(
+        &self,
+        token: &str,
+        seen: &Arc<Snapshot>,
+        miss: Error,
+    ) -> Result<ValidToken, Error> {
+        let inner = &self.inner;
         let since_start = |at: Instant| at.duration_since(inner.started).as_millis() as u64;
         let last = inner.last_kid_miss_fetch.load(Ordering::Relaxed);
         let cooldown = inner.config.kid_miss_refresh_cooldown.as_millis() as u64;

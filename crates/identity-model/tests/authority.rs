@@ -482,3 +482,35 @@ async fn rfc8414_metadata_when_asked() {
         "https://issuer.example/.well-known/oauth-authorization-server"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_repeated_unknown_kid_is_answered_from_the_negative_cache() {
+    let (provider, key) = setup();
+    let authority = authority(&provider);
+    authority.validate(&token(&key)).await.unwrap();
+    let stranger = SigningKey::generate(Algorithm::ES256).unwrap();
+    let unknown = token(&stranger);
+    assert_eq!(authority.validate(&unknown).await.unwrap_err().kind(), ErrorKind::KeyNotFound);
+    assert_eq!(provider.jwks_hits.load(Ordering::SeqCst), 2, "one refetch for the first sighting");
+    // Past the cooldown the same kid still costs nothing: it is known missing for a minute.
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let results = validate_all(&authority, vec![unknown.clone(); 100]).await;
+    assert!(results.iter().all(|r| *r == Err(ErrorKind::KeyNotFound)));
+    assert_eq!(provider.jwks_hits.load(Ordering::SeqCst), 2);
+    assert_eq!(authority.stats().negative_kid_hits.load(Ordering::Relaxed), 100);
+    // After a minute it may be looked for again; if the provider now has it, it validates.
+    tokio::time::advance(Duration::from_secs(61)).await;
+    provider.publish(&[&stranger, &key]);
+    assert!(authority.validate(&unknown).await.is_ok());
+    // A new key generation forgets what was missing: a rotation is never blocked by the cache.
+    let later = SigningKey::generate(Algorithm::ES256).unwrap();
+    let later_token = token(&later);
+    tokio::time::advance(Duration::from_secs(6)).await;
+    assert!(authority.validate(&later_token).await.is_err());
+    provider.publish(&[&later, &stranger, &key]);
+    tokio::time::advance(Duration::from_secs(6)).await;
+    let rotated = SigningKey::generate(Algorithm::ES256).unwrap();
+    provider.publish(&[&rotated, &later, &stranger, &key]);
+    assert!(authority.validate(&token(&rotated)).await.is_ok(), "a new kid after a new generation");
+    assert!(authority.validate(&later_token).await.is_ok(), "the once-missing kid, now in the new keys");
+}
