@@ -514,3 +514,31 @@ async fn a_repeated_unknown_kid_is_answered_from_the_negative_cache() {
     assert!(authority.validate(&token(&rotated)).await.is_ok(), "a new kid after a new generation");
     assert!(authority.validate(&later_token).await.is_ok(), "the once-missing kid, now in the new keys");
 }
+
+/// Seed review 004 §3.3: TTLs measured on the wall clock expire early or never when it jumps.
+/// Cache freshness here runs on the monotonic clock; only token times use the (injected) wall clock.
+#[tokio::test(start_paused = true)]
+async fn review_004_wall_clock_jumps_do_not_touch_cache_freshness() {
+    let (provider, key) = setup();
+    let wall = identity_model::FixedClock::new(identity_model::UnixTime::from_secs(1_800_000_000));
+    let authority = Authority::builder(ISS)
+        .rules(Validation::new(ISS).audience("api"))
+        .policy(DiscoveryPolicy::default().resource_server_fields())
+        .transport(Arc::clone(&provider) as Arc<dyn HttpTransport>)
+        .clock(Arc::new(wall.clone()))
+        .build()
+        .unwrap();
+    let token = key.sign_jwt(None, &json!({"iss": ISS, "aud": "api", "exp": 1_900_000_000u64})).unwrap();
+    authority.validate(&token).await.unwrap();
+    wall.advance(30 * 86_400); // the wall clock leaps a month ahead, then back
+    authority.validate(&token).await.unwrap();
+    wall.advance(-60 * 86_400);
+    authority.validate(&token).await.unwrap();
+    assert_eq!(provider.jwks_hits.load(Ordering::SeqCst), 1, "no refetch from wall-clock jumps");
+    wall.set(identity_model::UnixTime::from_secs(1_900_000_100));
+    assert_eq!(
+        authority.validate(&token).await.unwrap_err().kind(),
+        ErrorKind::TokenExpired,
+        "token times follow the wall clock"
+    );
+}

@@ -121,3 +121,30 @@ async fn wrong_content_type_and_plain_http_are_refused() {
     let strict = Authority::builder(server.uri()).build().unwrap_err();
     assert_eq!(strict.kind(), ErrorKind::PolicyViolation);
 }
+
+#[tokio::test]
+async fn malformed_key_sets_and_documents_are_typed_errors() {
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    for (discovery_body, jwks_body, expected) in [
+        (None, "{not json", ErrorKind::InvalidKeySet),
+        (None, r#"{"keys": 7}"#, ErrorKind::InvalidKeySet),
+        (Some("<html>hello</html>"), "{}", ErrorKind::InvalidDocument),
+        (Some(r#"{"issuer": 5}"#), "{}", ErrorKind::InvalidDocument),
+    ] {
+        let server = MockServer::start().await;
+        let issuer = server.uri();
+        let discovery = discovery_body
+            .map(str::to_owned)
+            .unwrap_or_else(|| json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks")}).to_string());
+        Mock::given(path("/.well-known/openid-configuration"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(discovery, "application/json"))
+            .mount(&server)
+            .await;
+        Mock::given(path("/jwks"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(jwks_body, "application/json"))
+            .mount(&server)
+            .await;
+        let err = authority(&issuer).validate(&token(&key, &issuer)).await.unwrap_err();
+        assert_eq!(err.kind(), expected, "{discovery_body:?} / {jwks_body}: {err}");
+    }
+}
