@@ -35,9 +35,14 @@ pub(crate) struct JwksArgs {
 
 pub(crate) fn run_discover(args: DiscoverArgs) -> ExitCode {
     let rules = Validation::new(args.issuer.clone());
+    let config = match crate::remote::config() {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
     let authority = match identity_model::Authority::builder(&args.issuer)
         .rules(rules)
         .policy(crate::remote::policy(args.allow_http))
+        .config(config)
         .build()
     {
         Ok(a) => a,
@@ -58,7 +63,11 @@ pub(crate) fn run_discover(args: DiscoverArgs) -> ExitCode {
 
 pub(crate) fn run_jwks(args: JwksArgs) -> ExitCode {
     let issuer = args.issuer.clone().unwrap_or_else(|| args.jwks_uri.clone().unwrap_or_default());
-    let authority = match authority(&issuer, args.allow_http, Validation::new(issuer.clone())) {
+    let config = match crate::remote::config() {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let authority = match authority(&issuer, args.allow_http, Validation::new(issuer.clone()), config) {
         Ok(a) => a,
         Err(e) => return print_error(&e),
     };

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use identity_model::{Authority, DiscoveryPolicy, Error, ErrorKind, Validation};
+use identity_model::{Authority, DiscoveryPolicy, Error, ErrorKind, HttpConfig, Validation};
 use serde_json::Value;
 
 /// Exit code when keys or metadata could not be obtained.
@@ -25,9 +25,29 @@ pub(crate) fn policy(allow_http: bool) -> DiscoveryPolicy {
     if allow_http { policy.allow_http_on_loopback() } else { policy }
 }
 
+/// HTTP settings from the environment (`HTTP_TIMEOUT`, `HTTP_RETRY_MAX_ATTEMPTS`, `JWKS_CACHE_TTL`,
+/// ...). An invalid environment is a usage error: every problem is printed, exit 2.
+pub(crate) fn config() -> Result<HttpConfig, ExitCode> {
+    HttpConfig::from_env().map_err(|e| {
+        for problem in &e.problems {
+            eprintln!("idm: {}: {}", problem.variable, problem.reason);
+        }
+        ExitCode::from(2)
+    })
+}
+
 /// An authority for `issuer` (only `issuer` and `jwks_uri` required of its metadata).
-pub(crate) fn authority(issuer: &str, allow_http: bool, rules: Validation) -> Result<Authority, Error> {
-    Authority::builder(issuer).rules(rules).policy(policy(allow_http).resource_server_fields()).build()
+pub(crate) fn authority(
+    issuer: &str,
+    allow_http: bool,
+    rules: Validation,
+    config: HttpConfig,
+) -> Result<Authority, Error> {
+    Authority::builder(issuer)
+        .rules(rules)
+        .policy(policy(allow_http).resource_server_fields())
+        .config(config)
+        .build()
 }
 
 /// Whether an error means the keys or metadata could not be obtained (exit 3) rather than an

@@ -128,9 +128,14 @@ fn load_keys(path: &std::path::Path) -> Result<KeySet, ExitCode> {
 
 /// Validates through the issuer's discovery document and key set.
 fn validate_with_discovery(args: &Args, token: &str, rules: Validation) -> ExitCode {
+    let config = match crate::remote::config() {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
     let mut builder = identity_model::Authority::builder(&args.issuer)
         .rules(rules)
-        .policy(crate::remote::policy(args.allow_http).resource_server_fields());
+        .policy(crate::remote::policy(args.allow_http).resource_server_fields())
+        .config(config);
     if let Some(now) = args.now {
         builder =
             builder.clock(std::sync::Arc::new(identity_model::FixedClock::new(UnixTime::from_secs(now))));

@@ -277,3 +277,16 @@ fn validate_discover_and_jwks_through_an_issuer() {
     let out = idm(&["jwks", "http://127.0.0.1:9", "--allow-http"], None);
     assert_eq!((out.status.code(), stdout_json(&out)["error"].clone()), (Some(3), json!("transport_error")));
 }
+
+#[test]
+fn an_invalid_environment_is_a_usage_error_listing_every_problem() {
+    let out = Command::new(env!("CARGO_BIN_EXE_idm"))
+        .args(["discover", "https://issuer.example"])
+        .env("HTTP_TIMEOUT", "soon")
+        .env("MAX_JWKS_KEYS", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("HTTP_TIMEOUT") && stderr.contains("MAX_JWKS_KEYS"), "{stderr}");
+}
