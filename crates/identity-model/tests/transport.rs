@@ -148,3 +148,21 @@ async fn malformed_key_sets_and_documents_are_typed_errors() {
         assert_eq!(err.kind(), expected, "{discovery_body:?} / {jwks_body}: {err}");
     }
 }
+
+/// The blocking API over real HTTP: discovery, ETag revalidation after a kid miss, malformed keys.
+#[test]
+fn blocking_validates_over_http_with_etag_revalidation() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    let server = runtime.block_on(provider(&key, "application/json"));
+    let issuer = server.uri();
+    let authority = identity_model::blocking::Authority::new(authority(&issuer));
+    assert!(authority.validate(&token(&key, &issuer)).is_ok());
+    let stranger = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    assert_eq!(authority.validate(&token(&stranger, &issuer)).unwrap_err().kind(), ErrorKind::KeyNotFound);
+    assert!(authority.validate(&token(&key, &issuer)).is_ok());
+    let requests = runtime.block_on(server.received_requests()).unwrap();
+    let jwks: Vec<_> = requests.iter().filter(|r| r.url.path() == "/jwks").collect();
+    assert_eq!(jwks.len(), 2);
+    assert!(jwks[1].headers.get("if-none-match").is_some(), "revalidated with the ETag");
+}
