@@ -191,6 +191,29 @@ impl SigningKey {
         std::mem::take(map)
     }
 
+    /// The private JWK (public members plus `d`, or `k`), for writing a key file: EC, OKP and
+    /// oct keys. `None` for RSA, whose CRT parameters aws-lc-rs does not expose.
+    pub fn private_jwk(&self) -> Option<Map<String, Value>> {
+        use aws_lc_rs::encoding::AsBigEndian as _;
+        let d = match &self.inner {
+            Inner::Rsa(_) => return None,
+            Inner::Ec(pair, _) => {
+                let private: aws_lc_rs::encoding::EcPrivateKeyBin<'_> =
+                    pair.private_key().as_be_bytes().ok()?;
+                base64url::encode(private.as_ref())
+            }
+            Inner::Ed(pair) => {
+                let seed: aws_lc_rs::encoding::Curve25519SeedBin<'_> =
+                    pair.seed().ok()?.as_be_bytes().ok()?;
+                base64url::encode(seed.as_ref())
+            }
+            Inner::Hmac(..) => return Some(self.verification_jwk()),
+        };
+        let mut jwk = self.verification_jwk();
+        jwk.insert("d".into(), d.into());
+        Some(jwk)
+    }
+
     /// The RFC 7638 thumbprint of the verification key.
     pub fn thumbprint(&self) -> String {
         let jwk = self.verification_jwk();
