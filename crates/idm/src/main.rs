@@ -2,7 +2,9 @@
 
 mod bench;
 mod decode;
+mod demo;
 mod discover;
+mod provider;
 mod remote;
 mod validate;
 
@@ -32,6 +34,11 @@ enum Command {
     Jwks(discover::JwksArgs),
     /// Measure full validation against raw signature verification, per algorithm.
     Bench(bench::Args),
+    /// Run an embedded OpenID provider and walk through discovery, a token, validation, key
+    /// rotation and rejected tokens, with timings. Exit 0 when every step behaved as expected.
+    Demo(demo::Args),
+    /// Serve the embedded OpenID provider for development (Ctrl-C stops it).
+    Provider(provider::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +49,8 @@ fn main() -> ExitCode {
         Command::Discover(args) => discover::run_discover(args),
         Command::Jwks(args) => discover::run_jwks(args),
         Command::Bench(args) => bench::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Provider(args) => provider::run(args),
     }
 }
 
