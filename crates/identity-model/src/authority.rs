@@ -392,8 +392,10 @@ impl Authority {
                 return Err(miss);
             }
         }
-        let result = self.kid_miss_refetch(token, seen, miss).await;
-        if let (Some(kid), Err(e)) = (&kid, &result) {
+        let (result, fetched) = self.kid_miss_refetch(token, seen, miss).await;
+        // Only a key set actually fetched proves a kid absent: after a failed fetch (provider
+        // down during a rotation) the kid must be tried again once the provider is back.
+        if let (Some(kid), Err(e), true) = (&kid, &result, fetched) {
             if e.kind() == ErrorKind::KeyNotFound {
                 self.remember_missing(kid);
             }
@@ -422,7 +424,7 @@ impl Authority {
         token: &str,
         seen: &Arc<Snapshot>,
         miss: Error,
-    ) -> Result<ValidToken, Error> {
+    ) -> (Result<ValidToken, Error>, bool) {
         let inner = &self.inner;
         let since_start = |at: Instant| at.duration_since(inner.started).as_millis() as u64;
         let last = inner.last_kid_miss_fetch.load(Ordering::Relaxed);
@@ -434,13 +436,15 @@ impl Authority {
             let current = inner.snapshot.load_full();
             return match current {
                 Some(s) if s.generation != seen.generation => {
-                    inner.rules.validate(token, &s.keys, inner.clock.now())
+                    (inner.rules.validate(token, &s.keys, inner.clock.now()), true)
                 }
-                _ => Err(miss),
+                _ => (Err(miss), false),
             };
         }
-        let fresh = self.refresh(Some(seen.generation)).await.unwrap_or_else(|_| Arc::clone(seen));
-        inner.rules.validate(token, &fresh.keys, inner.clock.now())
+        match self.refresh(Some(seen.generation)).await {
+            Ok(fresh) => (inner.rules.validate(token, &fresh.keys, inner.clock.now()), true),
+            Err(_) => (inner.rules.validate(token, &seen.keys, inner.clock.now()), false),
+        }
     }
 
     /// Starts a background refresh unless one is running.
