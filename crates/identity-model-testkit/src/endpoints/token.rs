@@ -63,14 +63,17 @@ pub(crate) fn resolve_scope(client: &ClientConfig, requested: Option<&str>) -> R
     let Some(requested) = requested else {
         return Ok(client.scopes.iter().filter(|s| *s != "openid").cloned().collect::<Vec<_>>().join(" "));
     };
+    let allowed: Vec<&str> = client.scopes.iter().map(String::as_str).collect();
+    narrow_scope(requested, &allowed)
+}
+
+/// `requested` (deduplicated), when every value is in `allowed`; else `invalid_scope`.
+fn narrow_scope(requested: &str, allowed: &[&str]) -> Result<String, OAuthError> {
     let mut granted: Vec<&str> = Vec::new();
     for scope in requested.split(' ').filter(|s| !s.is_empty()) {
-        if !client.scopes.iter().any(|s| s == scope) {
-            return Err(OAuthError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_scope",
-                format!("scope {scope} is not allowed"),
-            ));
+        if !allowed.contains(&scope) {
+            let message = format!("scope {scope} is not allowed here");
+            return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", message));
         }
         if !granted.contains(&scope) {
             granted.push(scope);
@@ -220,16 +223,7 @@ fn refresh_token(
     }
     let mut narrowed = grant.clone();
     if let Some(requested) = single(params, "scope")? {
-        for scope in requested.split(' ').filter(|s| !s.is_empty()) {
-            if !grant.scope.split(' ').any(|s| s == scope) {
-                return Err(OAuthError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_scope",
-                    format!("{scope} was not granted"),
-                ));
-            }
-        }
-        narrowed.scope = requested.to_owned();
+        narrowed.scope = narrow_scope(requested, &grant.scope.split(' ').collect::<Vec<_>>())?;
     }
     let next = if shared.config.rotate_refresh_tokens {
         let mut grants = lock(&shared.grants);
@@ -329,18 +323,7 @@ fn token_exchange(
     let subject_scope = subject.get("scope").and_then(Value::as_str).unwrap_or_default();
     let scope = match single(params, "scope")? {
         None => subject_scope.to_owned(),
-        Some(requested) => {
-            for scope in requested.split(' ').filter(|s| !s.is_empty()) {
-                if !subject_scope.split(' ').any(|s| s == scope) {
-                    return Err(OAuthError::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_scope",
-                        format!("{scope} exceeds the subject token"),
-                    ));
-                }
-            }
-            requested.to_owned()
-        }
+        Some(requested) => narrow_scope(requested, &subject_scope.split(' ').collect::<Vec<_>>())?,
     };
     let resource = resolve_resource(shared, params)?;
     let resource = resource.as_deref().unwrap_or(shared.default_resource());
