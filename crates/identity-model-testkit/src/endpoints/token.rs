@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use identity_model_core::{base64url, sha256};
+use identity_model_core::Pkce;
 use serde_json::{Map, Value, json};
 
 use super::{OAuthError, all, authorization, form, json_no_store, required, single};
@@ -179,7 +179,8 @@ fn authorization_code(
     }
     match (&grant.code_challenge, verifier) {
         (Some(challenge), Some(verifier)) => {
-            if !valid_verifier(verifier) || base64url::encode(sha256(verifier.as_bytes())) != *challenge {
+            // The verifier's form (RFC 7636 section 4.1) and the S256 transform, as the core checks them.
+            if Pkce::from_verifier(verifier).ok().is_none_or(|pkce| pkce.challenge() != challenge) {
                 return Err(OAuthError::invalid_grant("PKCE verification failed"));
             }
         }
@@ -196,12 +197,6 @@ fn authorization_code(
         expires_at: shared.now() + ttl(shared.config.refresh_token_ttl),
     };
     user_tokens(shared, client, &refresh, grant.nonce.as_deref(), None)
-}
-
-/// RFC 7636 section 4.1: 43 to 128 unreserved characters.
-fn valid_verifier(verifier: &str) -> bool {
-    (43..=128).contains(&verifier.len())
-        && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
 fn refresh_token(
