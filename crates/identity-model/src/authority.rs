@@ -432,13 +432,14 @@ impl Authority {
         if last != u64::MAX && since_start(Instant::now()) < last.saturating_add(cooldown) {
             // Another miss refetched recently (or is refetching: wait for it, it may bring this
             // kid); a fetch of our own could not know more.
-            drop(inner.refresh.lock().await);
+            // The current keys prove the kid absent only if the latest fetch succeeded.
+            let last_fetch_ok = inner.refresh.lock().await.last_failure.is_none();
             let current = inner.snapshot.load_full();
             return match current {
                 Some(s) if s.generation != seen.generation => {
                     (inner.rules.validate(token, &s.keys, inner.clock.now()), true)
                 }
-                _ => (Err(miss), false),
+                _ => (Err(miss), last_fetch_ok),
             };
         }
         match self.refresh(Some(seen.generation)).await {
