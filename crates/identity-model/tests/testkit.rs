@@ -58,7 +58,7 @@ async fn cold_start_and_rotation_each_cost_one_key_set_request() {
 }
 
 #[tokio::test]
-async fn transient_failures_are_retried_and_retry_after_is_honoured() {
+async fn transient_failures_and_429_are_retried() {
     let provider = TestProvider::start().await.unwrap();
     let authority = authority_for(&provider, config());
     provider.inject(Endpoint::Jwks, Fault::Status(503), Times::Next(2));
@@ -70,10 +70,10 @@ async fn transient_failures_are_retried_and_retry_after_is_honoured() {
 
     let provider = TestProvider::start().await.unwrap();
     let authority = authority_for(&provider, config());
+    // How long the client waits is asserted under paused time in tests/authority.rs; here: the
+    // 429 is retried over real HTTP rather than surfaced.
     provider.inject(Endpoint::Jwks, Fault::TooManyRequests { retry_after: 1 }, Times::Next(1));
-    let started = std::time::Instant::now();
     authority.validate(&provider.token().sign()).await.unwrap();
-    assert!(started.elapsed() >= Duration::from_secs(1), "waited as told, not the 5 ms base delay");
     assert_eq!(provider.requests(Endpoint::Jwks), 2);
 }
 
@@ -106,7 +106,12 @@ async fn broken_responses_become_typed_errors() {
 #[tokio::test]
 async fn an_outage_keeps_the_last_good_keys_and_recovery_needs_no_restart() {
     let provider = TestProvider::start().await.unwrap();
-    let short = HttpConfig { kid_miss_refresh_cooldown: Duration::from_millis(50), ..config() };
+    // No kid-miss cooldown and a 1 ms failure backoff: recovery depends only on the provider.
+    let short = HttpConfig {
+        kid_miss_refresh_cooldown: Duration::ZERO,
+        retry_base_delay: Duration::from_millis(1),
+        ..config()
+    };
     let authority = authority_for(&provider, short);
     let old = provider.token().sign();
     authority.validate(&old).await.unwrap();
@@ -115,13 +120,15 @@ async fn an_outage_keeps_the_last_good_keys_and_recovery_needs_no_restart() {
     let new = provider.token().sign();
     assert!(authority.validate(&new).await.is_err(), "the new key cannot be fetched");
     authority.validate(&old).await.unwrap();
+    let failed_requests = provider.requests(Endpoint::Jwks);
     provider.clear_faults();
-    // The next kid miss after the cooldown refetches.
-    let mut attempts = 0;
-    while authority.validate(&new).await.is_err() {
-        attempts += 1;
-        assert!(attempts < 200, "never recovered");
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    // Attempts inside the 1 ms backoff answer without a request; the first one after it fetches.
+    // (Before the fix, the kid sat in the negative cache for 60 s and every attempt failed.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while let Err(e) = authority.validate(&new).await {
+        assert!(std::time::Instant::now() < deadline, "never recovered: {e}");
+        tokio::task::yield_now().await;
     }
+    assert_eq!(provider.requests(Endpoint::Jwks), failed_requests + 1, "one fetch brought the new key");
     authority.validate(&old).await.unwrap();
 }

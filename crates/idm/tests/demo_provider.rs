@@ -36,7 +36,7 @@ fn demo_json_walks_every_step_and_checks_what_it_shows() {
     let errors: Vec<&str> =
         rejections["rejected"].as_array().unwrap().iter().map(|r| r["error"].as_str().unwrap()).collect();
     assert_eq!(errors, ["token_expired", "invalid_audience", "invalid_signature", "algorithm_not_allowed"]);
-    assert!(step("validate")["ms"].as_f64().unwrap() > 0.0);
+    assert!(step("validate")["ms"].is_number());
 }
 
 #[test]
