@@ -7,36 +7,20 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use identity_model_core::{Algorithm, SigningKey};
 use identity_model_testkit::{ClientConfig, ProviderConfig, TestProvider};
 use serde_json::{Value, json};
 
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop")
-}
+#[path = "../../../tests/interop/peer.rs"]
+mod peer;
 
-fn peer_available() -> bool {
-    let node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    let installed = interop_dir().join("node_modules/openid-client/package.json").is_file();
-    if node && installed {
-        return true;
-    }
-    let why = if node {
-        "tests/interop/node_modules is missing (run npm ci there)"
-    } else {
-        "node is not installed"
-    };
-    assert!(std::env::var("CI").is_err(), "interop peer unavailable under CI: {why}");
-    eprintln!("\n*** SKIPPED: openid-client interop test: {why} ***\n");
-    false
-}
+use peer::interop_dir;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openid_client_and_jose_accept_what_the_provider_issues() {
-    if !peer_available() {
+    if !peer::peer_available("openid-client", "openid-client interop test") {
         return;
     }
     let client_key = SigningKey::generate(Algorithm::ES256).unwrap();

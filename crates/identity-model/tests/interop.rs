@@ -6,32 +6,16 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use identity_model::{Authority, DiscoveryPolicy, Validation, base64url};
 use serde_json::Value;
 
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop")
-}
+#[path = "../../../tests/interop/peer.rs"]
+mod peer;
 
-/// Whether the peer can run; under CI its absence is a failure.
-fn peer_available() -> bool {
-    let node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    let installed = interop_dir().join("node_modules/oidc-provider/package.json").is_file();
-    if node && installed {
-        return true;
-    }
-    let why = if node {
-        "tests/interop/node_modules is missing (run npm ci there)"
-    } else {
-        "node is not installed"
-    };
-    assert!(std::env::var("CI").is_err(), "interop peer unavailable under CI: {why}");
-    eprintln!("\n*** SKIPPED: oidc-provider interop tests: {why} ***\n");
-    false
-}
+use peer::interop_dir;
 
 struct Provider {
     child: Child,
@@ -104,7 +88,7 @@ fn kid_of(token: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validates_oidc_provider_tokens_through_discovery_and_key_rotation() {
-    if !peer_available() {
+    if !peer::peer_available("oidc-provider", "oidc-provider interop tests") {
         return;
     }
     let dir = std::env::temp_dir().join(format!("idm-interop-{}", std::process::id()));
