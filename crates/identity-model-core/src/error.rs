@@ -4,6 +4,8 @@ use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
 
+use crate::oauth_error::OAuthError;
+
 /// What went wrong, as a stable machine-readable kind.
 ///
 /// The names returned by [`ErrorKind::as_str`] are a contract: the CLI prints them, metrics are
@@ -62,11 +64,20 @@ pub enum ErrorKind {
     TransportError,
     /// A response had an error status (the message names it).
     HttpStatus,
+    /// The provider answered with an OAuth error (`invalid_grant`, `invalid_client`,
+    /// `access_denied`...): [`Error::oauth`] holds it.
+    OAuthError,
+    /// A success response does not have the shape its protocol requires (a token response
+    /// without `access_token`, an introspection response without a boolean `active`...).
+    InvalidResponse,
+    /// An authorization response (the redirect back) fails its checks: `state` or RFC 9207
+    /// `iss` do not match, or it has no `code`.
+    InvalidCallback,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 25] = [
+    pub const ALL: [ErrorKind; 28] = [
         ErrorKind::MalformedToken,
         ErrorKind::UnsupportedAlgorithm,
         ErrorKind::AlgorithmNotAllowed,
@@ -92,6 +103,9 @@ impl ErrorKind {
         ErrorKind::InvalidUsage,
         ErrorKind::TransportError,
         ErrorKind::HttpStatus,
+        ErrorKind::OAuthError,
+        ErrorKind::InvalidResponse,
+        ErrorKind::InvalidCallback,
     ];
 
     /// The stable snake_case name of this kind (for example `token_expired`).
@@ -122,6 +136,9 @@ impl ErrorKind {
             ErrorKind::InvalidUsage => "invalid_usage",
             ErrorKind::TransportError => "transport_error",
             ErrorKind::HttpStatus => "http_status",
+            ErrorKind::OAuthError => "oauth_error",
+            ErrorKind::InvalidResponse => "invalid_response",
+            ErrorKind::InvalidCallback => "invalid_callback",
         }
     }
 }
@@ -139,13 +156,14 @@ pub struct Error {
     kind: ErrorKind,
     message: Cow<'static, str>,
     claim: Option<Cow<'static, str>>,
+    oauth: Option<Box<OAuthError>>,
     source: Option<Box<dyn StdError + Send + Sync + 'static>>,
 }
 
 impl Error {
     /// A new error of `kind` with a human-readable message.
     pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
-        Error { kind, message: message.into(), claim: None, source: None }
+        Error { kind, message: message.into(), claim: None, oauth: None, source: None }
     }
 
     /// Names the claim (or header member) this error is about.
@@ -158,6 +176,23 @@ impl Error {
     pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
         self
+    }
+
+    /// An `oauth_error`: the provider's own error, kept whole.
+    pub fn from_oauth(error: OAuthError) -> Self {
+        Error {
+            kind: ErrorKind::OAuthError,
+            message: error.to_string().into(),
+            claim: None,
+            oauth: Some(Box::new(error)),
+            source: None,
+        }
+    }
+
+    /// The provider's OAuth error (`error`, `error_description`, `error_uri`, status,
+    /// `WWW-Authenticate`), for an `oauth_error`.
+    pub fn oauth(&self) -> Option<&OAuthError> {
+        self.oauth.as_deref()
     }
 
     /// The stable kind.

@@ -29,10 +29,15 @@
 //! the set is parsed, and unusable ones are set aside with their reason.
 
 mod algorithm;
+mod authorize;
 pub mod base64url;
 mod claims;
+mod client_auth;
+mod device_flow;
 pub mod discovery;
 mod error;
+pub mod form_request;
+mod id_token;
 mod json_object;
 mod jwk;
 pub mod jws;
@@ -43,12 +48,21 @@ mod pkce;
 mod roca;
 mod secret;
 mod signing;
+pub mod token_request;
+mod token_response;
 mod validation;
 
 pub use algorithm::{Algorithm, AlgorithmSet, Curve, KeyFamily};
+pub use authorize::AuthorizationRequest;
 pub use claims::{Claims, NumericDate, UnixTime};
+pub use client_auth::{
+    ASSERTION_LIFETIME_SECS, AssertionAudience, Client, ClientAuth, JWT_BEARER_ASSERTION, random_id,
+};
+pub use device_flow::{DevicePoller, PollStep, SLOW_DOWN_STEP};
 pub use discovery::{DiscoveryDocument, DiscoveryPolicy, MetadataKind, discovery_url};
 pub use error::{Error, ErrorKind};
+pub use form_request::{FormRequest, Method, RetryClass};
+pub use id_token::{BACKCHANNEL_LOGOUT_EVENT, IdTokenValidation, left_half_hash, validate_logout_token};
 pub use jwk::{KeyType, MAX_RSA_BITS, MIN_RSA_BITS, VerifyingKey, thumbprint};
 pub use jws::{Header, VerifiedJws};
 pub use key_set::{KeySet, KeySetLimits, RejectedKey};
@@ -56,4 +70,9 @@ pub use oauth_error::OAuthError;
 pub use pkce::{Pkce, challenge_s256};
 pub use secret::Secret;
 pub use signing::{SigningKey, sha256};
+pub use token_request::{Grant, TokenExchange, TokenRequest, token_type};
+pub use token_response::{
+    DeviceAuthorization, EndpointResponse, Introspection, PushedAuthorization, TokenResponse, UserInfo,
+    revocation_result,
+};
 pub use validation::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, ValidToken, Validation};
