@@ -195,6 +195,18 @@ impl Error {
         self.oauth.as_deref()
     }
 
+    /// A copy for another caller (one failed refresh answering many waiters): kind, message,
+    /// claim and OAuth error; the source chain stays with the original.
+    pub fn replicate(&self) -> Error {
+        Error {
+            kind: self.kind,
+            message: self.message.clone(),
+            claim: self.claim.clone(),
+            oauth: self.oauth.clone(),
+            source: None,
+        }
+    }
+
     /// The stable kind.
     pub fn kind(&self) -> ErrorKind {
         self.kind

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::circuit::Breakers;
 use crate::clock::{Clock, SystemClock};
 use crate::config::HttpConfig;
-use crate::retry::{Backoff, RetryDecision, parse_retry_after};
+use crate::retry::{Backoff, RetryDecision, jitter_unit, parse_retry_after};
 use crate::transport::{HttpRequest, HttpResponse, HttpTransport, ReqwestTransport};
 
 /// Counters per issuer.
@@ -81,6 +81,8 @@ impl Snapshot {
 #[derive(Default)]
 struct RefreshState {
     jwks_uri: Option<(String, Instant)>,
+    /// The last good discovery document (served past its freshness when the provider is down).
+    document: Option<(Arc<DiscoveryDocument>, Instant)>,
     etag: Option<String>,
     last_attempt: Option<Instant>,
     last_failure: Option<Instant>,
@@ -221,14 +223,6 @@ impl AuthorityBuilder {
             }),
         })
     }
-}
-
-/// A uniform number in `[0, 1)` for backoff jitter (std's per-instance random SipHash keys; no
-/// cryptographic quality is needed here).
-fn jitter_unit() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let bits = std::collections::hash_map::RandomState::new().build_hasher().finish();
-    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 fn unavailable(message: impl Into<String>) -> Error {
@@ -508,27 +502,73 @@ impl Authority {
         }
     }
 
+    /// Fetches discovery, and remembers the document and its `jwks_uri` for its freshness.
+    async fn discover_into(&self, state: &mut RefreshState) -> Result<Arc<DiscoveryDocument>, Error> {
+        let inner = &self.inner;
+        let now = Instant::now();
+        let url = discovery_url(&inner.issuer, inner.metadata)?;
+        let response = self.get(&url, "application/json", None, 1024 * 1024).await?;
+        inner.stats.discovery_fetches.fetch_add(1, Ordering::Relaxed);
+        media_type::check(response.content_type.as_deref(), media_type::JSON)?;
+        let document = Arc::new(DiscoveryDocument::from_json(&response.body, &inner.issuer, &inner.policy)?);
+        let ttl = freshness(
+            &response,
+            inner.config.disco_cache_ttl,
+            inner.config.min_freshness,
+            inner.config.max_disco_freshness,
+        );
+        if let Some(uri) = document.jwks_uri() {
+            state.jwks_uri = Some((uri.to_owned(), now + ttl));
+        }
+        state.document = Some((Arc::clone(&document), now + ttl));
+        Ok(document)
+    }
+
+    /// The discovery document, cached for its freshness (the same fetch the keys use). When
+    /// the provider cannot be reached, the last good document is served.
+    pub async fn metadata(&self) -> Result<Arc<DiscoveryDocument>, Error> {
+        let mut state = self.inner.refresh.lock().await;
+        match &state.document {
+            Some((document, until)) if Instant::now() < *until => Ok(Arc::clone(document)),
+            last => {
+                let last = last.as_ref().map(|(document, _)| Arc::clone(document));
+                match self.discover_into(&mut state).await {
+                    Ok(document) => Ok(document),
+                    Err(e) => match last {
+                        Some(document) => {
+                            tracing::warn!(issuer = %self.inner.issuer, error = %e, "discovery failed; serving the last good document");
+                            Ok(document)
+                        }
+                        None => Err(e),
+                    },
+                }
+            }
+        }
+    }
+
+    /// The transport this authority fetches with (shared with token clients built on it).
+    pub fn transport(&self) -> Arc<dyn HttpTransport> {
+        Arc::clone(&self.inner.transport)
+    }
+
+    /// The HTTP settings.
+    pub fn config(&self) -> &HttpConfig {
+        &self.inner.config
+    }
+
+    /// The discovery policy (HTTPS, loopback, private addresses).
+    pub fn policy(&self) -> &DiscoveryPolicy {
+        &self.inner.policy
+    }
+
     async fn fetch(&self, state: &mut RefreshState) -> Result<Snapshot, Error> {
         let inner = &self.inner;
         let now = Instant::now();
         let jwks_uri = match &state.jwks_uri {
             Some((uri, until)) if now < *until => uri.clone(),
             _ => {
-                let url = discovery_url(&inner.issuer, inner.metadata)?;
-                let response = self.get(&url, "application/json", None, 1024 * 1024).await?;
-                inner.stats.discovery_fetches.fetch_add(1, Ordering::Relaxed);
-                media_type::check(response.content_type.as_deref(), media_type::JSON)?;
-                let document = DiscoveryDocument::from_json(&response.body, &inner.issuer, &inner.policy)?;
-                let uri =
-                    document.jwks_uri().ok_or_else(|| unavailable("discovery has no jwks_uri"))?.to_owned();
-                let ttl = freshness(
-                    &response,
-                    inner.config.disco_cache_ttl,
-                    inner.config.min_freshness,
-                    inner.config.max_disco_freshness,
-                );
-                state.jwks_uri = Some((uri.clone(), now + ttl));
-                uri
+                let document = self.discover_into(state).await?;
+                document.jwks_uri().ok_or_else(|| unavailable("discovery has no jwks_uri"))?.to_owned()
             }
         };
         let previous = inner.snapshot.load_full();

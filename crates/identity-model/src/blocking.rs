@@ -77,3 +77,96 @@ impl Authority {
         self.inner.stats()
     }
 }
+
+/// A blocking handle on a [`crate::TokenClient`]: the same requests, on the background runtime.
+#[derive(Debug, Clone)]
+pub struct TokenClient {
+    inner: crate::TokenClient,
+}
+
+impl TokenClient {
+    /// Wraps an async token client.
+    pub fn new(client: crate::TokenClient) -> Self {
+        TokenClient { inner: client }
+    }
+
+    /// The async client underneath.
+    pub fn as_async(&self) -> &crate::TokenClient {
+        &self.inner
+    }
+
+    fn block<T>(&self, future: impl std::future::Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        outside_async()?;
+        runtime()?.block_on(future)
+    }
+
+    /// Sends a token request (any grant).
+    pub fn request_token(
+        &self,
+        request: &identity_model_core::TokenRequest,
+    ) -> Result<identity_model_core::TokenResponse, Error> {
+        self.block(self.inner.request_token(request))
+    }
+
+    /// Client credentials.
+    pub fn client_credentials(
+        &self,
+        scopes: &[&str],
+        resources: &[&str],
+    ) -> Result<identity_model_core::TokenResponse, Error> {
+        self.block(self.inner.client_credentials(scopes, resources))
+    }
+
+    /// Introspects a token.
+    pub fn introspect(
+        &self,
+        token: &str,
+        hint: Option<&str>,
+    ) -> Result<identity_model_core::Introspection, Error> {
+        self.block(self.inner.introspect(token, hint))
+    }
+
+    /// Revokes a token.
+    pub fn revoke(&self, token: &str, hint: Option<&str>) -> Result<(), Error> {
+        self.block(self.inner.revoke(token, hint))
+    }
+
+    /// Fetches userinfo.
+    pub fn userinfo(
+        &self,
+        access_token: &str,
+        expected_subject: Option<&str>,
+    ) -> Result<identity_model_core::UserInfo, Error> {
+        self.block(self.inner.userinfo(access_token, expected_subject))
+    }
+}
+
+/// A blocking handle on a [`crate::TokenManager`]: cached tokens without an async runtime
+/// (background refreshes run on the shared background runtime).
+#[derive(Debug, Clone)]
+pub struct TokenManager {
+    inner: crate::TokenManager,
+}
+
+impl TokenManager {
+    /// Wraps an async token manager.
+    pub fn new(manager: crate::TokenManager) -> Self {
+        TokenManager { inner: manager }
+    }
+
+    /// A valid token for the default scopes and resources.
+    pub fn get(&self) -> Result<std::sync::Arc<identity_model_core::TokenResponse>, Error> {
+        outside_async()?;
+        runtime()?.block_on(self.inner.get())
+    }
+
+    /// Forgets `access_token` when it is the cached one.
+    pub fn invalidate(&self, access_token: &str) {
+        self.inner.invalidate(access_token);
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &crate::TokenManagerStats {
+        self.inner.stats()
+    }
+}

@@ -17,6 +17,9 @@ pub struct HttpConfig {
     pub retry_max_attempts: u32,
     /// Base of the exponential backoff (`HTTP_RETRY_BASE_DELAY`, seconds; default 1).
     pub retry_base_delay: Duration,
+    /// Client certificate for mTLS (RFC 8705): a PEM file with the certificate chain and its
+    /// private key. Used by every request of the transport built from this config.
+    pub client_identity: Option<PathBuf>,
     /// Extra CA bundle (`SSL_CERT_FILE`, else `CURL_CA_BUNDLE`, else `REQUESTS_CA_BUNDLE`).
     pub ca_bundle: Option<PathBuf>,
     /// Key set freshness when the provider sends no caching headers (`JWKS_CACHE_TTL`, seconds; default 3600).
@@ -48,6 +51,7 @@ impl Default for HttpConfig {
             connect_timeout: Duration::from_secs(10),
             retry_max_attempts: 3,
             retry_base_delay: Duration::from_secs(1),
+            client_identity: None,
             ca_bundle: None,
             jwks_cache_ttl: Duration::from_secs(3600),
             disco_cache_ttl: Duration::from_secs(3600),

@@ -24,6 +24,8 @@ mod config;
 mod issuers;
 pub mod retry;
 mod static_keys;
+mod token_client;
+mod token_manager;
 pub mod transport;
 
 pub use authority::{Authority, AuthorityBuilder, Stats};
@@ -32,3 +34,5 @@ pub use config::{ConfigError, ConfigProblem, HttpConfig};
 pub use identity_model_core::*;
 pub use issuers::Issuers;
 pub use static_keys::StaticKeyValidator;
+pub use token_client::{Endpoints, MAX_RESPONSE_BYTES, TokenClient, TokenClientBuilder, TokenClientStats};
+pub use token_manager::{TokenManager, TokenManagerConfig, TokenManagerStats};

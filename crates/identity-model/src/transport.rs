@@ -5,6 +5,8 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+use identity_model_core::{FormRequest, Method};
+
 use crate::config::HttpConfig;
 
 /// A boxed, sendable future.
@@ -38,6 +40,8 @@ pub struct HttpResponse {
     pub retry_after: Option<String>,
     /// `Expires` (used when there is no `Cache-Control: max-age`).
     pub expires: Option<String>,
+    /// `WWW-Authenticate` (RFC 6750 errors of userinfo).
+    pub www_authenticate: Option<String>,
     /// The body.
     pub body: Vec<u8>,
 }
@@ -65,10 +69,28 @@ impl std::error::Error for TransportError {
     }
 }
 
-/// Sends GET requests. Implementations must not follow redirects and must enforce `max_body`.
+/// Sends requests. Implementations must not follow redirects and must enforce `max_body`.
 pub trait HttpTransport: Send + Sync + fmt::Debug {
-    /// Performs the request.
+    /// Performs a GET for a document (discovery, key sets).
     fn get(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>>;
+
+    /// Sends a request to an OAuth endpoint (a form POST, or the userinfo GET) as built by
+    /// the core, accepting JSON. The default refuses: a transport written only for key
+    /// fetches cannot get tokens.
+    fn send(
+        &self,
+        request: FormRequest,
+        max_body: usize,
+    ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        let _ = max_body;
+        Box::pin(async move {
+            Err(TransportError {
+                message: format!("this transport cannot send requests to {}", request.url),
+                timeout: false,
+                source: None,
+            })
+        })
+    }
 }
 
 /// The default transport: one pooled reqwest client (rustls), timeouts, redirects off.
@@ -100,6 +122,19 @@ impl ReqwestTransport {
                 builder = builder.add_root_certificate(cert);
             }
         }
+        if let Some(path) = &config.client_identity {
+            let pem = std::fs::read(path).map_err(|e| TransportError {
+                message: format!("cannot read the client certificate {}: {e}", path.display()),
+                timeout: false,
+                source: Some(Box::new(e)),
+            })?;
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| TransportError {
+                message: format!("{} is not a PEM certificate chain with its private key", path.display()),
+                timeout: false,
+                source: Some(Box::new(e)),
+            })?;
+            builder = builder.identity(identity);
+        }
         let client = builder.build().map_err(|e| TransportError {
             message: "cannot build the HTTP client".into(),
             timeout: false,
@@ -124,33 +159,61 @@ impl HttpTransport for ReqwestTransport {
             if let Some(etag) = &request.if_none_match {
                 builder = builder.header("if-none-match", etag);
             }
-            let mut response = builder.send().await.map_err(failed)?;
-            let header =
-                |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-            let mut out = HttpResponse {
-                status: response.status().as_u16(),
-                content_type: header("content-type"),
-                etag: header("etag"),
-                cache_control: header("cache-control"),
-                retry_after: header("retry-after"),
-                expires: header("expires"),
-                body: Vec::new(),
-            };
-            let too_large = || TransportError {
-                message: format!("response body is over the {}-byte limit", request.max_body),
-                timeout: false,
-                source: None,
-            };
-            if response.content_length().is_some_and(|len| len > request.max_body as u64) {
-                return Err(too_large());
-            }
-            while let Some(chunk) = response.chunk().await.map_err(failed)? {
-                if out.body.len() + chunk.len() > request.max_body {
-                    return Err(too_large());
-                }
-                out.body.extend_from_slice(&chunk);
-            }
-            Ok(out)
+            let response = builder.send().await.map_err(failed)?;
+            read(response, request.max_body).await
         })
     }
+
+    fn send(
+        &self,
+        request: FormRequest,
+        max_body: usize,
+    ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        Box::pin(async move {
+            let mut builder = match request.method {
+                Method::Get => self.client.get(&request.url),
+                Method::Post => self
+                    .client
+                    .post(&request.url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(request.body()),
+            }
+            .header("accept", "application/json");
+            for (name, value) in &request.headers {
+                builder = builder.header(name.as_str(), value.as_str());
+            }
+            let response = builder.send().await.map_err(failed)?;
+            read(response, max_body).await
+        })
+    }
+}
+
+/// Reads a response: the headers the callers need, and the body up to `max_body` bytes.
+async fn read(mut response: reqwest::Response, max_body: usize) -> Result<HttpResponse, TransportError> {
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut out = HttpResponse {
+        status: response.status().as_u16(),
+        content_type: header("content-type"),
+        etag: header("etag"),
+        cache_control: header("cache-control"),
+        retry_after: header("retry-after"),
+        expires: header("expires"),
+        www_authenticate: header("www-authenticate"),
+        body: Vec::new(),
+    };
+    let too_large = || TransportError {
+        message: format!("response body is over the {max_body}-byte limit"),
+        timeout: false,
+        source: None,
+    };
+    if response.content_length().is_some_and(|len| len > max_body as u64) {
+        return Err(too_large());
+    }
+    while let Some(chunk) = response.chunk().await.map_err(failed)? {
+        if out.body.len() + chunk.len() > max_body {
+            return Err(too_large());
+        }
+        out.body.extend_from_slice(&chunk);
+    }
+    Ok(out)
 }

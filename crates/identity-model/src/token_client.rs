@@ -1,0 +1,465 @@
+//! Getting tokens: every grant, PAR, device flow, introspection, revocation and userinfo,
+//! over the core's request builders. Endpoints come from the [`Authority`]'s cached
+//! discovery document unless given explicitly. Only requests the core marks retryable are
+//! retried (client credentials, introspection, revocation, userinfo, PAR, device
+//! authorization); code redemption, refresh, device polling and token exchange are sent once.
+
+use std::sync::Arc;
+
+use identity_model_core::{
+    AuthorizationRequest, Client, DeviceAuthorization, DevicePoller, DiscoveryDocument, DiscoveryPolicy,
+    EndpointResponse, Error, ErrorKind, FormRequest, Introspection, PollStep, PushedAuthorization,
+    RetryClass, Secret, TokenExchange, TokenRequest, TokenResponse, UserInfo, revocation_result,
+    token_request,
+};
+
+use crate::authority::Authority;
+use crate::clock::{Clock, SystemClock};
+use crate::config::HttpConfig;
+use crate::retry::{Backoff, RetryDecision, jitter_unit, parse_retry_after};
+use crate::transport::{HttpResponse, HttpTransport, ReqwestTransport};
+
+/// Largest response accepted from an OAuth endpoint.
+pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+
+/// The endpoints a client talks to. Any left `None` is looked up in discovery (when the
+/// client has an authority).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    /// The issuer (the `aud` of client assertions, the RFC 9207 `iss` check).
+    pub issuer: Option<String>,
+    /// `token_endpoint`.
+    pub token: Option<String>,
+    /// `authorization_endpoint`.
+    pub authorization: Option<String>,
+    /// `device_authorization_endpoint`.
+    pub device_authorization: Option<String>,
+    /// `pushed_authorization_request_endpoint`.
+    pub pushed_authorization_request: Option<String>,
+    /// `introspection_endpoint`.
+    pub introspection: Option<String>,
+    /// `revocation_endpoint`.
+    pub revocation: Option<String>,
+    /// `userinfo_endpoint`.
+    pub userinfo: Option<String>,
+    /// `authorization_response_iss_parameter_supported` (RFC 9207): the callback must carry `iss`.
+    pub iss_parameter_supported: bool,
+}
+
+impl Endpoints {
+    /// The endpoints of a discovery document; with `mtls`, the `mtls_endpoint_aliases`
+    /// (RFC 8705 section 5) replace the plain ones they alias.
+    pub fn from_discovery(document: &DiscoveryDocument, mtls: bool) -> Endpoints {
+        let pick = |name: &str| {
+            let alias = if mtls { document.mtls_alias(name) } else { None };
+            alias.or_else(|| document.text(name)).map(str::to_owned)
+        };
+        Endpoints {
+            issuer: document.issuer().map(str::to_owned),
+            token: pick("token_endpoint"),
+            authorization: document.authorization_endpoint().map(str::to_owned),
+            device_authorization: pick("device_authorization_endpoint"),
+            pushed_authorization_request: pick("pushed_authorization_request_endpoint"),
+            introspection: pick("introspection_endpoint"),
+            revocation: pick("revocation_endpoint"),
+            userinfo: pick("userinfo_endpoint"),
+            iss_parameter_supported: document
+                .members()
+                .get("authorization_response_iss_parameter_supported")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
+        }
+    }
+
+    /// These endpoints, with `fallback`'s where these have none.
+    fn or(&self, fallback: Endpoints) -> Endpoints {
+        let pick = |mine: &Option<String>, theirs: Option<String>| mine.clone().or(theirs);
+        Endpoints {
+            issuer: pick(&self.issuer, fallback.issuer),
+            token: pick(&self.token, fallback.token),
+            authorization: pick(&self.authorization, fallback.authorization),
+            device_authorization: pick(&self.device_authorization, fallback.device_authorization),
+            pushed_authorization_request: pick(
+                &self.pushed_authorization_request,
+                fallback.pushed_authorization_request,
+            ),
+            introspection: pick(&self.introspection, fallback.introspection),
+            revocation: pick(&self.revocation, fallback.revocation),
+            userinfo: pick(&self.userinfo, fallback.userinfo),
+            iss_parameter_supported: self.iss_parameter_supported || fallback.iss_parameter_supported,
+        }
+    }
+}
+
+/// Counters of a token client.
+#[derive(Debug, Default)]
+pub struct TokenClientStats {
+    /// Requests sent (retries included).
+    pub requests: std::sync::atomic::AtomicU64,
+    /// Retries.
+    pub retries: std::sync::atomic::AtomicU64,
+}
+
+struct Inner {
+    client: Client,
+    authority: Option<Authority>,
+    endpoints: Endpoints,
+    transport: Arc<dyn HttpTransport>,
+    policy: DiscoveryPolicy,
+    config: HttpConfig,
+    clock: Arc<dyn Clock>,
+    stats: TokenClientStats,
+}
+
+/// Gets tokens for one client. Cheap to clone; clones share the connection pool.
+#[derive(Clone)]
+pub struct TokenClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TokenClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenClient")
+            .field("client", &self.inner.client)
+            .field("issuer", &self.inner.authority.as_ref().map(Authority::issuer))
+            .field("endpoints", &self.inner.endpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`TokenClient`].
+#[derive(Debug)]
+pub struct TokenClientBuilder {
+    client: Client,
+    authority: Option<Authority>,
+    endpoints: Endpoints,
+    transport: Option<Arc<dyn HttpTransport>>,
+    policy: Option<DiscoveryPolicy>,
+    config: Option<HttpConfig>,
+    clock: Arc<dyn Clock>,
+}
+
+impl TokenClient {
+    /// Starts building a client; give it an authority or explicit endpoints.
+    pub fn builder(client: Client) -> TokenClientBuilder {
+        TokenClientBuilder {
+            client,
+            authority: None,
+            endpoints: Endpoints::default(),
+            transport: None,
+            policy: None,
+            config: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl TokenClientBuilder {
+    /// Endpoints from this authority's discovery (and its transport, policy and settings).
+    pub fn authority(mut self, authority: &Authority) -> Self {
+        self.authority = Some(authority.clone());
+        self
+    }
+
+    /// Explicit endpoints (they win over discovery).
+    pub fn endpoints(mut self, endpoints: Endpoints) -> Self {
+        self.endpoints = endpoints;
+        self
+    }
+
+    /// A transport other than the authority's (or a new reqwest one).
+    pub fn transport(mut self, transport: Arc<dyn HttpTransport>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// The URL policy for explicit endpoints (default: HTTPS only).
+    pub fn policy(mut self, policy: DiscoveryPolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Timeouts and retry settings.
+    pub fn config(mut self, config: HttpConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// The wall clock for client assertions.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Builds the client.
+    pub fn build(self) -> Result<TokenClient, Error> {
+        let config =
+            self.config.or_else(|| self.authority.as_ref().map(|a| a.config().clone())).unwrap_or_default();
+        let policy =
+            self.policy.or_else(|| self.authority.as_ref().map(|a| a.policy().clone())).unwrap_or_default();
+        let transport = match (self.transport, &self.authority) {
+            (Some(t), _) => t,
+            // mTLS needs the certificate on the connection: the authority's pool may not have it.
+            (None, Some(a)) if !self.client.auth.uses_mtls() => a.transport(),
+            _ => Arc::new(
+                ReqwestTransport::new(&config)
+                    .map_err(|e| Error::new(ErrorKind::TransportError, e.message.clone()).with_source(e))?,
+            ),
+        };
+        let mut endpoints = self.endpoints;
+        if endpoints.issuer.is_none() {
+            endpoints.issuer = self.authority.as_ref().map(|a| a.issuer().to_owned());
+        }
+        Ok(TokenClient {
+            inner: Arc::new(Inner {
+                client: self.client,
+                authority: self.authority,
+                endpoints,
+                transport,
+                policy,
+                config,
+                clock: self.clock,
+                stats: TokenClientStats::default(),
+            }),
+        })
+    }
+}
+
+impl TokenClient {
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &TokenClientStats {
+        &self.inner.stats
+    }
+
+    /// The endpoints in effect: explicit ones over the authority's discovery document.
+    pub async fn endpoints(&self) -> Result<Endpoints, Error> {
+        let inner = &self.inner;
+        match &inner.authority {
+            Some(authority) => {
+                let document = authority.metadata().await?;
+                Ok(inner.endpoints.or(Endpoints::from_discovery(&document, inner.client.auth.uses_mtls())))
+            }
+            None => Ok(inner.endpoints.clone()),
+        }
+    }
+
+    async fn endpoint(
+        &self,
+        pick: impl FnOnce(&Endpoints) -> Option<String>,
+        name: &str,
+    ) -> Result<(String, Option<String>), Error> {
+        let endpoints = self.endpoints().await?;
+        let url = pick(&endpoints).ok_or_else(|| {
+            Error::new(ErrorKind::MissingFields, format!("no {name}: not in discovery and not configured"))
+                .with_claim(name.to_owned())
+        })?;
+        self.inner.policy.check_url(&url, name)?;
+        Ok((url, endpoints.issuer))
+    }
+
+    /// Sends a token request (any grant) and reads the response.
+    pub async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, Error> {
+        let (url, issuer) = self.endpoint(|e| e.token.clone(), "token_endpoint").await?;
+        let form = request.build(&url, &self.inner.client, issuer.as_deref(), self.inner.clock.now())?;
+        let response = self.send(form).await?;
+        TokenResponse::from_response(as_endpoint_response(&response))
+    }
+
+    /// Client credentials for `scopes` and `resources`.
+    pub async fn client_credentials(
+        &self,
+        scopes: &[&str],
+        resources: &[&str],
+    ) -> Result<TokenResponse, Error> {
+        let mut request = TokenRequest::client_credentials().scope(scopes.iter().copied());
+        for resource in resources {
+            request = request.resource(*resource);
+        }
+        self.request_token(&request).await
+    }
+
+    /// Uses a refresh token (sent once: a rotating refresh token is single use).
+    pub async fn refresh(&self, refresh_token: impl Into<Secret>) -> Result<TokenResponse, Error> {
+        self.request_token(&TokenRequest::refresh(refresh_token)).await
+    }
+
+    /// Token exchange (sent once).
+    pub async fn exchange(&self, exchange: TokenExchange) -> Result<TokenResponse, Error> {
+        self.request_token(&TokenRequest::exchange(exchange)).await
+    }
+
+    /// The authorization URL for `request` (plain, not pushed).
+    pub async fn authorization_url(&self, request: &AuthorizationRequest) -> Result<String, Error> {
+        let (url, _) = self.endpoint(|e| e.authorization.clone(), "authorization_endpoint").await?;
+        Ok(request.url(&url))
+    }
+
+    /// Pushes `request` (RFC 9126) and returns the authorization URL carrying its `request_uri`.
+    pub async fn push_authorization(&self, request: &AuthorizationRequest) -> Result<String, Error> {
+        let (par, issuer) = self
+            .endpoint(|e| e.pushed_authorization_request.clone(), "pushed_authorization_request_endpoint")
+            .await?;
+        let form = request.pushed(&par, &self.inner.client, issuer.as_deref(), self.inner.clock.now())?;
+        let response = self.send(form).await?;
+        let pushed = PushedAuthorization::from_response(as_endpoint_response(&response))?;
+        let (url, _) = self.endpoint(|e| e.authorization.clone(), "authorization_endpoint").await?;
+        Ok(request.pushed_url(&url, &pushed.request_uri))
+    }
+
+    /// Checks the callback of `request` (state, RFC 9207 iss) and redeems its code with the
+    /// PKCE verifier (sent once: a code is single use).
+    pub async fn redeem(
+        &self,
+        request: &AuthorizationRequest,
+        callback: &str,
+    ) -> Result<TokenResponse, Error> {
+        let endpoints = self.endpoints().await?;
+        let issuer = endpoints.issuer.clone().unwrap_or_default();
+        let code = request.callback(callback, &issuer, endpoints.iss_parameter_supported)?;
+        let token = TokenRequest::authorization_code(
+            code,
+            request.redirect_uri.clone(),
+            Some(request.pkce.verifier().clone()),
+        );
+        self.request_token(&token).await
+    }
+
+    /// Starts the device flow (RFC 8628 section 3.1).
+    pub async fn device_authorization(
+        &self,
+        scopes: &[&str],
+        resources: &[&str],
+    ) -> Result<DeviceAuthorization, Error> {
+        let (url, issuer) =
+            self.endpoint(|e| e.device_authorization.clone(), "device_authorization_endpoint").await?;
+        let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+        let resources: Vec<String> = resources.iter().map(|s| (*s).to_owned()).collect();
+        let form = token_request::device_authorization_request(
+            &url,
+            &self.inner.client,
+            &scopes,
+            &resources,
+            issuer.as_deref(),
+            self.inner.clock.now(),
+        )?;
+        let response = self.send(form).await?;
+        DeviceAuthorization::from_response(as_endpoint_response(&response))
+    }
+
+    /// Polls the token endpoint until the user approves, denies, or the code expires; waits
+    /// `interval` between polls and slows down when told to.
+    pub async fn poll_device(&self, authorization: &DeviceAuthorization) -> Result<TokenResponse, Error> {
+        let started = tokio::time::Instant::now();
+        let mut poller = DevicePoller::new(authorization);
+        let request = TokenRequest::device_code(authorization.device_code.clone());
+        tokio::time::sleep(poller.interval()).await;
+        loop {
+            let result = self.request_token(&request).await;
+            match poller.next(result, started.elapsed()) {
+                PollStep::Done(tokens) => return Ok(*tokens),
+                PollStep::Failed(e) => return Err(e),
+                PollStep::Wait(wait) => tokio::time::sleep(wait).await,
+            }
+        }
+    }
+
+    /// Introspects a token (RFC 7662).
+    pub async fn introspect(
+        &self,
+        token: &str,
+        token_type_hint: Option<&str>,
+    ) -> Result<Introspection, Error> {
+        let (url, issuer) = self.endpoint(|e| e.introspection.clone(), "introspection_endpoint").await?;
+        let form = token_request::introspection_request(
+            &url,
+            &self.inner.client,
+            token,
+            token_type_hint,
+            issuer.as_deref(),
+            self.inner.clock.now(),
+        )?;
+        let response = self.send(form).await?;
+        Introspection::from_response(as_endpoint_response(&response))
+    }
+
+    /// Revokes a token (RFC 7009).
+    pub async fn revoke(&self, token: &str, token_type_hint: Option<&str>) -> Result<(), Error> {
+        let (url, issuer) = self.endpoint(|e| e.revocation.clone(), "revocation_endpoint").await?;
+        let form = token_request::revocation_request(
+            &url,
+            &self.inner.client,
+            token,
+            token_type_hint,
+            issuer.as_deref(),
+            self.inner.clock.now(),
+        )?;
+        let response = self.send(form).await?;
+        revocation_result(as_endpoint_response(&response))
+    }
+
+    /// Fetches userinfo with `access_token`; with `expected_subject` (the ID token's `sub`),
+    /// a different `sub` is rejected.
+    pub async fn userinfo(
+        &self,
+        access_token: &str,
+        expected_subject: Option<&str>,
+    ) -> Result<UserInfo, Error> {
+        let (url, _) = self.endpoint(|e| e.userinfo.clone(), "userinfo_endpoint").await?;
+        let response = self.send(token_request::userinfo_request(&url, access_token)).await?;
+        UserInfo::from_response(as_endpoint_response(&response), expected_subject)
+    }
+
+    /// Sends `form`; retries connection errors, 429 and 5xx only when the core marked it
+    /// retryable. An error status is returned as a response for the caller to read.
+    async fn send(&self, form: FormRequest) -> Result<HttpResponse, Error> {
+        let inner = &self.inner;
+        let backoff = Backoff { base: inner.config.retry_base_delay, ..Backoff::default() };
+        let attempts = match form.retry {
+            RetryClass::Retryable => inner.config.retry_max_attempts.max(1),
+            RetryClass::Never => 1,
+        };
+        let mut attempt = 0;
+        loop {
+            if attempt > 0 {
+                inner.stats.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            inner.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let outcome = inner.transport.send(form.clone(), MAX_RESPONSE_BYTES).await;
+            let (retry_after, last) = match outcome {
+                Ok(response) if response.status != 429 && response.status < 500 => return Ok(response),
+                Ok(response) => {
+                    let wait = response
+                        .retry_after
+                        .as_deref()
+                        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+                    (wait, Ok(response))
+                }
+                Err(e) => (
+                    None,
+                    Err(Error::new(ErrorKind::TransportError, format!("{}: {}", form.url, e.message))
+                        .with_source(e)),
+                ),
+            };
+            match backoff.decide(attempt, attempts, retry_after, jitter_unit()) {
+                RetryDecision::After(wait) => tokio::time::sleep(wait).await,
+                // The last answer stands: an error status is read by the caller (OAuth error).
+                RetryDecision::GiveUp => return last,
+            }
+            attempt += 1;
+        }
+    }
+}
+
+fn as_endpoint_response(response: &HttpResponse) -> EndpointResponse<'_> {
+    EndpointResponse {
+        status: response.status,
+        content_type: response.content_type.as_deref(),
+        www_authenticate: response.www_authenticate.as_deref(),
+        body: &response.body,
+    }
+}

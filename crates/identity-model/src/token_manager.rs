@@ -1,0 +1,288 @@
+//! A cache of client-credentials tokens per (scope set, resource set) that refreshes ahead of
+//! expiry, lets one request through when many callers need a token, keeps serving a valid
+//! token while the provider fails (with backoff), and forgets a token the API refused.
+//!
+//! Times are `tokio::time::Instant`, so tests drive it with paused time.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use identity_model_core::{Error, TokenResponse};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::time::Instant;
+
+use crate::retry::jitter_unit;
+use crate::token_client::TokenClient;
+
+/// When to refresh and how to back off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenManagerConfig {
+    /// Refresh after this fraction of the lifetime (default 0.75).
+    pub refresh_fraction: f64,
+    /// Minus up to this fraction of the lifetime, at random, so instances spread out (default 0.1).
+    pub jitter: f64,
+    /// A token counts as expired this long before its `expires_in` ends (default 10 s, at
+    /// most a tenth of the lifetime), so it is not sent as it dies.
+    pub expiry_margin: Duration,
+    /// Lifetime assumed when the response has no `expires_in` (default 5 min).
+    pub default_lifetime: Duration,
+    /// First wait after a failed request; doubles per failure, with jitter (default 1 s).
+    pub backoff_base: Duration,
+    /// Longest wait between failed requests (default 60 s).
+    pub backoff_cap: Duration,
+}
+
+impl Default for TokenManagerConfig {
+    fn default() -> Self {
+        TokenManagerConfig {
+            refresh_fraction: 0.75,
+            jitter: 0.1,
+            expiry_margin: Duration::from_secs(10),
+            default_lifetime: Duration::from_secs(300),
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Counters.
+#[derive(Debug, Default)]
+pub struct TokenManagerStats {
+    /// Token requests sent to the provider.
+    pub requests: AtomicU64,
+    /// Calls answered from the cache without waiting.
+    pub hits: AtomicU64,
+    /// Calls that waited for another caller's request and took its result.
+    pub coalesced: AtomicU64,
+    /// Failed token requests.
+    pub failures: AtomicU64,
+    /// Calls answered with a failure remembered during the backoff (no request sent).
+    pub backoff_rejections: AtomicU64,
+}
+
+type Key = (Vec<String>, Vec<String>);
+
+struct Cached {
+    token: Arc<TokenResponse>,
+    refresh_at: Instant,
+    expires_at: Instant,
+}
+
+#[derive(Default)]
+struct SlotState {
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_error: Option<Error>,
+}
+
+struct Slot {
+    key: Key,
+    current: ArcSwapOption<Cached>,
+    state: Arc<Mutex<SlotState>>,
+    attempts: AtomicU64,
+}
+
+struct Inner {
+    client: TokenClient,
+    config: TokenManagerConfig,
+    scopes: Vec<String>,
+    resources: Vec<String>,
+    slots: std::sync::Mutex<HashMap<Key, Arc<Slot>>>,
+    stats: TokenManagerStats,
+}
+
+/// Client-credentials tokens for one client, cached and refreshed. Cheap to clone.
+#[derive(Clone)]
+pub struct TokenManager {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("client", &self.inner.client)
+            .field("config", &self.inner.config)
+            .field("scopes", &self.inner.scopes)
+            .field("resources", &self.inner.resources)
+            .finish_non_exhaustive()
+    }
+}
+
+fn key(scopes: &[&str], resources: &[&str]) -> Key {
+    let sorted = |items: &[&str]| {
+        let mut v: Vec<String> = items.iter().map(|s| (*s).to_owned()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    (sorted(scopes), sorted(resources))
+}
+
+impl TokenManager {
+    /// A manager for `client`, whose [`TokenManager::get`] asks for `scopes` and `resources`.
+    pub fn new(client: TokenClient, scopes: &[&str], resources: &[&str]) -> Self {
+        TokenManager::with_config(client, scopes, resources, TokenManagerConfig::default())
+    }
+
+    /// The same, with explicit timing settings.
+    pub fn with_config(
+        client: TokenClient,
+        scopes: &[&str],
+        resources: &[&str],
+        config: TokenManagerConfig,
+    ) -> Self {
+        let (scopes, resources) = key(scopes, resources);
+        TokenManager {
+            inner: Arc::new(Inner {
+                client,
+                config,
+                scopes,
+                resources,
+                slots: std::sync::Mutex::new(HashMap::new()),
+                stats: TokenManagerStats::default(),
+            }),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &TokenManagerStats {
+        &self.inner.stats
+    }
+
+    /// A valid token for the default scopes and resources.
+    pub async fn get(&self) -> Result<Arc<TokenResponse>, Error> {
+        let inner = &self.inner;
+        let scopes: Vec<&str> = inner.scopes.iter().map(String::as_str).collect();
+        let resources: Vec<&str> = inner.resources.iter().map(String::as_str).collect();
+        self.get_for(&scopes, &resources).await
+    }
+
+    /// A valid token for `scopes` and `resources` (cached per set, order ignored).
+    pub async fn get_for(&self, scopes: &[&str], resources: &[&str]) -> Result<Arc<TokenResponse>, Error> {
+        let inner = &self.inner;
+        let slot = self.slot(key(scopes, resources));
+        let now = Instant::now();
+        if let Some(cached) = slot.current.load_full() {
+            if now < cached.expires_at {
+                inner.stats.hits.fetch_add(1, Ordering::Relaxed);
+                if now >= cached.refresh_at {
+                    self.refresh_ahead(&slot, now);
+                }
+                return Ok(Arc::clone(&cached.token));
+            }
+        }
+        let seen = slot.attempts.load(Ordering::Acquire);
+        let mut state = slot.state.lock().await;
+        let now = Instant::now();
+        if let Some(cached) = slot.current.load_full() {
+            if now < cached.expires_at {
+                inner.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+                return Ok(Arc::clone(&cached.token));
+            }
+        }
+        if let Some(error) = &state.last_error {
+            if slot.attempts.load(Ordering::Acquire) != seen {
+                // Someone tried while this caller waited, and failed: that is the answer.
+                inner.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+                return Err(error.replicate());
+            }
+            if state.retry_at.is_some_and(|at| now < at) {
+                inner.stats.backoff_rejections.fetch_add(1, Ordering::Relaxed);
+                return Err(error.replicate());
+            }
+        }
+        self.fetch(&slot, &mut state).await
+    }
+
+    /// Forgets `access_token` when it is the cached one (call after a 401 with it). Other
+    /// callers' newer tokens are kept, so a burst of 401s on one token costs one request.
+    pub fn invalidate(&self, access_token: &str) {
+        let slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
+        for slot in slots.values() {
+            let matches =
+                slot.current.load().as_ref().is_some_and(|c| c.token.access_token.expose() == access_token);
+            if matches {
+                slot.current.store(None);
+            }
+        }
+    }
+
+    /// Forgets every cached token.
+    pub fn clear(&self) {
+        let slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
+        for slot in slots.values() {
+            slot.current.store(None);
+        }
+    }
+
+    fn slot(&self, key: Key) -> Arc<Slot> {
+        let mut slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(slots.entry(key.clone()).or_insert_with(|| {
+            Arc::new(Slot {
+                key,
+                current: ArcSwapOption::empty(),
+                state: Arc::new(Mutex::new(SlotState::default())),
+                attempts: AtomicU64::new(0),
+            })
+        }))
+    }
+
+    /// One background refresh while the current token is still good, unless one is running
+    /// or the backoff after a failure has not passed.
+    fn refresh_ahead(&self, slot: &Arc<Slot>, now: Instant) {
+        let Ok(mut state) = Arc::clone(&slot.state).try_lock_owned() else { return };
+        if state.retry_at.is_some_and(|at| now < at) {
+            return;
+        }
+        let this = self.clone();
+        let slot = Arc::clone(slot);
+        tokio::spawn(async move {
+            let guard: &mut OwnedMutexGuard<SlotState> = &mut state;
+            // Failures are counted and logged; the current token keeps being served.
+            let _ = this.fetch(&slot, guard).await;
+        });
+    }
+
+    async fn fetch(&self, slot: &Slot, state: &mut SlotState) -> Result<Arc<TokenResponse>, Error> {
+        let inner = &self.inner;
+        let config = &inner.config;
+        slot.attempts.fetch_add(1, Ordering::AcqRel);
+        inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let scopes: Vec<&str> = slot.key.0.iter().map(String::as_str).collect();
+        let resources: Vec<&str> = slot.key.1.iter().map(String::as_str).collect();
+        let started = Instant::now();
+        match inner.client.client_credentials(&scopes, &resources).await {
+            Ok(response) => {
+                let lifetime = response.expires_in.map_or(config.default_lifetime, Duration::from_secs);
+                let margin = config.expiry_margin.min(lifetime / 10);
+                let ahead = (config.refresh_fraction - config.jitter * jitter_unit()).clamp(0.0, 1.0);
+                let token = Arc::new(response);
+                slot.current.store(Some(Arc::new(Cached {
+                    token: Arc::clone(&token),
+                    refresh_at: started + lifetime.mul_f64(ahead),
+                    expires_at: started + lifetime - margin,
+                })));
+                *state = SlotState::default();
+                Ok(token)
+            }
+            Err(e) => {
+                inner.stats.failures.fetch_add(1, Ordering::Relaxed);
+                state.failures = state.failures.saturating_add(1);
+                let ceiling = config
+                    .backoff_base
+                    .saturating_mul(1u32 << (state.failures - 1).min(20))
+                    .min(config.backoff_cap);
+                // Equal jitter: at least half the ceiling, so a failing provider is not probed at once.
+                let wait = ceiling.mul_f64(0.5 + 0.5 * jitter_unit());
+                state.retry_at = Some(Instant::now() + wait);
+                state.last_error = Some(e.replicate());
+                let serving = slot.current.load().as_ref().is_some_and(|c| Instant::now() < c.expires_at);
+                tracing::warn!(error = %e, failures = state.failures, retry_in_ms = wait.as_millis() as u64, serving_current = serving, "token request failed");
+                Err(e)
+            }
+        }
+    }
+}
