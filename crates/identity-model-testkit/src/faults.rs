@@ -28,13 +28,15 @@ pub enum Endpoint {
     Revocation,
     /// `/userinfo`.
     Userinfo,
+    /// `/par` (RFC 9126).
+    PushedAuthorization,
     /// Any other path.
     Other,
 }
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 11] = [
+    pub const ALL: [Endpoint; 12] = [
         Endpoint::Discovery,
         Endpoint::OAuthMetadata,
         Endpoint::Jwks,
@@ -45,6 +47,7 @@ impl Endpoint {
         Endpoint::Introspection,
         Endpoint::Revocation,
         Endpoint::Userinfo,
+        Endpoint::PushedAuthorization,
         Endpoint::Other,
     ];
 
@@ -61,6 +64,7 @@ impl Endpoint {
             "/introspect" => Endpoint::Introspection,
             "/revoke" => Endpoint::Revocation,
             "/userinfo" => Endpoint::Userinfo,
+            "/par" => Endpoint::PushedAuthorization,
             _ => Endpoint::Other,
         }
     }
@@ -78,6 +82,7 @@ impl Endpoint {
             Endpoint::Introspection => "/introspect",
             Endpoint::Revocation => "/revoke",
             Endpoint::Userinfo => "/userinfo",
+            Endpoint::PushedAuthorization => "/par",
             Endpoint::Other => "/",
         }
     }

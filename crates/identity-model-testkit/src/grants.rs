@@ -50,6 +50,9 @@ pub(crate) struct RefreshGrant {
     pub(crate) expires_at: i64,
 }
 
+/// A pushed authorization request: (client, parameters, expiry).
+pub(crate) type PushedRequest = (String, Vec<(String, String)>, i64);
+
 #[derive(Debug, Default)]
 pub(crate) struct Grants {
     pub(crate) codes: HashMap<String, CodeGrant>,
@@ -63,6 +66,8 @@ pub(crate) struct Grants {
     pub(crate) revoked: HashSet<String>,
     /// Client assertion `jti`s already used.
     pub(crate) assertion_ids: HashSet<String>,
+    /// Pushed authorization requests (RFC 9126): `request_uri` -> (client, parameters, expiry).
+    pub(crate) pushed: HashMap<String, PushedRequest>,
 }
 
 impl Grants {

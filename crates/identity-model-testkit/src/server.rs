@@ -44,6 +44,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/jwks", get(metadata::jwks))
         .route("/token", post(token::token))
         .route("/authorize", get(authorize::authorize))
+        .route("/par", post(authorize::push))
         .route("/device_authorization", post(device::device_authorization))
         .route("/device", get(device::page).post(device::confirm))
         .route("/introspect", post(introspection::introspect))

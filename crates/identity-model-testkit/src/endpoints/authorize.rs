@@ -8,7 +8,12 @@ use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{OAuthError, form, single};
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+
+use super::{OAuthError, authorization, form, single};
+use crate::client_auth::authenticate;
 use crate::endpoints::token::{resolve_resource, resolve_scope};
 use crate::faults::lock;
 use crate::grants::CodeGrant;
@@ -16,8 +21,58 @@ use crate::state::{AuthorizeRequest, Shared, random_token};
 
 const CODE_TTL: i64 = 60;
 
+const PUSHED_TTL: i64 = 60;
+
+/// RFC 9126: a client-authenticated POST of the authorization parameters, answered with a
+/// one-time `request_uri`.
+pub(crate) async fn push(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let params = form(&body);
+    let result = (|| -> Result<Value, OAuthError> {
+        let client = authenticate(&shared, authorization(&headers), &params)?;
+        if single(&params, "request_uri")?.is_some() {
+            return Err(OAuthError::invalid_request("request_uri may not be pushed"));
+        }
+        let mut stored: Vec<(String, String)> = params
+            .iter()
+            .filter(|(n, _)| {
+                !matches!(n.as_str(), "client_secret" | "client_assertion" | "client_assertion_type")
+            })
+            .filter(|(n, _)| n != "client_id")
+            .cloned()
+            .collect();
+        stored.push(("client_id".into(), client.id.clone()));
+        check_client(&shared, &stored)?;
+        let request_uri = format!("urn:ietf:params:oauth:request_uri:{}", random_token(16));
+        let expires = shared.now() + PUSHED_TTL;
+        lock(&shared.grants).pushed.insert(request_uri.clone(), (client.id, stored, expires));
+        Ok(json!({"request_uri": request_uri, "expires_in": PUSHED_TTL}))
+    })();
+    match result {
+        Ok(value) => {
+            (StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], axum::Json(value)).into_response()
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
 pub(crate) async fn authorize(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
-    let params = form(query.unwrap_or_default().as_bytes());
+    let mut params = form(query.unwrap_or_default().as_bytes());
+    if let Some(request_uri) = params.iter().find(|(n, _)| n == "request_uri").map(|(_, v)| v.clone()) {
+        // A pushed request: its stored parameters replace the query (single use, unexpired,
+        // same client).
+        let pushed = lock(&shared.grants).pushed.remove(&request_uri);
+        let client_id = params.iter().find(|(n, _)| n == "client_id").map(|(_, v)| v.clone());
+        match pushed {
+            Some((owner, stored, expires))
+                if Some(&owner) == client_id.as_ref() && shared.now() < expires =>
+            {
+                params = stored;
+            }
+            _ => {
+                return OAuthError::invalid_request("request_uri is unknown, used or expired").into_response();
+            }
+        }
+    }
     // Errors about the client or redirect URI are shown, never redirected (RFC 6749 4.1.2.1).
     let (client, redirect_uri) = match check_client(&shared, &params) {
         Ok(found) => found,

@@ -44,6 +44,7 @@ pub(crate) fn document(shared: &Shared) -> Value {
         "jwks_uri": shared.url("/jwks"),
         "userinfo_endpoint": shared.url("/userinfo"),
         "introspection_endpoint": shared.url("/introspect"),
+        "pushed_authorization_request_endpoint": shared.url("/par"),
         "revocation_endpoint": shared.url("/revoke"),
         "device_authorization_endpoint": shared.url("/device_authorization"),
         "response_types_supported": ["code"],
