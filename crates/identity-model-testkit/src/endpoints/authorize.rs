@@ -69,7 +69,8 @@ pub(crate) async fn authorize(State(shared): State<Arc<Shared>>, RawQuery(query)
                 params = stored;
             }
             _ => {
-                return OAuthError::invalid_request("request_uri is unknown, used or expired").into_response();
+                return OAuthError::invalid_request("request_uri is unknown, used or expired")
+                    .into_response();
             }
         }
     }
