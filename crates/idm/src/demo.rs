@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
-use identity_model::{Authority, DiscoveryPolicy, Validation, base64url};
+use identity_model::{Authority, Client, DiscoveryPolicy, TokenClient, Validation, base64url};
 use identity_model_testkit::{Endpoint, Rotation, TestProvider};
 use serde_json::{Value, json};
 
@@ -89,24 +89,14 @@ fn header_of(token: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-async fn client_credentials(http: &reqwest::Client, token_endpoint: &str) -> Result<Value, String> {
-    let response = http
-        .post(token_endpoint)
-        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-        .form(&[("grant_type", "client_credentials"), ("scope", "api:read")])
-        .send()
+/// A client-credentials token through the library's token client (endpoint from discovery,
+/// client_secret_basic): the access token and its `expires_in`.
+async fn client_credentials(service: &TokenClient) -> Result<(String, Option<u64>), String> {
+    let tokens = service
+        .client_credentials(&["api:read"], &[])
         .await
         .map_err(|e| format!("token request failed: {e}"))?;
-    let status = response.status();
-    let body: Value = response.json().await.map_err(|e| format!("token response is not JSON: {e}"))?;
-    if !status.is_success() {
-        return Err(format!("token endpoint answered {status}: {body}"));
-    }
-    Ok(body)
-}
-
-fn access_token(body: &Value) -> Result<String, String> {
-    body["access_token"].as_str().map(str::to_owned).ok_or_else(|| format!("no access_token in {body}"))
+    Ok((tokens.access_token.expose().to_owned(), tokens.expires_in))
 }
 
 async fn walk(demo: &mut Demo) -> Result<(), String> {
@@ -145,14 +135,12 @@ async fn walk(demo: &mut Demo) -> Result<(), String> {
     );
 
     // 3. A client-credentials token.
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
+    let service = TokenClient::builder(Client::with_secret(CLIENT_ID, CLIENT_SECRET))
+        .authority(&authority)
         .build()
         .map_err(|e| e.to_string())?;
     let clock = Instant::now();
-    let body = client_credentials(&http, &token_endpoint).await?;
-    let token = access_token(&body)?;
+    let (token, expires_in) = client_credentials(&service).await?;
     let header = header_of(&token);
     demo.step(
         "client_credentials",
@@ -162,9 +150,9 @@ async fn walk(demo: &mut Demo) -> Result<(), String> {
             header["typ"].as_str().unwrap_or("?"),
             header["alg"].as_str().unwrap_or("?"),
             header["kid"].as_str().unwrap_or("?"),
-            body["expires_in"]
+            expires_in.map_or_else(|| "?".to_owned(), |e| e.to_string())
         )],
-        json!({"client_id": CLIENT_ID, "header": header, "expires_in": body["expires_in"]}),
+        json!({"client_id": CLIENT_ID, "header": header, "expires_in": expires_in}),
     );
 
     // 4. Validation through the Authority: cold (fetches keys), then hot.
@@ -210,8 +198,7 @@ async fn walk(demo: &mut Demo) -> Result<(), String> {
     let new_kids = provider.rotate_keys(Rotation::Overlap);
     let before = provider.requests(Endpoint::Jwks);
     let clock = Instant::now();
-    let body = client_credentials(&http, &token_endpoint).await?;
-    let rotated = Arc::new(access_token(&body)?);
+    let rotated = Arc::new(client_credentials(&service).await?.0);
     let kid = header_of(&rotated)["kid"].as_str().unwrap_or_default().to_owned();
     if !new_kids.contains(&kid) {
         return Err(format!("the new token's kid {kid} is not one of the rotated keys"));

@@ -6,6 +6,7 @@ mod demo;
 mod discover;
 mod provider;
 mod remote;
+mod token;
 mod validate;
 
 use std::io::Read as _;
@@ -39,6 +40,9 @@ enum Command {
     Demo(demo::Args),
     /// Serve the embedded OpenID provider for development (Ctrl-C stops it).
     Provider(provider::Args),
+    /// Get tokens (client credentials, refresh, exchange, device), introspect, revoke, userinfo.
+    /// Exit 0: success; 1: the provider refused (the OAuth error as JSON with --json); 2: usage.
+    Token(token::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Provider(args) => provider::run(args),
+        Command::Token(args) => token::run(args),
     }
 }
 

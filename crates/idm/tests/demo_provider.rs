@@ -84,19 +84,13 @@ fn provider_serves_tokens_that_idm_validates_and_stops_on_interrupt() {
     assert!(banner.iter().any(|l| l.contains("https://opaque.example") && l.contains("opaque")));
     let discover = idm().args(["discover", &issuer, "--allow-http"]).output().unwrap();
     assert!(discover.status.success(), "{}", String::from_utf8_lossy(&discover.stderr));
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let body: Value = runtime.block_on(async {
-        reqwest::Client::new()
-            .post(format!("{issuer}/token"))
-            .basic_auth("demo-service", Some("demo-secret"))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    });
+    let got = idm()
+        .args(["token", "client-credentials", "--issuer", &issuer, "--allow-http"])
+        .args(["--client-id", "demo-service", "--client-secret", "demo-secret", "--json"])
+        .output()
+        .unwrap();
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+    let body: Value = serde_json::from_slice(&got.stdout).unwrap();
     let token = body["access_token"].as_str().unwrap();
     let validate = idm()
         .args(["validate", token, "--issuer", &issuer, "--allow-http", "--audience", "https://api.example"])
