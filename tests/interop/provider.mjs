@@ -1,37 +1,75 @@
 // panva's oidc-provider on 127.0.0.1:PORT with the private JWK Set in KEYS_FILE (first key signs).
-// Usage: node provider.mjs PORT KEYS_FILE
-// Prints "ISSUER http://127.0.0.1:PORT" once listening. Client "interop" / "interop-secret"
-// may use client_credentials; tokens for resource urn:interop:api are RFC 9068 JWTs.
+// Usage: node provider.mjs PORT KEYS_FILE [CLIENT_JWKS_FILE]
+// Prints "ISSUER http://127.0.0.1:PORT" once listening. Clients:
+// - "interop" / "interop-secret" (client_secret_basic): client_credentials;
+// - "interop-jwt" (private_key_jwt, public keys in CLIENT_JWKS_FILE): client_credentials;
+// - "interop-device" (public, native): the device flow with refresh tokens.
+// Resources: urn:interop:api gets RFC 9068 JWTs; urn:interop:opaque gets opaque tokens (which
+// oidc-provider can introspect). Device-flow tokens without a resource are for userinfo.
+// devInteractions are on: any login and password sign in.
 import fs from 'node:fs';
 import Provider from 'oidc-provider';
 
-const [port, keysFile] = process.argv.slice(2);
+const [port, keysFile, clientJwksFile] = process.argv.slice(2);
 const jwks = JSON.parse(fs.readFileSync(keysFile, 'utf8'));
 const issuer = `http://127.0.0.1:${port}`;
 
-const provider = new Provider(issuer, {
-  clients: [{
+const clients = [
+  {
     client_id: 'interop',
     client_secret: 'interop-secret',
     grant_types: ['client_credentials'],
     redirect_uris: [],
     response_types: [],
     token_endpoint_auth_method: 'client_secret_basic',
-  }],
+  },
+  {
+    client_id: 'interop-device',
+    application_type: 'native',
+    grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+    redirect_uris: [],
+    response_types: [],
+    token_endpoint_auth_method: 'none',
+  },
+];
+if (clientJwksFile) {
+  clients.push({
+    client_id: 'interop-jwt',
+    grant_types: ['client_credentials'],
+    redirect_uris: [],
+    response_types: [],
+    token_endpoint_auth_method: 'private_key_jwt',
+    jwks: JSON.parse(fs.readFileSync(clientJwksFile, 'utf8')),
+  });
+}
+
+const provider = new Provider(issuer, {
+  clients,
   jwks,
+  findAccount: (ctx, sub) => ({
+    accountId: sub,
+    claims: () => ({ sub, name: `User ${sub}`, email: `${sub}@example.com` }),
+  }),
+  claims: { openid: ['sub'], profile: ['name'], email: ['email'] },
+  scopes: ['openid', 'offline_access', 'profile', 'email', 'read'],
   features: {
     clientCredentials: { enabled: true },
-    devInteractions: { enabled: false },
+    deviceFlow: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    devInteractions: { enabled: true },
     resourceIndicators: {
       enabled: true,
-      defaultResource: () => 'urn:interop:api',
+      defaultResource: (ctx, client) => (client.clientId === 'interop-device' ? undefined : 'urn:interop:api'),
       useGrantedResource: () => true,
-      getResourceServerInfo: () => ({
-        scope: 'read',
-        audience: 'urn:interop:api',
-        accessTokenFormat: 'jwt',
-        jwt: { sign: { alg: 'RS256' } },
-      }),
+      getResourceServerInfo: (ctx, resource) => (resource === 'urn:interop:opaque'
+        ? { scope: 'read', audience: 'urn:interop:opaque', accessTokenFormat: 'opaque' }
+        : {
+          scope: 'read',
+          audience: 'urn:interop:api',
+          accessTokenFormat: 'jwt',
+          jwt: { sign: { alg: 'RS256' } },
+        }),
     },
   },
 });

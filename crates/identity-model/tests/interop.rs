@@ -9,7 +9,10 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use identity_model::{Authority, DiscoveryPolicy, Validation, base64url};
+use identity_model::{
+    Algorithm, Authority, Client, DiscoveryPolicy, ErrorKind, IdTokenValidation, SigningKey, SystemClock,
+    TokenClient, Validation, base64url,
+};
 use serde_json::Value;
 
 #[path = "../../../tests/interop/peer.rs"]
@@ -30,10 +33,16 @@ impl Drop for Provider {
 }
 
 fn start(port: u16, keys: &Path) -> Provider {
+    start_with(port, keys, None)
+}
+
+/// Starts the provider; `client_jwks` registers the private_key_jwt client with those keys.
+fn start_with(port: u16, keys: &Path, client_jwks: Option<&Path>) -> Provider {
     let mut child = Command::new("node")
         .arg(interop_dir().join("provider.mjs"))
         .arg(port.to_string())
         .arg(keys)
+        .args(client_jwks)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -45,6 +54,8 @@ fn start(port: u16, keys: &Path) -> Provider {
             break issuer.to_owned();
         }
     };
+    // Keep draining: oidc-provider logs notices to stdout, and a closed pipe would kill it.
+    std::thread::spawn(move || lines.for_each(drop));
     Provider { child, issuer }
 }
 
@@ -58,27 +69,15 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-async fn client_credentials(issuer: &str) -> String {
-    let basic = base64::encode_basic("interop:interop-secret");
-    let response = reqwest::Client::new()
-        .post(format!("{issuer}/token"))
-        .header("authorization", format!("Basic {basic}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("grant_type=client_credentials&scope=read&resource=urn%3Ainterop%3Aapi")
-        .send()
-        .await
+/// A client-credentials JWT for urn:interop:api, through the library's token client
+/// (client_secret_basic, token endpoint from discovery).
+async fn client_credentials(authority: &Authority) -> String {
+    let client = TokenClient::builder(Client::with_secret("interop", "interop-secret"))
+        .authority(authority)
+        .build()
         .unwrap();
-    let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
-    body["access_token"].as_str().unwrap_or_else(|| panic!("no access_token: {body}")).to_owned()
-}
-
-mod base64 {
-    /// Standard base64 with padding, for the Basic header (the library only does base64url).
-    pub(crate) fn encode_basic(text: &str) -> String {
-        let url = super::base64url::encode(text.as_bytes()).replace('-', "+").replace('_', "/");
-        let pad = (4 - url.len() % 4) % 4;
-        url + &"=".repeat(pad)
-    }
+    let tokens = client.client_credentials(&["read"], &["urn:interop:api"]).await.unwrap();
+    tokens.access_token.expose().to_owned()
 }
 
 fn kid_of(token: &str) -> String {
@@ -106,7 +105,7 @@ async fn validates_oidc_provider_tokens_through_discovery_and_key_rotation() {
         .build()
         .unwrap();
 
-    let token = client_credentials(&issuer).await;
+    let token = client_credentials(&authority).await;
     assert_eq!(kid_of(&token), first_kid);
     let valid = authority.validate(&token).await.unwrap();
     assert_eq!(valid.claims.get("client_id").and_then(Value::as_str), Some("interop"));
@@ -116,12 +115,177 @@ async fn validates_oidc_provider_tokens_through_discovery_and_key_rotation() {
     drop(provider);
     let second_kid = add_key(&keys);
     let provider = start(port, &keys);
-    let rotated = client_credentials(&issuer).await;
+    let rotated = client_credentials(&authority).await;
     assert_eq!(kid_of(&rotated), second_kid);
     assert!(authority.validate(&rotated).await.is_ok(), "token signed with the rotated key");
     assert!(authority.validate(&token).await.is_ok(), "token signed with the previous key");
     let stats = authority.stats();
     assert_eq!(stats.kid_misses.load(std::sync::atomic::Ordering::Relaxed), 1);
+    drop(provider);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A user agent for oidc-provider's development pages: no redirects followed, cookies kept
+/// (by name; paths ignored, which these pages allow).
+struct Browser {
+    http: reqwest::Client,
+    origin: String,
+    cookies: std::collections::BTreeMap<String, String>,
+}
+
+impl Browser {
+    fn new(origin: &str) -> Browser {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Browser { http, origin: origin.to_owned(), cookies: Default::default() }
+    }
+
+    /// One request; returns (status, Location, body).
+    async fn go(&mut self, url: &str, form: Option<&[(&str, &str)]>) -> (u16, Option<String>, String) {
+        let url = if url.starts_with('/') { format!("{}{url}", self.origin) } else { url.to_owned() };
+        let cookie: Vec<String> = self.cookies.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        let request = match form {
+            Some(form) => {
+                let body: String =
+                    form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+                self.http.post(&url).header("content-type", "application/x-www-form-urlencoded").body(body)
+            }
+            None => self.http.get(&url),
+        };
+        let response = request.header("cookie", cookie.join("; ")).send().await.unwrap();
+        for set in response.headers().get_all("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let status = response.status().as_u16();
+        let location = response.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+        (status, location, response.text().await.unwrap())
+    }
+}
+
+/// The value of a hidden input in a page.
+fn hidden(page: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker)? + marker.len();
+    Some(page[start..].split('"').next()?.to_owned())
+}
+
+/// Approves a device code as `login` through oidc-provider's pages: the user-code form
+/// (POST /device with confirm=yes), the login prompt, the consent prompt.
+async fn approve_device(issuer: &str, user_code: &str, login: &str) {
+    let mut browser = Browser::new(issuer);
+    let (_, _, page) = browser.go("/device", None).await;
+    let xsrf = hidden(&page, "xsrf").expect("xsrf in the device page");
+    let form = [("xsrf", xsrf.as_str()), ("user_code", user_code), ("confirm", "yes")];
+    let (mut status, mut location, mut page) = browser.go("/device", Some(&form)).await;
+    let mut prompts = Vec::new();
+    for _ in 0..12 {
+        match (status, location.clone()) {
+            (300..=399, Some(next)) => {
+                (status, location, page) = browser.go(&next, None).await;
+                if next.contains("/interaction/") && status == 200 {
+                    let prompt = hidden(&page, "prompt").expect("a prompt on the interaction page");
+                    let form: Vec<(&str, &str)> = match prompt.as_str() {
+                        "login" => vec![("prompt", "login"), ("login", login), ("password", "any")],
+                        _ => vec![("prompt", "consent")],
+                    };
+                    prompts.push(prompt.clone());
+                    (status, location, page) = browser.go(&next, Some(&form)).await;
+                }
+            }
+            (200, _) => break,
+            other => panic!("unexpected answer {other:?}: {page}"),
+        }
+    }
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Sign-in Success"), "{page}");
+    assert_eq!(prompts, ["login", "consent"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gets_tokens_from_oidc_provider_with_every_grant_it_supports() {
+    if !peer::peer_available("oidc-provider", "oidc-provider interop tests") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("idm-interop-grants-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let keys = dir.join("keys.json");
+    add_key(&keys);
+    let client_key = SigningKey::generate(Algorithm::ES256).unwrap();
+    let client_jwks = dir.join("client-jwks.json");
+    std::fs::write(
+        &client_jwks,
+        serde_json::json!({"keys": [Value::Object(client_key.verification_jwk())]}).to_string(),
+    )
+    .unwrap();
+    let provider = start_with(free_port(), &keys, Some(&client_jwks));
+    let issuer = provider.issuer.clone();
+    let authority = Authority::builder(&issuer)
+        .rules(Validation::new(issuer.clone()).audience("urn:interop:api").token_type("at+jwt"))
+        .policy(DiscoveryPolicy::default().allow_http_on_loopback())
+        .build()
+        .unwrap();
+    let with = |client: Client| TokenClient::builder(client).authority(&authority).build().unwrap();
+
+    // Client credentials: client_secret_basic and private_key_jwt; both tokens validate.
+    let basic = with(Client::with_secret("interop", "interop-secret"));
+    let jwt = with(Client::with_key("interop-jwt", client_key).unwrap());
+    for (name, client) in [("client_secret_basic", &basic), ("private_key_jwt", &jwt)] {
+        let tokens = client.client_credentials(&["read"], &["urn:interop:api"]).await.unwrap();
+        let valid =
+            authority.validate(tokens.access_token.expose()).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            valid.claims.get("client_id"),
+            Some(&Value::from(client.client().client_id.clone())),
+            "{name}"
+        );
+    }
+    let wrong = with(Client::with_secret("interop", "wrong"));
+    let e = wrong.client_credentials(&["read"], &[]).await.unwrap_err();
+    assert_eq!(
+        (e.kind(), e.oauth().map(|o| o.error.as_str())),
+        (ErrorKind::OAuthError, Some("invalid_client"))
+    );
+
+    // Introspection and revocation of an opaque token.
+    let opaque = basic.client_credentials(&["read"], &["urn:interop:opaque"]).await.unwrap();
+    let token = opaque.access_token.expose();
+    assert!(!token.contains('.'), "opaque");
+    let active = basic.introspect(token, Some("access_token")).await.unwrap();
+    assert!(active.active);
+    assert_eq!(active.text("client_id"), Some("interop"));
+    basic.revoke(token, Some("access_token")).await.unwrap();
+    assert!(!basic.introspect(token, None).await.unwrap().active, "revoked");
+
+    // The device flow, approved through the provider's own pages; then userinfo, the ID
+    // token, and a refresh.
+    let device_client = with(Client::public("interop-device"));
+    let device =
+        device_client.device_authorization(&["openid", "profile", "offline_access"], &[]).await.unwrap();
+    approve_device(&issuer, &device.user_code, "alice").await;
+    let tokens = device_client.poll_device(&device).await.unwrap();
+    let access = tokens.access_token.expose();
+    let info = device_client.userinfo(access, Some("alice")).await.unwrap();
+    assert_eq!(info.text("name"), Some("User alice"));
+    let e = device_client.userinfo(access, Some("bob")).await.unwrap_err();
+    assert_eq!(e.claim(), Some("sub"));
+    let keys = authority.keys().await.unwrap();
+    let id = IdTokenValidation::new(issuer.clone(), "interop-device")
+        .access_token(access)
+        .validate(tokens.id_token.as_ref().unwrap().expose(), &keys, identity_model::Clock::now(&SystemClock))
+        .unwrap();
+    assert_eq!(id.claims.sub(), Some("alice"));
+    let refresh = tokens.refresh_token.clone().expect("offline_access gives a refresh token");
+    let refreshed = device_client.refresh(refresh.clone()).await.unwrap();
+    assert!(device_client.userinfo(refreshed.access_token.expose(), Some("alice")).await.is_ok());
+    assert_ne!(refreshed.refresh_token.as_ref(), Some(&refresh), "public clients' refresh tokens rotate");
+    let e = device_client.refresh(refresh).await.unwrap_err();
+    assert_eq!(e.oauth().map(|o| o.error.as_str()), Some("invalid_grant"));
+
     drop(provider);
     std::fs::remove_dir_all(&dir).unwrap();
 }
