@@ -3,7 +3,8 @@
 // Prints "ISSUER http://127.0.0.1:PORT" once listening. Clients:
 // - "interop" / "interop-secret" (client_secret_basic): client_credentials;
 // - "interop-jwt" (private_key_jwt, public keys in CLIENT_JWKS_FILE): client_credentials;
-// - "interop-device" (public, native): the device flow with refresh tokens.
+// - "interop-device" (public, native): the device flow with refresh tokens;
+// - "interop-app" (public, native, redirect http://127.0.0.1:8400/callback): code + PKCE, PAR.
 // Resources: urn:interop:api gets RFC 9068 JWTs; urn:interop:opaque gets opaque tokens (which
 // oidc-provider can introspect). Device-flow tokens without a resource are for userinfo.
 // devInteractions are on: any login and password sign in.
@@ -29,6 +30,14 @@ const clients = [
     grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
     redirect_uris: [],
     response_types: [],
+    token_endpoint_auth_method: 'none',
+  },
+  {
+    client_id: 'interop-app',
+    application_type: 'native',
+    grant_types: ['authorization_code', 'refresh_token'],
+    redirect_uris: ['http://127.0.0.1:8400/callback'],
+    response_types: ['code'],
     token_endpoint_auth_method: 'none',
   },
 ];
@@ -60,7 +69,8 @@ const provider = new Provider(issuer, {
     devInteractions: { enabled: true },
     resourceIndicators: {
       enabled: true,
-      defaultResource: (ctx, client) => (client.clientId === 'interop-device' ? undefined : 'urn:interop:api'),
+      defaultResource: (ctx, client) => (client.clientId.startsWith('interop-') && client.clientId !== 'interop-jwt'
+        ? undefined : 'urn:interop:api'),
       useGrantedResource: () => true,
       getResourceServerInfo: (ctx, resource) => (resource === 'urn:interop:opaque'
         ? { scope: 'read', audience: 'urn:interop:opaque', accessTokenFormat: 'opaque' }

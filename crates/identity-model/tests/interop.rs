@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use identity_model::{
-    Algorithm, Authority, Client, DiscoveryPolicy, ErrorKind, IdTokenValidation, SigningKey, SystemClock,
-    TokenClient, Validation, base64url,
+    Algorithm, Authority, AuthorizationRequest, Client, DiscoveryPolicy, ErrorKind, IdTokenValidation,
+    SigningKey, SystemClock, TokenClient, Validation, base64url,
 };
 use serde_json::Value;
 
@@ -181,10 +181,27 @@ async fn approve_device(issuer: &str, user_code: &str, login: &str) {
     let (_, _, page) = browser.go("/device", None).await;
     let xsrf = hidden(&page, "xsrf").expect("xsrf in the device page");
     let form = [("xsrf", xsrf.as_str()), ("user_code", user_code), ("confirm", "yes")];
-    let (mut status, mut location, mut page) = browser.go("/device", Some(&form)).await;
+    let first = browser.go("/device", Some(&form)).await;
+    let (status, _, page, prompts) = interact(&mut browser, first, login, None).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Sign-in Success"), "{page}");
+    assert_eq!(prompts, ["login", "consent"]);
+}
+
+/// Follows redirects through the login and consent prompts (signing in as `login`), until a
+/// page, or a redirect to `stop` (the client's redirect URI). Returns the last answer and the
+/// prompts seen.
+async fn interact(
+    browser: &mut Browser,
+    first: (u16, Option<String>, String),
+    login: &str,
+    stop: Option<&str>,
+) -> (u16, Option<String>, String, Vec<String>) {
+    let (mut status, mut location, mut page) = first;
     let mut prompts = Vec::new();
     for _ in 0..12 {
         match (status, location.clone()) {
+            (300..=399, Some(next)) if stop.is_some_and(|s| next.starts_with(s)) => break,
             (300..=399, Some(next)) => {
                 (status, location, page) = browser.go(&next, None).await;
                 if next.contains("/interaction/") && status == 200 {
@@ -197,13 +214,68 @@ async fn approve_device(issuer: &str, user_code: &str, login: &str) {
                     (status, location, page) = browser.go(&next, Some(&form)).await;
                 }
             }
-            (200, _) => break,
-            other => panic!("unexpected answer {other:?}: {page}"),
+            _ => break,
         }
     }
-    assert_eq!(status, 200, "{page}");
-    assert!(page.contains("Sign-in Success"), "{page}");
-    assert_eq!(prompts, ["login", "consent"]);
+    (status, location, page, prompts)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_flow_with_pkce_plain_and_pushed_against_oidc_provider() {
+    if !peer::peer_available("oidc-provider", "oidc-provider interop tests") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("idm-interop-code-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let keys = dir.join("keys.json");
+    add_key(&keys);
+    let provider = start(free_port(), &keys);
+    let issuer = provider.issuer.clone();
+    let authority = Authority::builder(&issuer)
+        .policy(DiscoveryPolicy::default().allow_http_on_loopback())
+        .build()
+        .unwrap();
+    let app = TokenClient::builder(Client::public("interop-app")).authority(&authority).build().unwrap();
+    let redirect = "http://127.0.0.1:8400/callback";
+    for pushed in [false, true] {
+        let request = AuthorizationRequest::new("interop-app", redirect).unwrap().scope(["profile"]);
+        let url = if pushed {
+            app.push_authorization(&request).await.unwrap()
+        } else {
+            app.authorization_url(&request).await.unwrap()
+        };
+        assert_eq!(url.contains("request_uri="), pushed, "{url}");
+        let mut browser = Browser::new(&issuer);
+        let first = browser.go(&url, None).await;
+        let (status, location, page, prompts) = interact(&mut browser, first, "carol", Some(redirect)).await;
+        assert!((300..400).contains(&status), "{status}: {page}");
+        assert_eq!(prompts, ["login", "consent"]);
+        let callback = location.unwrap();
+        assert!(callback.contains("iss="), "RFC 9207 iss in {callback}");
+        // A callback for another request is refused before the code is spent.
+        let other = AuthorizationRequest::new("interop-app", redirect).unwrap();
+        assert_eq!(app.redeem(&other, &callback).await.unwrap_err().kind(), ErrorKind::InvalidCallback);
+        let tokens = app.redeem(&request, &callback).await.unwrap();
+        let keys = authority.keys().await.unwrap();
+        let id = IdTokenValidation::new(issuer.clone(), "interop-app")
+            .nonce(request.nonce.clone())
+            .access_token(tokens.access_token.expose())
+            .validate(
+                tokens.id_token.as_ref().unwrap().expose(),
+                &keys,
+                identity_model::Clock::now(&SystemClock),
+            )
+            .unwrap();
+        let sub = id.claims.sub().unwrap().to_owned();
+        assert_eq!(sub, "carol");
+        let info = app.userinfo(tokens.access_token.expose(), Some(&sub)).await.unwrap();
+        assert_eq!(info.text("name"), Some("User carol"));
+        // The code is single use.
+        let e = app.redeem(&request, &callback).await.unwrap_err();
+        assert_eq!(e.oauth().map(|o| o.error.as_str()), Some("invalid_grant"));
+    }
+    drop(provider);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
