@@ -188,6 +188,17 @@ proptest! {
     }
 
     #[test]
+    fn fuzz_smoke_responses_mutated_seeds(which in any::<prop::sample::Index>(), ops in prop::collection::vec((any::<u8>(), any::<usize>(), any::<u8>()), 1..6)) {
+        let seeds = fuzz_bodies::seed_responses();
+        fuzz_bodies::responses(&mutate(which.get(&seeds).as_bytes(), &ops));
+    }
+
+    #[test]
+    fn fuzz_smoke_responses_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..512)) {
+        fuzz_bodies::responses(&data);
+    }
+
+    #[test]
     fn fuzz_smoke_key_set_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..512)) {
         fuzz_bodies::key_set(&data);
     }

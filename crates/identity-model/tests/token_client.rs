@@ -261,3 +261,38 @@ async fn explicit_endpoints_and_a_token_manager_over_http() {
     assert_eq!(provider.requests(Endpoint::Token), 1);
     assert_eq!(provider.requests(Endpoint::Discovery), 0, "explicit endpoints: no discovery");
 }
+
+/// The blocking twins, from plain threads, against the provider running on its own runtime.
+#[test]
+fn blocking_token_client_and_manager() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let provider = runtime.block_on(provider_with(vec![]));
+    let authority = authority(&provider);
+    let service = identity_model::blocking::TokenClient::new(client(
+        &authority,
+        Client::with_secret("demo-service", "demo-secret"),
+    ));
+    let tokens = service.client_credentials(&["api:read"], &["https://opaque.example"]).unwrap();
+    assert!(service.introspect(tokens.access_token.expose(), None).unwrap().active);
+    service.revoke(tokens.access_token.expose(), None).unwrap();
+    assert!(!service.introspect(tokens.access_token.expose(), None).unwrap().active);
+
+    let manager = identity_model::blocking::TokenManager::new(TokenManager::new(
+        service.as_async().clone(),
+        &["api:read"],
+        &[],
+    ));
+    let before = provider.requests(Endpoint::Token);
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let manager = manager.clone();
+            std::thread::spawn(move || manager.get().unwrap().access_token.expose().to_owned())
+        })
+        .collect();
+    let tokens: std::collections::BTreeSet<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(tokens.len(), 1, "16 threads, one token");
+    assert_eq!(provider.requests(Endpoint::Token) - before, 1, "one request");
+    let e = runtime.block_on(async { manager.get() }).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidUsage, "refused inside a runtime");
+    drop(provider);
+}

@@ -113,3 +113,48 @@ pub(crate) fn seed_discovery() -> Vec<String> {
     .map(str::to_owned)
     .to_vec()
 }
+
+/// Seed provider responses (token, introspection, device, PAR, userinfo, errors).
+pub(crate) fn seed_responses() -> Vec<String> {
+    [
+        r#"{"access_token":"AT","token_type":"Bearer","expires_in":3600,"refresh_token":"RT","scope":"a b","id_token":"x.y.z"}"#,
+        r#"{"access_token":"AT","issued_token_type":"urn:ietf:params:oauth:token-type:saml2","token_type":"N_A","expires_in":"60"}"#,
+        r#"{"active":true,"scope":"read write","aud":["a","b"],"exp":1419356238,"client_id":"c"}"#,
+        r#"{"device_code":"d","user_code":"U-1","verification_uri":"https://op/device","expires_in":600,"interval":5}"#,
+        r#"{"request_uri":"urn:ietf:params:oauth:request_uri:x","expires_in":60}"#,
+        r#"{"sub":"alice","name":"Alice","address":{"locality":"x"}}"#,
+        r#"{"error":"invalid_grant","error_description":"used","error_uri":"https://op/e"}"#,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// Provider responses and authorization callbacks: every reader, every status shape.
+pub(crate) fn responses(data: &[u8]) {
+    use identity_model_core::{
+        AuthorizationRequest, DeviceAuthorization, EndpointResponse, Introspection, OAuthError,
+        PushedAuthorization, TokenResponse, UserInfo, revocation_result,
+    };
+    let text = String::from_utf8_lossy(data);
+    for status in [200u16, 201, 400, 401, 503] {
+        let response = EndpointResponse {
+            status,
+            content_type: Some("application/json"),
+            www_authenticate: Some(&text),
+            body: data,
+        };
+        let _ = TokenResponse::from_response(response);
+        let _ = Introspection::from_response(response);
+        let _ = DeviceAuthorization::from_response(response);
+        let _ = PushedAuthorization::from_response(response);
+        let _ = UserInfo::from_response(response, Some("alice"));
+        let _ = revocation_result(response);
+        let _ = OAuthError::from_response(status, data, Some(&text));
+    }
+    static REQUEST: OnceLock<AuthorizationRequest> = OnceLock::new();
+    let request =
+        REQUEST.get_or_init(|| AuthorizationRequest::new("app", "https://app/cb").expect("random source"));
+    for required in [false, true] {
+        let _ = request.callback(&text, "https://op.example", required);
+    }
+}
