@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
+use crate::oauth_error::OAuthError;
 use crate::token_response::{DeviceAuthorization, TokenResponse};
 
 /// What to do after a poll.
@@ -54,10 +55,16 @@ impl DevicePoller {
             _ => return PollStep::Failed(error),
         }
         if elapsed + self.interval >= self.lifetime {
-            return PollStep::Failed(Error::new(
-                ErrorKind::OAuthError,
-                "the device code expired before the user finished (expires_in passed)",
-            ));
+            // The provider would answer expired_token next; say so without asking.
+            return PollStep::Failed(Error::from_oauth(OAuthError {
+                status: 400,
+                error: "expired_token".into(),
+                error_description: Some(
+                    "the device code's expires_in passed before the user finished".into(),
+                ),
+                error_uri: None,
+                www_authenticate: None,
+            }));
         }
         PollStep::Wait(self.interval)
     }
@@ -66,7 +73,6 @@ impl DevicePoller {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oauth_error::OAuthError;
     use crate::token_response::EndpointResponse;
 
     fn oauth(code: &str) -> Result<TokenResponse, Error> {
@@ -88,7 +94,10 @@ mod tests {
         assert!(matches!(p.next(oauth("authorization_pending"), secs(0)), PollStep::Wait(w) if w == secs(2)));
         assert!(matches!(p.next(oauth("slow_down"), secs(2)), PollStep::Wait(w) if w == secs(7)));
         assert!(matches!(p.next(oauth("authorization_pending"), secs(9)), PollStep::Wait(w) if w == secs(7)));
-        assert!(matches!(p.next(oauth("authorization_pending"), secs(25)), PollStep::Failed(_)), "deadline");
+        let deadline = p.next(oauth("authorization_pending"), secs(25));
+        assert!(
+            matches!(deadline, PollStep::Failed(e) if e.oauth().is_some_and(|o| o.error == "expired_token"))
+        );
         for end in ["access_denied", "expired_token", "invalid_grant"] {
             let step = DevicePoller::new(&auth).next(oauth(end), secs(0));
             assert!(

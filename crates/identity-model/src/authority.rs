@@ -302,6 +302,13 @@ impl Authority {
         }
     }
 
+    /// The key set again from the provider (one request shared by concurrent callers, within
+    /// the failure backoff), for a token signed with a key the cached set lacks.
+    pub(crate) async fn refetch_keys(&self) -> Result<Arc<KeySet>, Error> {
+        let seen = self.inner.snapshot.load().as_ref().map(|s| s.generation);
+        Ok(Arc::clone(&self.refresh(seen).await?.keys))
+    }
+
     /// Fetches a key set from an explicit URL with this authority's policy and limits.
     pub async fn fetch_key_set(&self, url: &str) -> Result<KeySet, Error> {
         let inner = &self.inner;

@@ -117,6 +117,64 @@ impl TokenClient {
         self.block(self.inner.client_credentials(scopes, resources))
     }
 
+    /// Uses a refresh token (sent once).
+    pub fn refresh(
+        &self,
+        refresh_token: impl Into<identity_model_core::Secret>,
+    ) -> Result<identity_model_core::TokenResponse, Error> {
+        self.block(self.inner.refresh(refresh_token))
+    }
+
+    /// Token exchange (sent once).
+    pub fn exchange(
+        &self,
+        exchange: identity_model_core::TokenExchange,
+    ) -> Result<identity_model_core::TokenResponse, Error> {
+        self.block(self.inner.exchange(exchange))
+    }
+
+    /// The authorization URL for `request`.
+    pub fn authorization_url(
+        &self,
+        request: &identity_model_core::AuthorizationRequest,
+    ) -> Result<String, Error> {
+        self.block(self.inner.authorization_url(request))
+    }
+
+    /// Pushes `request` (PAR) and returns the authorization URL with its `request_uri`.
+    pub fn push_authorization(
+        &self,
+        request: &identity_model_core::AuthorizationRequest,
+    ) -> Result<String, Error> {
+        self.block(self.inner.push_authorization(request))
+    }
+
+    /// Checks the callback, redeems the code and validates the ID token.
+    pub fn redeem(
+        &self,
+        request: &identity_model_core::AuthorizationRequest,
+        callback: &str,
+    ) -> Result<identity_model_core::TokenResponse, Error> {
+        self.block(self.inner.redeem(request, callback))
+    }
+
+    /// Starts the device flow.
+    pub fn device_authorization(
+        &self,
+        scopes: &[&str],
+        resources: &[&str],
+    ) -> Result<identity_model_core::DeviceAuthorization, Error> {
+        self.block(self.inner.device_authorization(scopes, resources))
+    }
+
+    /// Polls until the user approves, denies, or the code expires (blocking the thread).
+    pub fn poll_device(
+        &self,
+        authorization: &identity_model_core::DeviceAuthorization,
+    ) -> Result<identity_model_core::TokenResponse, Error> {
+        self.block(self.inner.poll_device(authorization))
+    }
+
     /// Introspects a token.
     pub fn introspect(
         &self,

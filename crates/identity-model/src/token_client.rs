@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use identity_model_core::{
     AuthorizationRequest, Client, DeviceAuthorization, DevicePoller, DiscoveryDocument, DiscoveryPolicy,
-    EndpointResponse, Error, ErrorKind, FormRequest, Introspection, PollStep, PushedAuthorization,
-    RetryClass, Secret, TokenExchange, TokenRequest, TokenResponse, UserInfo, revocation_result,
-    token_request,
+    EndpointResponse, Error, ErrorKind, FormRequest, IdTokenValidation, Introspection, PollStep,
+    PushedAuthorization, RetryClass, Secret, TokenExchange, TokenRequest, TokenResponse, UserInfo,
+    revocation_result, token_request,
 };
 
 use crate::authority::Authority;
@@ -197,6 +197,12 @@ impl TokenClientBuilder {
             self.config.or_else(|| self.authority.as_ref().map(|a| a.config().clone())).unwrap_or_default();
         let policy =
             self.policy.or_else(|| self.authority.as_ref().map(|a| a.policy().clone())).unwrap_or_default();
+        if self.client.auth.uses_mtls() && self.transport.is_none() && config.client_identity.is_none() {
+            return Err(Error::new(
+                ErrorKind::InvalidUsage,
+                "tls_client_auth needs a client certificate: set HttpConfig::client_identity or give a transport",
+            ));
+        }
         let transport = match (self.transport, &self.authority) {
             (Some(t), _) => t,
             // mTLS needs the certificate on the connection: the authority's pool may not have it.
@@ -312,8 +318,39 @@ impl TokenClient {
     }
 
     /// Checks the callback of `request` (state, RFC 9207 iss) and redeems its code with the
-    /// PKCE verifier (sent once: a code is single use).
+    /// PKCE verifier (sent once: a code is single use). With an authority, an ID token in the
+    /// response is validated before the tokens are returned: signature with the issuer's keys,
+    /// `iss`, `aud` = client id, `exp`, `iat`, `nonce`, `at_hash`, `azp`. Use
+    /// [`TokenClient::redeem_unverified`] to validate it yourself.
     pub async fn redeem(
+        &self,
+        request: &AuthorizationRequest,
+        callback: &str,
+    ) -> Result<TokenResponse, Error> {
+        let tokens = self.redeem_unverified(request, callback).await?;
+        if let (Some(id_token), Some(authority)) = (&tokens.id_token, &self.inner.authority) {
+            let issuer = self.endpoints().await?.issuer.unwrap_or_default();
+            let rules = IdTokenValidation::new(issuer, self.inner.client.client_id.clone())
+                .nonce(request.nonce.clone())
+                .access_token(tokens.access_token.expose());
+            let now = self.inner.clock.now();
+            let keys = authority.keys().await?;
+            match rules.validate(id_token.expose(), &keys, now) {
+                // Signed with a key published since the keys were cached: fetch once more.
+                Err(e) if e.kind() == ErrorKind::KeyNotFound => {
+                    let keys = authority.refetch_keys().await?;
+                    rules.validate(id_token.expose(), &keys, now)?;
+                }
+                other => {
+                    other?;
+                }
+            }
+        }
+        Ok(tokens)
+    }
+
+    /// [`TokenClient::redeem`] without the ID token check.
+    pub async fn redeem_unverified(
         &self,
         request: &AuthorizationRequest,
         callback: &str,

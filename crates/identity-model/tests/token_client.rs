@@ -292,7 +292,75 @@ fn blocking_token_client_and_manager() {
     let tokens: std::collections::BTreeSet<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     assert_eq!(tokens.len(), 1, "16 threads, one token");
     assert_eq!(provider.requests(Endpoint::Token) - before, 1, "one request");
+    let app = identity_model::blocking::TokenClient::new(client(&authority, Client::public("demo-app")));
+    let device = app.device_authorization(&["openid", "offline_access"], &[]).unwrap();
+    assert!(provider.approve_device(&device.user_code, "alice"));
+    let tokens = app.poll_device(&device).unwrap();
+    assert!(app.refresh(tokens.refresh_token.unwrap()).is_ok());
     let e = runtime.block_on(async { manager.get() }).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidUsage, "refused inside a runtime");
     drop(provider);
+}
+
+#[tokio::test]
+async fn redeem_validates_the_id_token() {
+    let provider = provider_with(vec![]).await;
+    let authority = authority(&provider);
+    let app = client(&authority, Client::public("demo-app"));
+    let request = AuthorizationRequest::new("demo-app", "http://127.0.0.1:8400/callback").unwrap();
+    let callback = browse(&app.authorization_url(&request).await.unwrap()).await;
+    // Same state, another nonce: the ID token's nonce no longer matches.
+    let mut tampered = request.clone();
+    tampered.nonce = "not-the-nonce-sent".into();
+    let e = app.redeem(&tampered, &callback).await.unwrap_err();
+    assert_eq!((e.kind(), e.claim()), (ErrorKind::InvalidClaim, Some("nonce")));
+
+    // Keys replaced after the authority cached them: one refetch, then the ID token validates.
+    authority.keys().await.unwrap();
+    provider.rotate_keys(identity_model_testkit::Rotation::Replace);
+    let jwks_before = provider.requests(Endpoint::Jwks);
+    let request = AuthorizationRequest::new("demo-app", "http://127.0.0.1:8400/callback").unwrap();
+    let callback = browse(&app.authorization_url(&request).await.unwrap()).await;
+    let tokens = app.redeem(&request, &callback).await.unwrap();
+    assert!(tokens.id_token.is_some());
+    assert_eq!(provider.requests(Endpoint::Jwks) - jwks_before, 1);
+}
+
+#[test]
+fn mtls_uses_the_aliases_and_needs_a_certificate() {
+    let document = identity_model::DiscoveryDocument::from_json(
+        json!({
+            "issuer": "https://op.example",
+            "jwks_uri": "https://op.example/jwks",
+            "token_endpoint": "https://op.example/token",
+            "introspection_endpoint": "https://op.example/introspect",
+            "mtls_endpoint_aliases": {"token_endpoint": "https://mtls.op.example/token"},
+        })
+        .to_string()
+        .as_bytes(),
+        "https://op.example",
+        &DiscoveryPolicy::default().resource_server_fields(),
+    )
+    .unwrap();
+    let mtls = Endpoints::from_discovery(&document, true);
+    assert_eq!(mtls.token.as_deref(), Some("https://mtls.op.example/token"));
+    assert_eq!(
+        mtls.introspection.as_deref(),
+        Some("https://op.example/introspect"),
+        "no alias: the plain one"
+    );
+    let plain = Endpoints::from_discovery(&document, false);
+    assert_eq!(plain.token.as_deref(), Some("https://op.example/token"));
+
+    let tls = Client::new("svc", ClientAuth::TlsClientAuth);
+    let e = TokenClient::builder(tls.clone()).endpoints(plain.clone()).build().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidUsage, "no certificate configured");
+    let dir = std::env::temp_dir().join(format!("idm-mtls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pem = dir.join("client.pem");
+    std::fs::write(&pem, "not a certificate").unwrap();
+    let config = HttpConfig { client_identity: Some(pem), ..HttpConfig::default() };
+    let e = TokenClient::builder(tls).endpoints(plain).config(config).build().unwrap_err();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(e.kind(), ErrorKind::TransportError, "{e}");
 }
