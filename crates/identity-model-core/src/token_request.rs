@@ -278,31 +278,10 @@ pub fn device_authorization_request(
     Ok(request)
 }
 
-/// An introspection request (RFC 7662 section 2.1). Retryable: it reads.
-pub fn introspection_request(
-    endpoint: &str,
-    client: &Client,
-    token: &str,
-    token_type_hint: Option<&str>,
-    issuer: Option<&str>,
-    now: UnixTime,
-) -> Result<FormRequest, Error> {
-    token_request(endpoint, client, token, token_type_hint, issuer, now)
-}
-
-/// A revocation request (RFC 7009 section 2.1). Retryable: revoking twice is revoking.
-pub fn revocation_request(
-    endpoint: &str,
-    client: &Client,
-    token: &str,
-    token_type_hint: Option<&str>,
-    issuer: Option<&str>,
-    now: UnixTime,
-) -> Result<FormRequest, Error> {
-    token_request(endpoint, client, token, token_type_hint, issuer, now)
-}
-
-fn token_request(
+/// A request about a token: introspection (RFC 7662 section 2.1) or revocation (RFC 7009
+/// section 2.1), the same form either way. Retryable: reading twice is reading, revoking
+/// twice is revoking.
+pub fn token_operation_request(
     endpoint: &str,
     client: &Client,
     token: &str,

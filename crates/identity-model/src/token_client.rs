@@ -411,23 +411,27 @@ impl TokenClient {
         token: &str,
         token_type_hint: Option<&str>,
     ) -> Result<Introspection, Error> {
-        let (url, issuer) = self.endpoint(|e| e.introspection.clone(), "introspection_endpoint").await?;
-        let form = token_request::introspection_request(
-            &url,
-            &self.inner.client,
-            token,
-            token_type_hint,
-            issuer.as_deref(),
-            self.inner.clock.now(),
-        )?;
-        let response = self.send(form).await?;
+        let endpoint = |e: &Endpoints| e.introspection.clone();
+        let response = self.about_token(endpoint, "introspection_endpoint", token, token_type_hint).await?;
         Introspection::from_response(as_endpoint_response(&response))
     }
 
     /// Revokes a token (RFC 7009).
     pub async fn revoke(&self, token: &str, token_type_hint: Option<&str>) -> Result<(), Error> {
-        let (url, issuer) = self.endpoint(|e| e.revocation.clone(), "revocation_endpoint").await?;
-        let form = token_request::revocation_request(
+        let endpoint = |e: &Endpoints| e.revocation.clone();
+        let response = self.about_token(endpoint, "revocation_endpoint", token, token_type_hint).await?;
+        revocation_result(as_endpoint_response(&response))
+    }
+
+    async fn about_token(
+        &self,
+        pick: impl FnOnce(&Endpoints) -> Option<String>,
+        name: &str,
+        token: &str,
+        token_type_hint: Option<&str>,
+    ) -> Result<HttpResponse, Error> {
+        let (url, issuer) = self.endpoint(pick, name).await?;
+        let form = token_request::token_operation_request(
             &url,
             &self.inner.client,
             token,
@@ -435,8 +439,7 @@ impl TokenClient {
             issuer.as_deref(),
             self.inner.clock.now(),
         )?;
-        let response = self.send(form).await?;
-        revocation_result(as_endpoint_response(&response))
+        self.send(form).await
     }
 
     /// Fetches userinfo with `access_token`; with `expected_subject` (the ID token's `sub`),
