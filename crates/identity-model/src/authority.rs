@@ -81,8 +81,6 @@ impl Snapshot {
 #[derive(Default)]
 struct RefreshState {
     jwks_uri: Option<(String, Instant)>,
-    /// The last good discovery document (served past its freshness when the provider is down).
-    document: Option<(Arc<DiscoveryDocument>, Instant)>,
     etag: Option<String>,
     last_attempt: Option<Instant>,
     last_failure: Option<Instant>,
@@ -98,6 +96,9 @@ struct Inner {
     transport: Arc<dyn HttpTransport>,
     clock: Arc<dyn Clock>,
     snapshot: ArcSwapOption<Snapshot>,
+    /// The last good discovery document and its freshness (served past it when the provider
+    /// is down); read without a lock.
+    document: ArcSwapOption<(Arc<DiscoveryDocument>, Instant)>,
     refresh: Mutex<RefreshState>,
     last_kid_miss_fetch: AtomicU64,
     started: Instant,
@@ -214,6 +215,7 @@ impl AuthorityBuilder {
                 transport,
                 clock: self.clock,
                 snapshot: ArcSwapOption::empty(),
+                document: ArcSwapOption::empty(),
                 refresh: Mutex::new(RefreshState::default()),
                 last_kid_miss_fetch: AtomicU64::new(u64::MAX),
                 started: Instant::now(),
@@ -277,6 +279,7 @@ impl Authority {
         let mut state = self.inner.refresh.lock().await;
         *state = RefreshState::default();
         self.inner.snapshot.store(None);
+        self.inner.document.store(None);
     }
 
     /// Fetches and checks the discovery document (not cached; for tools and diagnostics).
@@ -527,29 +530,33 @@ impl Authority {
         if let Some(uri) = document.jwks_uri() {
             state.jwks_uri = Some((uri.to_owned(), now + ttl));
         }
-        state.document = Some((Arc::clone(&document), now + ttl));
+        inner.document.store(Some(Arc::new((Arc::clone(&document), now + ttl))));
         Ok(document)
     }
 
     /// The discovery document, cached for its freshness (the same fetch the keys use). When
     /// the provider cannot be reached, the last good document is served.
     pub async fn metadata(&self) -> Result<Arc<DiscoveryDocument>, Error> {
+        let fresh = || {
+            let cached = self.inner.document.load_full()?;
+            (Instant::now() < cached.1).then(|| Arc::clone(&cached.0))
+        };
+        if let Some(document) = fresh() {
+            return Ok(document);
+        }
         let mut state = self.inner.refresh.lock().await;
-        match &state.document {
-            Some((document, until)) if Instant::now() < *until => Ok(Arc::clone(document)),
-            last => {
-                let last = last.as_ref().map(|(document, _)| Arc::clone(document));
-                match self.discover_into(&mut state).await {
-                    Ok(document) => Ok(document),
-                    Err(e) => match last {
-                        Some(document) => {
-                            tracing::warn!(issuer = %self.inner.issuer, error = %e, "discovery failed; serving the last good document");
-                            Ok(document)
-                        }
-                        None => Err(e),
-                    },
+        if let Some(document) = fresh() {
+            return Ok(document); // another caller fetched it while this one waited
+        }
+        match self.discover_into(&mut state).await {
+            Ok(document) => Ok(document),
+            Err(e) => match self.inner.document.load_full() {
+                Some(last) => {
+                    tracing::warn!(issuer = %self.inner.issuer, error = %e, "discovery failed; serving the last good document");
+                    Ok(Arc::clone(&last.0))
                 }
-            }
+                None => Err(e),
+            },
         }
     }
 

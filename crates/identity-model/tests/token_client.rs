@@ -364,3 +364,36 @@ fn mtls_uses_the_aliases_and_needs_a_certificate() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(e.kind(), ErrorKind::TransportError, "{e}");
 }
+
+#[tokio::test]
+async fn discovery_is_cached_and_the_last_good_document_outlives_an_outage() {
+    let provider = provider_with(vec![]).await;
+    let service = client(&authority(&provider), Client::with_secret("demo-service", "demo-secret"));
+    for _ in 0..5 {
+        service.client_credentials(&[], &[]).await.unwrap();
+    }
+    assert_eq!(provider.requests(Endpoint::Discovery), 1, "one discovery for five token requests");
+
+    // A document that is never fresh: every call rediscovers, and an outage serves the last one.
+    let stale = HttpConfig {
+        min_freshness: Duration::ZERO,
+        max_disco_freshness: Duration::ZERO,
+        retry_max_attempts: 1,
+        ..config()
+    };
+    let authority = Authority::builder(provider.issuer())
+        .policy(DiscoveryPolicy::default().allow_http_on_loopback())
+        .config(stale)
+        .build()
+        .unwrap();
+    let service = client(&authority, Client::with_secret("demo-service", "demo-secret"));
+    service.client_credentials(&[], &[]).await.unwrap();
+    provider.inject(Endpoint::Discovery, Fault::Status(503), Times::UntilCleared);
+    provider.reset_counters();
+    service.client_credentials(&[], &[]).await.unwrap();
+    assert_eq!(provider.requests(Endpoint::Discovery), 1, "tried, failed, served the last good document");
+    assert_eq!(provider.requests(Endpoint::Token), 1);
+    authority.clear().await;
+    let e = service.client_credentials(&[], &[]).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::HttpStatus, "nothing to fall back on after clear(): {e}");
+}
