@@ -1,8 +1,10 @@
 //! # identity-model
 //!
-//! OpenID Connect and OAuth 2.0 for Rust services. Today this crate is the validation core
-//! ([`identity_model_core`], re-exported here) plus a clock; discovery, key caching and token
-//! requests arrive on top of it.
+//! OpenID Connect and OAuth 2.0 for Rust services: the validation core
+//! ([`identity_model_core`], re-exported here); [`Authority`], which trusts an issuer through
+//! its discovery document and cached, rotating keys; [`TokenClient`], which gets tokens with
+//! every grant and client authentication; and [`TokenManager`], which caches them. The
+//! [`blocking`] module has the same for code without an async runtime.
 //!
 //! ```
 //! use identity_model::{Algorithm, KeySet, SigningKey, StaticKeyValidator, Validation};
