@@ -516,11 +516,8 @@ impl Authority {
     async fn discover_into(&self, state: &mut RefreshState) -> Result<Arc<DiscoveryDocument>, Error> {
         let inner = &self.inner;
         let now = Instant::now();
-        let url = discovery_url(&inner.issuer, inner.metadata)?;
-        let response = self.get(&url, "application/json", None, 1024 * 1024).await?;
-        inner.stats.discovery_fetches.fetch_add(1, Ordering::Relaxed);
-        media_type::check(response.content_type.as_deref(), media_type::JSON)?;
-        let document = Arc::new(DiscoveryDocument::from_json(&response.body, &inner.issuer, &inner.policy)?);
+        let (document, response) = self.discovery_response().await?;
+        let document = Arc::new(document);
         let ttl = freshness(
             &response,
             inner.config.disco_cache_ttl,
