@@ -85,11 +85,22 @@ struct Slot {
     attempts: AtomicU64,
 }
 
+impl Slot {
+    fn new(key: Key) -> Arc<Slot> {
+        Arc::new(Slot {
+            key,
+            current: ArcSwapOption::empty(),
+            state: Arc::new(Mutex::new(SlotState::default())),
+            attempts: AtomicU64::new(0),
+        })
+    }
+}
+
 struct Inner {
     client: TokenClient,
     config: TokenManagerConfig,
-    scopes: Vec<String>,
-    resources: Vec<String>,
+    /// The slot of the default scopes and resources: `get()` goes straight to it.
+    default: Arc<Slot>,
     slots: std::sync::Mutex<HashMap<Key, Arc<Slot>>>,
     stats: TokenManagerStats,
 }
@@ -105,8 +116,8 @@ impl std::fmt::Debug for TokenManager {
         f.debug_struct("TokenManager")
             .field("client", &self.inner.client)
             .field("config", &self.inner.config)
-            .field("scopes", &self.inner.scopes)
-            .field("resources", &self.inner.resources)
+            .field("scopes", &self.inner.default.key.0)
+            .field("resources", &self.inner.default.key.1)
             .finish_non_exhaustive()
     }
 }
@@ -134,14 +145,14 @@ impl TokenManager {
         resources: &[&str],
         config: TokenManagerConfig,
     ) -> Self {
-        let (scopes, resources) = key(scopes, resources);
+        let default = Slot::new(key(scopes, resources));
+        let slots = HashMap::from([(default.key.clone(), Arc::clone(&default))]);
         TokenManager {
             inner: Arc::new(Inner {
                 client,
                 config,
-                scopes,
-                resources,
-                slots: std::sync::Mutex::new(HashMap::new()),
+                default,
+                slots: std::sync::Mutex::new(slots),
                 stats: TokenManagerStats::default(),
             }),
         }
@@ -154,22 +165,22 @@ impl TokenManager {
 
     /// A valid token for the default scopes and resources.
     pub async fn get(&self) -> Result<Arc<TokenResponse>, Error> {
-        let inner = &self.inner;
-        let scopes: Vec<&str> = inner.scopes.iter().map(String::as_str).collect();
-        let resources: Vec<&str> = inner.resources.iter().map(String::as_str).collect();
-        self.get_for(&scopes, &resources).await
+        self.get_from(&self.inner.default).await
     }
 
     /// A valid token for `scopes` and `resources` (cached per set, order ignored).
     pub async fn get_for(&self, scopes: &[&str], resources: &[&str]) -> Result<Arc<TokenResponse>, Error> {
+        self.get_from(&self.slot(key(scopes, resources))).await
+    }
+
+    async fn get_from(&self, slot: &Arc<Slot>) -> Result<Arc<TokenResponse>, Error> {
         let inner = &self.inner;
-        let slot = self.slot(key(scopes, resources));
         let now = Instant::now();
         if let Some(cached) = slot.current.load_full() {
             if now < cached.expires_at {
                 inner.stats.hits.fetch_add(1, Ordering::Relaxed);
                 if now >= cached.refresh_at {
-                    self.refresh_ahead(&slot, now);
+                    self.refresh_ahead(slot, now);
                 }
                 return Ok(Arc::clone(&cached.token));
             }
@@ -194,7 +205,7 @@ impl TokenManager {
                 return Err(error.replicate());
             }
         }
-        self.fetch(&slot, &mut state).await
+        self.fetch(slot, &mut state).await
     }
 
     /// Forgets `access_token` when it is the cached one (call after a 401 with it). Other
@@ -220,14 +231,12 @@ impl TokenManager {
 
     fn slot(&self, key: Key) -> Arc<Slot> {
         let mut slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
-        Arc::clone(slots.entry(key.clone()).or_insert_with(|| {
-            Arc::new(Slot {
-                key,
-                current: ArcSwapOption::empty(),
-                state: Arc::new(Mutex::new(SlotState::default())),
-                attempts: AtomicU64::new(0),
-            })
-        }))
+        if let Some(slot) = slots.get(&key) {
+            return Arc::clone(slot);
+        }
+        let slot = Slot::new(key);
+        slots.insert(slot.key.clone(), Arc::clone(&slot));
+        slot
     }
 
     /// One background refresh while the current token is still good, unless one is running
