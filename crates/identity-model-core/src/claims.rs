@@ -41,6 +41,15 @@ impl UnixTime {
     pub const fn as_secs(self) -> i64 {
         self.0
     }
+
+    /// The same instant as a [`std::time::SystemTime`] (for HTTP dates), saturating at the
+    /// limits `SystemTime` can hold.
+    pub fn as_system_time(self) -> std::time::SystemTime {
+        let epoch = std::time::UNIX_EPOCH;
+        let by = std::time::Duration::from_secs(self.0.unsigned_abs());
+        let moved = if self.0 >= 0 { epoch.checked_add(by) } else { epoch.checked_sub(by) };
+        moved.unwrap_or(epoch)
+    }
 }
 
 /// The claims of a validated JWT.

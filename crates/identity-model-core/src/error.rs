@@ -73,11 +73,14 @@ pub enum ErrorKind {
     /// An authorization response (the redirect back) fails its checks: `state` or RFC 9207
     /// `iss` do not match, or it has no `code`.
     InvalidCallback,
+    /// A configuration is refused: a builder's settings contradict each other or break a
+    /// safety rule, or an environment variable or config file has an unusable value.
+    InvalidConfig,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 28] = [
+    pub const ALL: [ErrorKind; 29] = [
         ErrorKind::MalformedToken,
         ErrorKind::UnsupportedAlgorithm,
         ErrorKind::AlgorithmNotAllowed,
@@ -106,6 +109,7 @@ impl ErrorKind {
         ErrorKind::OAuthError,
         ErrorKind::InvalidResponse,
         ErrorKind::InvalidCallback,
+        ErrorKind::InvalidConfig,
     ];
 
     /// The stable snake_case name of this kind (for example `token_expired`).
@@ -139,6 +143,7 @@ impl ErrorKind {
             ErrorKind::OAuthError => "oauth_error",
             ErrorKind::InvalidResponse => "invalid_response",
             ErrorKind::InvalidCallback => "invalid_callback",
+            ErrorKind::InvalidConfig => "invalid_config",
         }
     }
 }
@@ -157,13 +162,14 @@ pub struct Error {
     message: Cow<'static, str>,
     claim: Option<Cow<'static, str>>,
     oauth: Option<Box<OAuthError>>,
+    timeout: bool,
     source: Option<Box<dyn StdError + Send + Sync + 'static>>,
 }
 
 impl Error {
     /// A new error of `kind` with a human-readable message.
     pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
-        Error { kind, message: message.into(), claim: None, oauth: None, source: None }
+        Error { kind, message: message.into(), claim: None, oauth: None, timeout: false, source: None }
     }
 
     /// Names the claim (or header member) this error is about.
@@ -185,6 +191,7 @@ impl Error {
             message: error.to_string().into(),
             claim: None,
             oauth: Some(Box::new(error)),
+            timeout: false,
             source: None,
         }
     }
@@ -203,8 +210,20 @@ impl Error {
             message: self.message.clone(),
             claim: self.claim.clone(),
             oauth: self.oauth.clone(),
+            timeout: self.timeout,
             source: None,
         }
+    }
+
+    /// Marks this error as caused by a timeout.
+    pub fn timed_out(mut self) -> Self {
+        self.timeout = true;
+        self
+    }
+
+    /// Whether a timeout caused this error (a request, or a caller's own deadline).
+    pub fn is_timeout(&self) -> bool {
+        self.timeout
     }
 
     /// The stable kind.

@@ -35,8 +35,10 @@ mod claims;
 mod client_auth;
 mod device_flow;
 pub mod discovery;
+mod endpoints;
 mod error;
 pub mod form_request;
+pub mod http;
 mod id_token;
 mod json_object;
 mod jwk;
@@ -50,6 +52,7 @@ mod secret;
 mod signing;
 pub mod token_request;
 mod token_response;
+mod unverified;
 mod validation;
 
 pub use algorithm::{Algorithm, AlgorithmSet, Curve, KeyFamily};
@@ -60,6 +63,7 @@ pub use client_auth::{
 };
 pub use device_flow::{DevicePoller, PollStep, SLOW_DOWN_STEP};
 pub use discovery::{DiscoveryDocument, DiscoveryPolicy, MetadataKind, discovery_url};
+pub use endpoints::Endpoints;
 pub use error::{Error, ErrorKind};
 pub use form_request::{FormRequest, Method, RetryClass};
 pub use id_token::{BACKCHANNEL_LOGOUT_EVENT, IdTokenValidation, left_half_hash, validate_logout_token};
@@ -75,4 +79,5 @@ pub use token_response::{
     DeviceAuthorization, EndpointResponse, Introspection, PushedAuthorization, TokenResponse, UserInfo,
     revocation_result,
 };
+pub use unverified::UnverifiedToken;
 pub use validation::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, ValidToken, Validation};

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::algorithm::AlgorithmSet;
-use crate::base64url;
 use crate::claims::{Claims, UnixTime};
-use crate::error::{Error, ErrorKind, malformed};
-use crate::jws::{self, Compact, Header};
+use crate::error::{Error, ErrorKind};
+use crate::jws::{self, Header};
 use crate::key_set::KeySet;
+use crate::unverified::UnverifiedToken;
 
 /// Default clock leeway.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
@@ -165,25 +165,32 @@ impl Validation {
     /// claims (`exp`, `nbf`, `iat`, `iss`, `aud`, required claims, custom check). The first
     /// failure is returned.
     pub fn validate(&self, token: &str, keys: &KeySet, now: UnixTime) -> Result<ValidToken, Error> {
-        if token.len() > self.max_token_len {
-            return Err(malformed(format!(
-                "token is {} bytes, over the {}-byte limit",
-                token.len(),
-                self.max_token_len
-            )));
-        }
-        let compact = Compact::split(token)?;
-        let header = compact.header()?;
-        self.check_type(&header)?;
-        jws::verify_signature(&compact, &header, keys, self.algorithms)?;
-        let payload = base64url::decode(compact.payload.as_bytes())
-            .map_err(|e| malformed("payload is not strict base64url").with_source(e))?;
-        let claims = Claims::from_json(payload)?;
+        let token = UnverifiedToken::parse(token, self.max_token_len)?;
+        self.check_signature(&token, keys)?;
+        self.accept(token, now)
+    }
+
+    /// [`Validation::validate`] on a token already split: the header's `typ` and `cty`, the
+    /// algorithm, the key and the signature. The claims are not looked at.
+    pub fn check_signature(&self, token: &UnverifiedToken<'_>, keys: &KeySet) -> Result<(), Error> {
+        self.check_type(&token.header)?;
+        jws::verify_signature(&token.compact, &token.header, keys, self.algorithms)
+    }
+
+    /// The rest of [`Validation::validate`] for a token whose signature
+    /// [`Validation::check_signature`] accepted: the claims and the custom check.
+    pub fn accept(&self, token: UnverifiedToken<'_>, now: UnixTime) -> Result<ValidToken, Error> {
+        let (header, claims) = token.into_claims()?;
         self.check_claims(&claims, now)?;
         if let Some(check) = &self.custom {
             check(&header, &claims)?;
         }
         Ok(ValidToken { header, claims })
+    }
+
+    /// The longest token accepted, in bytes (for [`UnverifiedToken::parse`]).
+    pub fn token_len_limit(&self) -> usize {
+        self.max_token_len
     }
 
     fn check_type(&self, header: &Header) -> Result<(), Error> {

@@ -2,42 +2,19 @@
 //!
 //! Calls forward to the async implementation on one background runtime shared by all blocking
 //! authorities (the way reqwest's `blocking` module works), except the hot path: with fresh
-//! keys cached, `validate` runs on the caller's thread without touching that runtime. Calling
-//! it from inside an async runtime is refused with `invalid_usage` (it would block a worker).
+//! keys cached, `validate` runs the same hot path as the async API on the caller's thread.
+//! Calls that must wait are refused with `invalid_usage` inside an async runtime (they would
+//! block a worker).
 
-use std::sync::OnceLock;
+use identity_model_core::{DiscoveryDocument, Error, KeySet, ValidToken};
 
-use identity_model_core::{DiscoveryDocument, Error, ErrorKind, KeySet, ValidToken};
+use crate::authority::Step;
+use crate::runtime::block_on;
 
 /// A blocking handle on an [`crate::Authority`]. Cheap to clone; clones share keys and stats.
 #[derive(Debug, Clone)]
 pub struct Authority {
     inner: crate::Authority,
-}
-
-fn runtime() -> Result<&'static tokio::runtime::Runtime, Error> {
-    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("identity-model-blocking")
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|e| Error::new(ErrorKind::InvalidUsage, format!("cannot start the background runtime: {e}")))
-}
-
-fn outside_async() -> Result<(), Error> {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(Error::new(
-            ErrorKind::InvalidUsage,
-            "the blocking API was called inside an async runtime: use identity_model::Authority there",
-        ));
-    }
-    Ok(())
 }
 
 impl Authority {
@@ -53,23 +30,22 @@ impl Authority {
 
     /// Validates `token`, fetching keys when needed (blocking the calling thread).
     pub fn validate(&self, token: &str) -> Result<ValidToken, Error> {
-        outside_async()?;
-        if let Some(result) = self.inner.validate_cached(token) {
-            return result;
+        // The same hot path as the async API, on the caller's thread: refresh-ahead and the
+        // staleness bound apply alike (background refreshes run on the background runtime).
+        match self.inner.check(token) {
+            Step::Ready(result) => result,
+            Step::NeedsRefresh(need) => block_on(self.inner.resolve(need)),
         }
-        runtime()?.block_on(self.inner.validate(token))
     }
 
     /// Fetches and checks the discovery document.
     pub fn discover(&self) -> Result<DiscoveryDocument, Error> {
-        outside_async()?;
-        runtime()?.block_on(self.inner.discover())
+        block_on(self.inner.discover())
     }
 
     /// The current key set, fetched when none is cached.
     pub fn keys(&self) -> Result<std::sync::Arc<KeySet>, Error> {
-        outside_async()?;
-        runtime()?.block_on(self.inner.keys())
+        block_on(self.inner.keys())
     }
 
     /// Counters.
@@ -96,8 +72,7 @@ impl TokenClient {
     }
 
     fn block<T>(&self, future: impl std::future::Future<Output = Result<T, Error>>) -> Result<T, Error> {
-        outside_async()?;
-        runtime()?.block_on(future)
+        block_on(future)
     }
 
     /// Sends a token request (any grant).
@@ -214,8 +189,7 @@ impl TokenManager {
 
     /// A valid token for the default scopes and resources.
     pub fn get(&self) -> Result<std::sync::Arc<identity_model_core::TokenResponse>, Error> {
-        outside_async()?;
-        runtime()?.block_on(self.inner.get())
+        block_on(self.inner.get())
     }
 
     /// Forgets `access_token` when it is the cached one.

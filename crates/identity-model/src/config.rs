@@ -15,8 +15,12 @@ pub struct HttpConfig {
     /// Attempts per idempotent request, the first included (`HTTP_RETRY_MAX_ATTEMPTS`, alias
     /// `HTTP_RETRY_COUNT`; default 3; 1 means no retry).
     pub retry_max_attempts: u32,
-    /// Base of the exponential backoff (`HTTP_RETRY_BASE_DELAY`, seconds; default 1).
+    /// Base of the exponential backoff between retries of one request: the first retry waits
+    /// up to this, each next one up to twice as long (`HTTP_RETRY_BASE_DELAY`, seconds; default 1).
     pub retry_base_delay: Duration,
+    /// After a failed key or discovery refresh, how long callers get that failure without a
+    /// new request (default 1 s).
+    pub refresh_failure_backoff: Duration,
     /// Client certificate for mTLS (RFC 8705): a PEM file with the certificate chain and its
     /// private key. Used by every request of the transport built from this config.
     pub client_identity: Option<PathBuf>,
@@ -51,6 +55,7 @@ impl Default for HttpConfig {
             connect_timeout: Duration::from_secs(10),
             retry_max_attempts: 3,
             retry_base_delay: Duration::from_secs(1),
+            refresh_failure_backoff: Duration::from_secs(1),
             client_identity: None,
             ca_bundle: None,
             jwks_cache_ttl: Duration::from_secs(3600),

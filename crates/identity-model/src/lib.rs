@@ -20,21 +20,30 @@
 
 mod authority;
 pub mod blocking;
-mod circuit;
 mod clock;
 mod config;
-mod issuers;
-pub mod retry;
+mod http;
+mod runtime;
 mod static_keys;
-mod token_client;
-mod token_manager;
-pub mod transport;
+mod tokens;
 
-pub use authority::{Authority, AuthorityBuilder, Stats};
+pub use authority::{Authority, AuthorityBuilder, Issuers, Stats};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::{ConfigError, ConfigProblem, HttpConfig};
-pub use identity_model_core::*;
-pub use issuers::Issuers;
+pub use http::transport;
+pub use http::{Backoff, RetryDecision};
+pub use identity_model_core::{
+    ASSERTION_LIFETIME_SECS, Algorithm, AlgorithmSet, AssertionAudience, AuthorizationRequest,
+    BACKCHANNEL_LOGOUT_EVENT, Claims, Client, ClientAuth, Curve, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN,
+    DeviceAuthorization, DevicePoller, DiscoveryDocument, DiscoveryPolicy, EndpointResponse, Endpoints,
+    Error, ErrorKind, FormRequest, Grant, Header, IdTokenValidation, Introspection, JWT_BEARER_ASSERTION,
+    KeyFamily, KeySet, KeySetLimits, KeyType, MAX_RSA_BITS, MIN_RSA_BITS, MetadataKind, Method, NumericDate,
+    OAuthError, Pkce, PollStep, PushedAuthorization, RejectedKey, RetryClass, SLOW_DOWN_STEP, Secret,
+    SigningKey, TokenExchange, TokenRequest, TokenResponse, UnixTime, UnverifiedToken, UserInfo, ValidToken,
+    Validation, VerifiedJws, VerifyingKey, base64url, challenge_s256, discovery_url, left_half_hash,
+    random_id, revocation_result, sha256, thumbprint, token_type, validate_logout_token,
+};
+pub use runtime::new_runtime;
 pub use static_keys::StaticKeyValidator;
-pub use token_client::{Endpoints, MAX_RESPONSE_BYTES, TokenClient, TokenClientBuilder, TokenClientStats};
-pub use token_manager::{TokenManager, TokenManagerConfig, TokenManagerStats};
+pub use tokens::client::{MAX_RESPONSE_BYTES, TokenClient, TokenClientBuilder, TokenClientStats};
+pub use tokens::manager::{TokenManager, TokenManagerConfig, TokenManagerStats};

@@ -354,7 +354,7 @@ fn mtls_uses_the_aliases_and_needs_a_certificate() {
 
     let tls = Client::new("svc", ClientAuth::TlsClientAuth);
     let e = TokenClient::builder(tls.clone()).endpoints(plain.clone()).build().unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidUsage, "no certificate configured");
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig, "no certificate configured");
     let dir = std::env::temp_dir().join(format!("idm-mtls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let pem = dir.join("client.pem");
@@ -362,7 +362,7 @@ fn mtls_uses_the_aliases_and_needs_a_certificate() {
     let config = HttpConfig { client_identity: Some(pem), ..HttpConfig::default() };
     let e = TokenClient::builder(tls).endpoints(plain).config(config).build().unwrap_err();
     std::fs::remove_dir_all(&dir).unwrap();
-    assert_eq!(e.kind(), ErrorKind::TransportError, "{e}");
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
 }
 
 #[tokio::test]

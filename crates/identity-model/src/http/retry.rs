@@ -1,13 +1,15 @@
-//! When to try a request again: exponential backoff with full jitter, and `Retry-After`
-//! (seconds or an HTTP date) honoured up to a cap. Pure arithmetic; the caller supplies the
-//! randomness and the clock, so the schedule is testable.
+//! When to try again: exponential backoff with jitter, and a server's `Retry-After` honoured
+//! up to a cap. Pure arithmetic; the caller supplies the randomness, so the schedule is
+//! testable. The fetch loop (retries of one request) and the token manager (waits between
+//! failed refreshes) both use [`Backoff`]: `base` means the same in both, the ceiling of the
+//! first wait.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// Backoff settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
-    /// Delay scale: attempt `n` (from 0) waits up to `base * 2^n`.
+    /// Delay scale: wait `n` (from 0) is at most `base * 2^n`.
     pub base: Duration,
     /// No single wait is longer than this.
     pub cap: Duration,
@@ -38,9 +40,17 @@ impl Backoff {
     /// Full jitter (AWS architecture blog, "Exponential Backoff and Jitter"): a uniform wait in
     /// `[0, min(cap, base * 2^attempt))`, with `unit` uniform in `[0, 1)`.
     pub fn jittered(&self, attempt: u32, unit: f64) -> Duration {
-        let ceiling =
-            self.base.saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX)).min(self.cap);
-        ceiling.mul_f64(unit.clamp(0.0, 1.0))
+        self.ceiling(attempt).mul_f64(unit.clamp(0.0, 1.0))
+    }
+
+    /// Equal jitter: a uniform wait in `[c/2, c)` with `c = min(cap, base * 2^attempt)`, for
+    /// waits that must not be near zero (a failing provider is not probed again at once).
+    pub fn equal_jittered(&self, attempt: u32, unit: f64) -> Duration {
+        self.ceiling(attempt).mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0))
+    }
+
+    fn ceiling(&self, attempt: u32) -> Duration {
+        self.base.saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX)).min(self.cap)
     }
 
     /// The decision after attempt `attempt` (from 0) of `max_attempts` failed, given the
@@ -53,7 +63,7 @@ impl Backoff {
         retry_after: Option<Duration>,
         unit: f64,
     ) -> RetryDecision {
-        if attempt + 1 >= max_attempts {
+        if attempt.saturating_add(1) >= max_attempts {
             return RetryDecision::GiveUp;
         }
         match retry_after {
@@ -62,17 +72,6 @@ impl Backoff {
             None => RetryDecision::After(self.jittered(attempt, unit)),
         }
     }
-}
-
-/// Parses a `Retry-After` value: delay-seconds or an HTTP date (RFC 9110 section 10.2.3). A
-/// date in the past means "now"; anything unreadable is `None`.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(Duration::from_secs(value.parse::<u64>().unwrap_or(u64::MAX)));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// A uniform number in `[0, 1)` for backoff and refresh jitter (std's per-instance random
@@ -119,18 +118,10 @@ mod tests {
     }
 
     #[test]
-    fn parses_seconds_and_http_dates() {
-        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
-        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:50:37 GMT", now), Some(Duration::from_secs(60)));
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
-            Some(Duration::ZERO),
-            "past date"
-        );
-        for bad in ["", "-1", "1.5", "soon", "Sun, 06 Nov 1994"] {
-            assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
-        }
+    fn equal_jitter_keeps_at_least_half() {
+        let b = Backoff { base: Duration::from_secs(1), cap: Duration::from_secs(60), ..Backoff::default() };
+        assert_eq!(b.equal_jittered(0, 0.0), Duration::from_millis(500));
+        assert_eq!(b.equal_jittered(2, 0.5), Duration::from_secs(3));
+        assert_eq!(b.equal_jittered(40, 1.0), Duration::from_secs(60));
     }
 }

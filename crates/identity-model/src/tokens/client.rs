@@ -7,89 +7,20 @@
 use std::sync::Arc;
 
 use identity_model_core::{
-    AuthorizationRequest, Client, DeviceAuthorization, DevicePoller, DiscoveryDocument, DiscoveryPolicy,
-    EndpointResponse, Error, ErrorKind, FormRequest, IdTokenValidation, Introspection, PollStep,
-    PushedAuthorization, RetryClass, Secret, TokenExchange, TokenRequest, TokenResponse, UserInfo,
-    revocation_result, token_request,
+    AuthorizationRequest, Client, DeviceAuthorization, DevicePoller, DiscoveryPolicy, EndpointResponse,
+    Endpoints, Error, ErrorKind, FormRequest, IdTokenValidation, Introspection, PollStep,
+    PushedAuthorization, Secret, TokenExchange, TokenRequest, TokenResponse, UserInfo, revocation_result,
+    token_request,
 };
 
 use crate::authority::Authority;
 use crate::clock::{Clock, SystemClock};
 use crate::config::HttpConfig;
-use crate::retry::{Backoff, RetryDecision, jitter_unit, parse_retry_after};
-use crate::transport::{HttpResponse, HttpTransport, ReqwestTransport};
+use crate::http::transport::{HttpResponse, HttpTransport, ReqwestTransport, config_error};
+use crate::http::{Fetcher, Outgoing, Tally};
 
 /// Largest response accepted from an OAuth endpoint.
 pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
-
-/// The endpoints a client talks to. Any left `None` is looked up in discovery (when the
-/// client has an authority).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Endpoints {
-    /// The issuer (the `aud` of client assertions, the RFC 9207 `iss` check).
-    pub issuer: Option<String>,
-    /// `token_endpoint`.
-    pub token: Option<String>,
-    /// `authorization_endpoint`.
-    pub authorization: Option<String>,
-    /// `device_authorization_endpoint`.
-    pub device_authorization: Option<String>,
-    /// `pushed_authorization_request_endpoint`.
-    pub pushed_authorization_request: Option<String>,
-    /// `introspection_endpoint`.
-    pub introspection: Option<String>,
-    /// `revocation_endpoint`.
-    pub revocation: Option<String>,
-    /// `userinfo_endpoint`.
-    pub userinfo: Option<String>,
-    /// `authorization_response_iss_parameter_supported` (RFC 9207): the callback must carry `iss`.
-    pub iss_parameter_supported: bool,
-}
-
-impl Endpoints {
-    /// The endpoints of a discovery document; with `mtls`, the `mtls_endpoint_aliases`
-    /// (RFC 8705 section 5) replace the plain ones they alias.
-    pub fn from_discovery(document: &DiscoveryDocument, mtls: bool) -> Endpoints {
-        let pick = |name: &str| {
-            let alias = if mtls { document.mtls_alias(name) } else { None };
-            alias.or_else(|| document.text(name)).map(str::to_owned)
-        };
-        Endpoints {
-            issuer: document.issuer().map(str::to_owned),
-            token: pick("token_endpoint"),
-            authorization: document.authorization_endpoint().map(str::to_owned),
-            device_authorization: pick("device_authorization_endpoint"),
-            pushed_authorization_request: pick("pushed_authorization_request_endpoint"),
-            introspection: pick("introspection_endpoint"),
-            revocation: pick("revocation_endpoint"),
-            userinfo: pick("userinfo_endpoint"),
-            iss_parameter_supported: document
-                .members()
-                .get("authorization_response_iss_parameter_supported")
-                .and_then(serde_json::Value::as_bool)
-                .unwrap_or(false),
-        }
-    }
-
-    /// These endpoints, with `fallback`'s where these have none.
-    fn or(&self, fallback: Endpoints) -> Endpoints {
-        let pick = |mine: &Option<String>, theirs: Option<String>| mine.clone().or(theirs);
-        Endpoints {
-            issuer: pick(&self.issuer, fallback.issuer),
-            token: pick(&self.token, fallback.token),
-            authorization: pick(&self.authorization, fallback.authorization),
-            device_authorization: pick(&self.device_authorization, fallback.device_authorization),
-            pushed_authorization_request: pick(
-                &self.pushed_authorization_request,
-                fallback.pushed_authorization_request,
-            ),
-            introspection: pick(&self.introspection, fallback.introspection),
-            revocation: pick(&self.revocation, fallback.revocation),
-            userinfo: pick(&self.userinfo, fallback.userinfo),
-            iss_parameter_supported: self.iss_parameter_supported || fallback.iss_parameter_supported,
-        }
-    }
-}
 
 /// Counters of a token client.
 #[derive(Debug, Default)]
@@ -98,15 +29,16 @@ pub struct TokenClientStats {
     pub requests: std::sync::atomic::AtomicU64,
     /// Retries.
     pub retries: std::sync::atomic::AtomicU64,
+    /// Times a host's circuit opened on this client's requests.
+    pub circuit_opens: std::sync::atomic::AtomicU64,
 }
 
 struct Inner {
     client: Client,
     authority: Option<Authority>,
     endpoints: Endpoints,
-    transport: Arc<dyn HttpTransport>,
+    fetcher: Arc<Fetcher>,
     policy: DiscoveryPolicy,
-    config: HttpConfig,
     clock: Arc<dyn Clock>,
     stats: TokenClientStats,
 }
@@ -193,24 +125,29 @@ impl TokenClientBuilder {
 
     /// Builds the client.
     pub fn build(self) -> Result<TokenClient, Error> {
+        let own_config = self.config.is_some();
         let config =
             self.config.or_else(|| self.authority.as_ref().map(|a| a.config().clone())).unwrap_or_default();
         let policy =
             self.policy.or_else(|| self.authority.as_ref().map(|a| a.policy().clone())).unwrap_or_default();
         if self.client.auth.uses_mtls() && self.transport.is_none() && config.client_identity.is_none() {
             return Err(Error::new(
-                ErrorKind::InvalidUsage,
+                ErrorKind::InvalidConfig,
                 "tls_client_auth needs a client certificate: set HttpConfig::client_identity or give a transport",
             ));
         }
-        let transport = match (self.transport, &self.authority) {
-            (Some(t), _) => t,
+        let mtls = self.client.auth.uses_mtls();
+        let clock = Arc::clone(&self.clock);
+        let fetcher = match (&self.authority, self.transport) {
+            (_, Some(t)) => Arc::new(Fetcher::new(t, config, clock)),
+            // The authority's transport, breakers and settings: one circuit per host for both.
+            (Some(a), None) if !mtls && !own_config => Arc::clone(a.fetcher()),
+            (Some(a), None) if !mtls => Arc::new(Fetcher::new(a.transport(), config, clock)),
             // mTLS needs the certificate on the connection: the authority's pool may not have it.
-            (None, Some(a)) if !self.client.auth.uses_mtls() => a.transport(),
-            _ => Arc::new(
-                ReqwestTransport::new(&config)
-                    .map_err(|e| Error::new(ErrorKind::TransportError, e.message.clone()).with_source(e))?,
-            ),
+            (_, None) => {
+                let transport = ReqwestTransport::new(&config).map_err(config_error)?;
+                Arc::new(Fetcher::new(Arc::new(transport), config, clock))
+            }
         };
         let mut endpoints = self.endpoints;
         if endpoints.issuer.is_none() {
@@ -221,9 +158,8 @@ impl TokenClientBuilder {
                 client: self.client,
                 authority: self.authority,
                 endpoints,
-                transport,
+                fetcher,
                 policy,
-                config,
                 clock: self.clock,
                 stats: TokenClientStats::default(),
             }),
@@ -264,7 +200,7 @@ impl TokenClient {
             Error::new(ErrorKind::MissingFields, format!("no {name}: not in discovery and not configured"))
                 .with_claim(name.to_owned())
         })?;
-        self.inner.policy.check_url(&url, name)?;
+        self.inner.policy.check_url(&url, name)?; // names the endpoint; the fetch loop checks again
         Ok((url, endpoints.issuer))
     }
 
@@ -454,44 +390,18 @@ impl TokenClient {
         UserInfo::from_response(as_endpoint_response(&response), expected_subject)
     }
 
-    /// Sends `form`; retries connection errors, 429 and 5xx only when the core marked it
-    /// retryable. An error status is returned as a response for the caller to read.
+    /// Sends `form` through the fetch loop; retried only when the core marked it retryable.
+    /// An error status is returned as a response for the caller to read.
     async fn send(&self, form: FormRequest) -> Result<HttpResponse, Error> {
         let inner = &self.inner;
-        let backoff = Backoff { base: inner.config.retry_base_delay, ..Backoff::default() };
-        let attempts = match form.retry {
-            RetryClass::Retryable => inner.config.retry_max_attempts.max(1),
-            RetryClass::Never => 1,
+        let class = form.retry;
+        let tally = Tally {
+            requests: &inner.stats.requests,
+            retries: &inner.stats.retries,
+            circuit_opens: &inner.stats.circuit_opens,
         };
-        let mut attempt = 0;
-        loop {
-            if attempt > 0 {
-                inner.stats.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            inner.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let outcome = inner.transport.send(form.clone(), MAX_RESPONSE_BYTES).await;
-            let (retry_after, last) = match outcome {
-                Ok(response) if response.status != 429 && response.status < 500 => return Ok(response),
-                Ok(response) => {
-                    let wait = response
-                        .retry_after
-                        .as_deref()
-                        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
-                    (wait, Ok(response))
-                }
-                Err(e) => (
-                    None,
-                    Err(Error::new(ErrorKind::TransportError, format!("{}: {}", form.url, e.message))
-                        .with_source(e)),
-                ),
-            };
-            match backoff.decide(attempt, attempts, retry_after, jitter_unit()) {
-                RetryDecision::After(wait) => tokio::time::sleep(wait).await,
-                // The last answer stands: an error status is read by the caller (OAuth error).
-                RetryDecision::GiveUp => return last,
-            }
-            attempt += 1;
-        }
+        let request = Outgoing::Endpoint(form, MAX_RESPONSE_BYTES);
+        inner.fetcher.fetch(request, class, &inner.policy, ErrorKind::TransportError, tally).await
     }
 }
 

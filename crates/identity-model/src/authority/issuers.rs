@@ -1,17 +1,19 @@
 //! Several pinned issuers behind one `validate`: the token's `iss` (read before verification,
 //! only to choose) selects the authority whose keys and rules then decide. An `iss` that is not
-//! pinned is rejected without any request: unknown issuers are never discovered.
+//! pinned is rejected without any request: unknown issuers are never discovered. The token is
+//! parsed once, and that parse goes on to the chosen authority.
 
 use std::collections::HashMap;
 
-use identity_model_core::{Error, ErrorKind, ValidToken, jws};
+use identity_model_core::{Error, ErrorKind, UnverifiedToken, ValidToken};
 
-use crate::authority::Authority;
+use super::{Authority, Step};
 
 /// A fixed set of pinned issuers.
 #[derive(Debug, Clone, Default)]
 pub struct Issuers {
     by_issuer: HashMap<String, Authority>,
+    max_token_len: usize,
 }
 
 impl Issuers {
@@ -22,6 +24,7 @@ impl Issuers {
 
     /// Pins `authority` under its issuer.
     pub fn with(mut self, authority: Authority) -> Self {
+        self.max_token_len = self.max_token_len.max(authority.rules().token_len_limit());
         self.by_issuer.insert(authority.issuer().to_owned(), authority);
         self
     }
@@ -33,11 +36,16 @@ impl Issuers {
 
     /// Validates `token` with the authority its `iss` names.
     pub async fn validate(&self, token: &str) -> Result<ValidToken, Error> {
-        let issuer = jws::unverified_issuer(token).ok_or_else(|| {
+        let limit = self.max_token_len.max(identity_model_core::DEFAULT_MAX_TOKEN_LEN);
+        let mut token = UnverifiedToken::parse(token, limit)?;
+        let issuer = token.unverified_claims()?.iss().ok_or_else(|| {
             Error::new(ErrorKind::MalformedToken, "token has no readable \"iss\" to choose an issuer by")
         })?;
-        match self.by_issuer.get(&issuer) {
-            Some(authority) => authority.validate(token).await,
+        match self.by_issuer.get(issuer) {
+            Some(authority) => match authority.check_parsed(token) {
+                Step::Ready(result) => result,
+                Step::NeedsRefresh(need) => authority.resolve(need).await,
+            },
             None => {
                 let shown: String = issuer.chars().take(80).collect();
                 Err(Error::new(ErrorKind::InvalidIssuer, format!("issuer {shown:?} is not trusted"))

@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use identity_model_core::{FormRequest, Method};
+use identity_model_core::{Error, ErrorKind, FormRequest, Method};
 
 use crate::config::HttpConfig;
 
@@ -67,6 +67,12 @@ impl std::error::Error for TransportError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.source.as_deref().map(|s| s as &(dyn std::error::Error + 'static))
     }
+}
+
+/// A transport that could not be built from its settings (CA bundle, client certificate):
+/// `invalid_config` in every builder.
+pub(crate) fn config_error(e: TransportError) -> Error {
+    Error::new(ErrorKind::InvalidConfig, e.message.clone()).with_source(e)
 }
 
 /// Sends requests. Implementations must not follow redirects and must enforce `max_body`.

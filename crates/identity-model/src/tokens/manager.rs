@@ -14,8 +14,8 @@ use identity_model_core::{Error, TokenResponse};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::time::Instant;
 
-use crate::retry::jitter_unit;
-use crate::token_client::TokenClient;
+use crate::http::{Backoff, jitter_unit};
+use crate::tokens::client::TokenClient;
 
 /// When to refresh and how to back off.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -64,6 +64,9 @@ pub struct TokenManagerStats {
 }
 
 type Key = (Vec<String>, Vec<String>);
+
+/// Longest token lifetime believed, whatever `expires_in` says (one year).
+const MAX_LIFETIME_SECS: u64 = 365 * 86_400;
 
 struct Cached {
     token: Arc<TokenResponse>,
@@ -265,14 +268,18 @@ impl TokenManager {
         let started = Instant::now();
         match inner.client.client_credentials(&scopes, &resources).await {
             Ok(response) => {
-                let lifetime = response.expires_in.map_or(config.default_lifetime, Duration::from_secs);
+                // A provider's lifetime is believed up to a year (a huge `expires_in` must not
+                // overflow the arithmetic below).
+                let lifetime = response
+                    .expires_in
+                    .map_or(config.default_lifetime, |secs| Duration::from_secs(secs.min(MAX_LIFETIME_SECS)));
                 let margin = config.expiry_margin.min(lifetime / 10);
                 let ahead = (config.refresh_fraction - config.jitter * jitter_unit()).clamp(0.0, 1.0);
                 let token = Arc::new(response);
                 slot.current.store(Some(Arc::new(Cached {
                     token: Arc::clone(&token),
-                    refresh_at: started + lifetime.mul_f64(ahead),
-                    expires_at: started + lifetime - margin,
+                    refresh_at: crate::authority::later(started, lifetime.mul_f64(ahead)),
+                    expires_at: crate::authority::later(started, lifetime - margin),
                 })));
                 *state = SlotState::default();
                 Ok(token)
@@ -280,12 +287,10 @@ impl TokenManager {
             Err(e) => {
                 inner.stats.failures.fetch_add(1, Ordering::Relaxed);
                 state.failures = state.failures.saturating_add(1);
-                let ceiling = config
-                    .backoff_base
-                    .saturating_mul(1u32 << (state.failures - 1).min(20))
-                    .min(config.backoff_cap);
+                let backoff =
+                    Backoff { base: config.backoff_base, cap: config.backoff_cap, ..Backoff::default() };
                 // Equal jitter: at least half the ceiling, so a failing provider is not probed at once.
-                let wait = ceiling.mul_f64(0.5 + 0.5 * jitter_unit());
+                let wait = backoff.equal_jittered(state.failures - 1, jitter_unit());
                 state.retry_at = Some(Instant::now() + wait);
                 state.last_error = Some(e.replicate());
                 let serving = slot.current.load().as_ref().is_some_and(|c| Instant::now() < c.expires_at);

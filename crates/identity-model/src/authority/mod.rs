@@ -1,0 +1,497 @@
+//! An issuer trusted over HTTP: discovery, key set fetch and cache, and validation.
+//!
+//! The hot path ([`Authority::check`]) is one synchronous function: with fresh keys cached it
+//! settles the token (`Ready`), otherwise it says what refresh is needed (`NeedsRefresh`).
+//! The async and blocking APIs both call it. Refreshes run in their own tasks
+//! ([`flight::SingleFlight`]); callers wait on the shared outcome and may be dropped at any
+//! `.await` without changing what others get.
+
+mod flight;
+mod issuers;
+mod missing;
+mod refresh;
+mod snapshot;
+
+pub(crate) use snapshot::later;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use identity_model_core::{
+    DiscoveryDocument, DiscoveryPolicy, Error, ErrorKind, KeySet, MetadataKind, UnverifiedToken, ValidToken,
+    Validation,
+};
+use tokio::time::Instant;
+
+pub use issuers::Issuers;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::HttpConfig;
+use crate::http::Fetcher;
+use crate::http::transport::{HttpTransport, ReqwestTransport};
+use flight::SingleFlight;
+use missing::MissingKids;
+use refresh::RefreshState;
+use snapshot::Snapshot;
+
+/// Counters per issuer.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Validations answered from the cached keys.
+    pub hits: AtomicU64,
+    /// Validations that found no keys and had to fetch.
+    pub misses: AtomicU64,
+    /// Key set fetches started.
+    pub refreshes: AtomicU64,
+    /// Callers that waited for another caller's fetch instead of fetching.
+    pub coalesced: AtomicU64,
+    /// Tokens whose `kid` was not in the cached keys.
+    pub kid_misses: AtomicU64,
+    /// Validations served from keys past their freshness because a refresh failed.
+    pub stale_serves: AtomicU64,
+    /// Failed fetches.
+    pub fetch_errors: AtomicU64,
+    /// Discovery documents fetched.
+    pub discovery_fetches: AtomicU64,
+    /// Requests sent (retries included).
+    pub requests: AtomicU64,
+    /// Requests sent again after a transient failure.
+    pub retries: AtomicU64,
+    /// Times a host's circuit opened.
+    pub circuit_opens: AtomicU64,
+    /// Unknown kids answered from the memory of kids proven missing (no fetch, no wait).
+    pub negative_kid_hits: AtomicU64,
+    /// Unknown kids refused at once because the kid-miss cooldown was running or the provider
+    /// was failing (no fetch, no wait).
+    pub kid_miss_refusals: AtomicU64,
+}
+
+pub(crate) struct Inner {
+    issuer: String,
+    metadata: MetadataKind,
+    rules: Validation,
+    policy: DiscoveryPolicy,
+    max_staleness: Duration,
+    fetcher: Arc<Fetcher>,
+    clock: Arc<dyn Clock>,
+    snapshot: ArcSwapOption<Snapshot>,
+    /// The last good discovery document and its freshness (served past it when the provider
+    /// is down); read without a lock.
+    document: ArcSwapOption<(Arc<DiscoveryDocument>, Instant)>,
+    state: Mutex<RefreshState>,
+    keys_flight: Arc<SingleFlight<Arc<Snapshot>>>,
+    document_flight: Arc<SingleFlight<Arc<DiscoveryDocument>>>,
+    missing_kids: MissingKids,
+    stats: Stats,
+}
+
+/// A pinned issuer: validates its tokens with keys fetched through discovery.
+#[derive(Clone)]
+pub struct Authority {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Authority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authority").field("issuer", &self.inner.issuer).finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Authority`].
+#[derive(Debug)]
+pub struct AuthorityBuilder {
+    issuer: String,
+    metadata: MetadataKind,
+    rules: Validation,
+    policy: DiscoveryPolicy,
+    config: HttpConfig,
+    max_staleness: Duration,
+    transport: Option<Arc<dyn HttpTransport>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Authority {
+    /// Starts building an authority for `issuer` (`iss` must equal it exactly).
+    pub fn builder(issuer: impl Into<String>) -> AuthorityBuilder {
+        let issuer = issuer.into();
+        AuthorityBuilder {
+            metadata: MetadataKind::OpenId,
+            rules: Validation::new(issuer.clone()),
+            issuer,
+            policy: DiscoveryPolicy::default(),
+            config: HttpConfig::default(),
+            max_staleness: Duration::from_secs(24 * 3600),
+            transport: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl AuthorityBuilder {
+    /// Validation rules for this issuer's tokens.
+    pub fn rules(mut self, rules: Validation) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// Which metadata document to read: OpenID Connect Discovery (default) or RFC 8414
+    /// (`/.well-known/oauth-authorization-server`).
+    pub fn metadata(mut self, kind: MetadataKind) -> Self {
+        self.metadata = kind;
+        self
+    }
+
+    /// The URL policy: it governs every URL this authority fetches (the issuer, discovery,
+    /// `jwks_uri`) and every endpoint the token clients built on it call.
+    pub fn policy(mut self, policy: DiscoveryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// HTTP and cache settings.
+    pub fn config(mut self, config: HttpConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// How long the last good keys are served while the provider cannot be reached.
+    pub fn max_staleness(mut self, max: Duration) -> Self {
+        self.max_staleness = max;
+        self
+    }
+
+    /// A transport other than the default reqwest one.
+    pub fn transport(mut self, transport: Arc<dyn HttpTransport>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// The wall clock for `exp`/`nbf`/`iat` and HTTP dates.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks the issuer URL against the policy and builds.
+    pub fn build(self) -> Result<Authority, Error> {
+        self.policy.check_url(&self.issuer, "issuer")?;
+        let transport = match self.transport {
+            Some(t) => t,
+            None => {
+                Arc::new(ReqwestTransport::new(&self.config).map_err(crate::http::transport::config_error)?)
+            }
+        };
+        Ok(Authority {
+            inner: Arc::new(Inner {
+                rules: self.rules,
+                metadata: self.metadata,
+                issuer: self.issuer,
+                policy: self.policy,
+                max_staleness: self.max_staleness,
+                fetcher: Arc::new(Fetcher::new(transport, self.config, Arc::clone(&self.clock))),
+                clock: self.clock,
+                snapshot: ArcSwapOption::empty(),
+                document: ArcSwapOption::empty(),
+                state: Mutex::new(RefreshState::default()),
+                keys_flight: SingleFlight::new(),
+                document_flight: SingleFlight::new(),
+                missing_kids: MissingKids::default(),
+                stats: Stats::default(),
+            }),
+        })
+    }
+}
+
+pub(crate) fn unavailable(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::KeysUnavailable, message.into())
+}
+
+/// What the hot path decided.
+#[derive(Debug)]
+pub(crate) enum Step<'t> {
+    /// The token is settled: valid, or invalid for a reason no refresh can change.
+    Ready(Result<ValidToken, Error>),
+    /// Keys must be fetched (or refetched) before the token can be judged.
+    NeedsRefresh(Need<'t>),
+}
+
+/// A token waiting for keys, parsed once.
+#[derive(Debug)]
+pub(crate) struct Need<'t> {
+    token: UnverifiedToken<'t>,
+    why: Why,
+    /// Key flights started before the hot path looked: a later one started after the token
+    /// arrived, so its keys can prove a `kid` missing.
+    arrived: u64,
+}
+
+#[derive(Debug)]
+enum Why {
+    /// No keys yet.
+    Cold,
+    /// The cached keys are older than the allowed staleness.
+    TooStale(Arc<Snapshot>),
+    /// The cached keys lack the token's `kid`, or its signature fails on them.
+    UnknownKey { seen: Arc<Snapshot>, miss: Error },
+}
+
+impl Authority {
+    /// The issuer.
+    pub fn issuer(&self) -> &str {
+        &self.inner.issuer
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    /// The validation rules.
+    pub fn rules(&self) -> &Validation {
+        &self.inner.rules
+    }
+
+    /// Forgets cached metadata, keys and remembered kids. A refresh already running still
+    /// lands its result.
+    pub async fn clear(&self) {
+        self.inner.state().reset();
+        self.inner.snapshot.store(None);
+        self.inner.document.store(None);
+        self.inner.missing_kids.clear();
+    }
+
+    /// Whether `kid` is remembered as missing from the current keys (a refresh that started
+    /// after a token with it arrived succeeded without it). For tests and diagnostics.
+    pub fn is_known_missing(&self, kid: &str) -> bool {
+        let generation = self.inner.snapshot.load().as_ref().map_or(0, |s| s.generation);
+        let cooldown = self.inner.fetcher.config().kid_miss_refresh_cooldown;
+        self.inner.missing_kids.contains(kid, generation, Instant::now(), cooldown)
+    }
+
+    /// The hot path: parses `token` once and, with fresh keys cached, settles it without a
+    /// lock or an await. Starts a background refresh when the keys are due for one.
+    pub(crate) fn check<'t>(&self, token: &'t str) -> Step<'t> {
+        match UnverifiedToken::parse(token, self.inner.rules.token_len_limit()) {
+            Ok(token) => self.check_parsed(token),
+            Err(e) => Step::Ready(Err(e)),
+        }
+    }
+
+    /// [`Authority::check`] for a token already parsed (by [`Issuers`], to read its `iss`).
+    pub(crate) fn check_parsed<'t>(&self, token: UnverifiedToken<'t>) -> Step<'t> {
+        let inner = &self.inner;
+        let limit = inner.rules.token_len_limit();
+        if token.len() > limit {
+            let message = format!("token is {} bytes, over the {limit}-byte limit", token.len());
+            return Step::Ready(Err(Error::new(ErrorKind::MalformedToken, message)));
+        }
+        let arrived = inner.keys_flight.started();
+        let Some(snapshot) = inner.snapshot.load_full() else {
+            inner.stats.misses.fetch_add(1, Ordering::Relaxed);
+            return Step::NeedsRefresh(Need { token, why: Why::Cold, arrived });
+        };
+        let now = Instant::now();
+        if now.saturating_duration_since(snapshot.fetched_at) > inner.max_staleness {
+            return Step::NeedsRefresh(Need { token, why: Why::TooStale(snapshot), arrived });
+        }
+        if now >= snapshot.fresh_until {
+            inner.stats.stale_serves.fetch_add(1, Ordering::Relaxed);
+            self.refresh_in_background(now);
+        } else {
+            inner.stats.hits.fetch_add(1, Ordering::Relaxed);
+            if now >= snapshot.refresh_at {
+                self.refresh_in_background(now);
+            }
+        }
+        match inner.rules.check_signature(&token, &snapshot.keys) {
+            Ok(()) => Step::Ready(inner.rules.accept(token, inner.clock.now())),
+            // An unknown kid, or a signature that fails on a cached key (the provider may have
+            // re-keyed under the same kid): keys may need refetching.
+            Err(e) if matches!(e.kind(), ErrorKind::KeyNotFound | ErrorKind::InvalidSignature) => {
+                Step::NeedsRefresh(Need { token, why: Why::UnknownKey { seen: snapshot, miss: e }, arrived })
+            }
+            Err(e) => Step::Ready(Err(e)),
+        }
+    }
+
+    /// Validates `token`. With keys cached and fresh this takes no lock and awaits nothing.
+    /// Dropping the future at any point leaves every refresh it started running.
+    pub async fn validate(&self, token: &str) -> Result<ValidToken, Error> {
+        match self.check(token) {
+            Step::Ready(result) => result,
+            Step::NeedsRefresh(need) => self.resolve(need).await,
+        }
+    }
+
+    /// The slow path: gets the keys the hot path lacked, then judges the token with them.
+    pub(crate) async fn resolve(&self, need: Need<'_>) -> Result<ValidToken, Error> {
+        let Need { token, why, arrived } = need;
+        match why {
+            Why::Cold => {
+                let (snapshot, seq) = self.refresh(refresh::Reason::Cold).await?;
+                self.settle(token, &snapshot, seq > arrived, None)
+            }
+            Why::TooStale(seen) => {
+                // Too old to trust: like a cold start, refresh now or fail closed.
+                let (snapshot, seq) = match self.refresh(refresh::Reason::Stale).await {
+                    Ok(done) if done.0.generation != seen.generation => done,
+                    Ok(_) => {
+                        return Err(unavailable("the last good keys are older than the allowed staleness"));
+                    }
+                    Err(e) => {
+                        return Err(unavailable(format!(
+                            "the last good keys are older than the allowed staleness ({})",
+                            e.message()
+                        ))
+                        .with_source(e));
+                    }
+                };
+                self.settle(token, &snapshot, seq > arrived, None)
+            }
+            Why::UnknownKey { seen, miss } => self.after_key_miss(token, seen, miss, arrived).await,
+        }
+    }
+
+    /// Judges `token` with `snapshot`'s keys; an unknown `kid` is remembered missing when
+    /// `proof` (the keys were fetched after the token arrived).
+    fn settle(
+        &self,
+        token: UnverifiedToken<'_>,
+        snapshot: &Snapshot,
+        proof: bool,
+        cause: Option<Error>,
+    ) -> Result<ValidToken, Error> {
+        let inner = &self.inner;
+        match inner.rules.check_signature(&token, &snapshot.keys) {
+            Ok(()) => inner.rules.accept(token, inner.clock.now()),
+            Err(e) => {
+                if e.kind() == ErrorKind::KeyNotFound && proof {
+                    if let Some(kid) = token.kid() {
+                        inner.missing_kids.insert(kid, snapshot.generation, Instant::now());
+                    }
+                }
+                Err(match cause {
+                    Some(cause) if e.kind() == ErrorKind::KeyNotFound => because(e, cause),
+                    _ => e,
+                })
+            }
+        }
+    }
+
+    /// An unknown `kid` (or a failing signature) on the cached keys. In order: keys newer than
+    /// the hot path saw; the memory of kids proven missing; a refresh in flight (joined); an
+    /// outage or a running cooldown (refused at once); else one kid-miss refetch.
+    async fn after_key_miss(
+        &self,
+        token: UnverifiedToken<'_>,
+        seen: Arc<Snapshot>,
+        miss: Error,
+        arrived: u64,
+    ) -> Result<ValidToken, Error> {
+        let inner = &self.inner;
+        inner.stats.kid_misses.fetch_add(1, Ordering::Relaxed);
+        let mut seen = seen;
+        if let Some(current) = inner.snapshot.load_full() {
+            if current.generation != seen.generation {
+                match inner.rules.check_signature(&token, &current.keys) {
+                    Ok(()) => return inner.rules.accept(token, inner.clock.now()),
+                    Err(e) if !matches!(e.kind(), ErrorKind::KeyNotFound | ErrorKind::InvalidSignature) => {
+                        return Err(e);
+                    }
+                    Err(_) => seen = current,
+                }
+            }
+        }
+        let cooldown = inner.fetcher.config().kid_miss_refresh_cooldown;
+        if let Some(kid) = token.kid() {
+            if inner.missing_kids.contains(kid, seen.generation, Instant::now(), cooldown) {
+                inner.stats.negative_kid_hits.fetch_add(1, Ordering::Relaxed);
+                return Err(miss);
+            }
+        }
+        if let Some(ticket) = inner.keys_flight.in_flight() {
+            inner.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+            let seq = ticket.seq;
+            match ticket.outcome().await {
+                Ok(snapshot) if seq > arrived => return self.settle(token, &snapshot, true, None),
+                Ok(snapshot) => {
+                    if inner.rules.check_signature(&token, &snapshot.keys).is_ok() {
+                        return inner.rules.accept(token, inner.clock.now());
+                    }
+                    seen = snapshot; // fetched before the token arrived: proves nothing
+                }
+                Err(e) => return Err(because(miss, e)),
+            }
+        }
+        if let Some(failure) = self.outage() {
+            inner.stats.kid_miss_refusals.fetch_add(1, Ordering::Relaxed);
+            return Err(because(miss, failure));
+        }
+        if !self.kid_miss_budget(Instant::now()) {
+            inner.stats.kid_miss_refusals.fetch_add(1, Ordering::Relaxed);
+            return Err(miss);
+        }
+        match self.refresh(refresh::Reason::KidMiss).await {
+            Ok((snapshot, seq)) => self.settle(token, &snapshot, seq > arrived, None),
+            Err(e) => {
+                // The cached keys still judge the token; the refresh failure is the cause.
+                self.settle(token, &seen, false, Some(e))
+            }
+        }
+    }
+
+    /// The current key set, fetched through discovery when none is cached.
+    pub async fn keys(&self) -> Result<Arc<KeySet>, Error> {
+        match self.inner.snapshot.load_full() {
+            Some(snapshot) => Ok(Arc::clone(&snapshot.keys)),
+            None => Ok(Arc::clone(&self.refresh(refresh::Reason::Cold).await?.0.keys)),
+        }
+    }
+
+    /// The key set again from the provider, for a token signed with a key the cached set
+    /// lacks (one request shared by concurrent callers, within the kid-miss cooldown).
+    pub(crate) async fn refetch_keys(&self) -> Result<Arc<KeySet>, Error> {
+        if let Some(ticket) = self.inner.keys_flight.in_flight() {
+            return Ok(Arc::clone(&ticket.outcome().await?.keys));
+        }
+        if let Some(failure) = self.outage() {
+            return Err(failure);
+        }
+        if !self.kid_miss_budget(Instant::now()) {
+            return self.keys().await;
+        }
+        Ok(Arc::clone(&self.refresh(refresh::Reason::KidMiss).await?.0.keys))
+    }
+
+    /// The transport this authority fetches with (shared with token clients built on it).
+    pub fn transport(&self) -> Arc<dyn HttpTransport> {
+        Arc::clone(self.inner.fetcher.transport())
+    }
+
+    pub(crate) fn fetcher(&self) -> &Arc<Fetcher> {
+        &self.inner.fetcher
+    }
+
+    /// The HTTP settings.
+    pub fn config(&self) -> &HttpConfig {
+        self.inner.fetcher.config()
+    }
+
+    /// The URL policy (HTTPS, loopback, private addresses) for every URL it fetches.
+    pub fn policy(&self) -> &DiscoveryPolicy {
+        &self.inner.policy
+    }
+}
+
+/// `miss` (an unknown kid), caused by a refresh that could not be done.
+fn because(miss: Error, cause: Error) -> Error {
+    let message = format!("{} (the keys could not be refreshed: {})", miss.message(), cause.message());
+    let mut error = Error::new(miss.kind(), message).with_source(cause);
+    if let Some(claim) = miss.claim() {
+        error = error.with_claim(claim.to_owned());
+    }
+    error
+}

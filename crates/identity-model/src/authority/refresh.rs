@@ -1,0 +1,327 @@
+//! The refresh path: key set and discovery fetches, each in its own task (single flight),
+//! the failure backoff, the kid-miss cooldown, and the freshness the provider's headers give.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use identity_model_core::http::{FreshnessBounds, freshness};
+use identity_model_core::{
+    DiscoveryDocument, Error, ErrorKind, KeySet, KeySetLimits, RetryClass, discovery_url, media_type,
+};
+use tokio::time::Instant;
+
+use super::flight::{Ticket, shared};
+use super::snapshot::{Snapshot, later};
+use super::{Authority, Inner, unavailable};
+use crate::http::transport::{HttpRequest, HttpResponse};
+use crate::http::{Outgoing, Tally, jitter_unit};
+
+/// What a refresh is for. Only kid-miss refetches start the kid-miss cooldown, and they are
+/// sent once (the cached keys keep serving valid tokens; an unknown `kid` should not wait
+/// through retries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reason {
+    Cold,
+    Stale,
+    Ahead,
+    KidMiss,
+}
+
+/// Bookkeeping of the refresh path, locked only between awaits.
+#[derive(Debug, Default)]
+pub(super) struct RefreshState {
+    etag: Option<String>,
+    failure: Option<(Instant, Arc<Error>)>,
+    kid_miss_started: Option<Instant>,
+}
+
+impl RefreshState {
+    pub(super) fn reset(&mut self) {
+        *self = RefreshState::default();
+    }
+}
+
+const JWK_SET_ACCEPT: &str = "application/jwk-set+json, application/json";
+const MAX_DISCOVERY_BYTES: usize = 1024 * 1024;
+
+impl Inner {
+    pub(super) fn state(&self) -> std::sync::MutexGuard<'_, RefreshState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn tally(&self) -> Tally<'_> {
+        Tally {
+            requests: &self.stats.requests,
+            retries: &self.stats.retries,
+            circuit_opens: &self.stats.circuit_opens,
+        }
+    }
+
+    /// The failure of the last refresh, while its backoff runs.
+    fn recent_failure(&self, now: Instant) -> Option<Arc<Error>> {
+        let backoff = self.fetcher.config().refresh_failure_backoff;
+        let state = self.state();
+        let (at, error) = state.failure.as_ref()?;
+        (now.saturating_duration_since(*at) < backoff).then(|| Arc::clone(error))
+    }
+
+    fn wall_now(&self) -> std::time::SystemTime {
+        self.clock.now().as_system_time()
+    }
+}
+
+impl Authority {
+    /// Joins the key refresh in flight or starts one, and waits for it: the keys it produced
+    /// and its flight number. Dropping this future leaves the refresh running.
+    pub(super) async fn refresh(&self, reason: Reason) -> Result<(Arc<Snapshot>, u64), Error> {
+        let ticket = self.start_refresh(reason)?;
+        let seq = ticket.seq;
+        Ok((ticket.outcome().await?, seq))
+    }
+
+    fn start_refresh(&self, reason: Reason) -> Result<Ticket<Arc<Snapshot>>, Error> {
+        let inner = &self.inner;
+        if let Some(ticket) = inner.keys_flight.in_flight() {
+            inner.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+            return Ok(ticket);
+        }
+        let now = Instant::now();
+        if let Some(failure) = inner.recent_failure(now) {
+            // The provider failed a moment ago: answer from that, do not probe again.
+            return Err(unavailable(format!(
+                "the provider failed recently ({}); next attempt after the backoff",
+                failure.message()
+            ))
+            .with_source(shared(&failure)));
+        }
+        if reason == Reason::KidMiss {
+            inner.state().kid_miss_started = Some(now);
+        }
+        let this = self.clone();
+        let (ticket, started) =
+            inner.keys_flight.join_or_start(move |_| async move { this.fetch_keys(reason).await })?;
+        if !started {
+            inner.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(ticket)
+    }
+
+    /// Starts a refresh nobody waits for (keys due for renewal, or served stale), unless one
+    /// is running or the provider failed within the backoff.
+    pub(super) fn refresh_in_background(&self, now: Instant) {
+        let inner = &self.inner;
+        if inner.keys_flight.in_flight().is_some() || inner.recent_failure(now).is_some() {
+            return;
+        }
+        // A failure is counted in fetch_errors and logged; the current keys stay.
+        let _ = self.start_refresh(Reason::Ahead);
+    }
+
+    /// Whether an unknown `kid` may start a refetch now (the cooldown since the last one passed).
+    pub(super) fn kid_miss_budget(&self, now: Instant) -> bool {
+        let cooldown = self.inner.fetcher.config().kid_miss_refresh_cooldown;
+        let started = self.inner.state().kid_miss_started;
+        started.is_none_or(|at| now.saturating_duration_since(at) >= cooldown)
+    }
+
+    /// Why keys cannot be fetched right now, if they cannot: the last refresh failed within
+    /// the backoff, or the key host's circuit is open.
+    pub(super) fn outage(&self) -> Option<Error> {
+        let inner = &self.inner;
+        if let Some(failure) = inner.recent_failure(Instant::now()) {
+            return Some(shared(&failure));
+        }
+        let document = inner.document.load();
+        let jwks_uri = document.as_ref().and_then(|d| d.0.jwks_uri())?;
+        inner
+            .fetcher
+            .circuit_open(jwks_uri)
+            .then(|| unavailable("the key set's host is failing: circuit open, no request sent"))
+    }
+
+    /// The body of a key refresh task.
+    async fn fetch_keys(self, reason: Reason) -> Result<Arc<Snapshot>, Error> {
+        let inner = &self.inner;
+        inner.stats.refreshes.fetch_add(1, Ordering::Relaxed);
+        let result = self.fetch_keys_once(reason).await;
+        match &result {
+            Ok(snapshot) => {
+                inner.state().failure = None;
+                tracing::info!(
+                    issuer = %inner.issuer,
+                    generation = snapshot.generation,
+                    keys = snapshot.keys.len(),
+                    set_aside = snapshot.keys.rejected().len(),
+                    "key set refreshed"
+                );
+            }
+            Err(e) => {
+                inner.state().failure = Some((Instant::now(), Arc::new(e.replicate())));
+                let serving_last_good = inner.snapshot.load().is_some();
+                tracing::warn!(issuer = %inner.issuer, error = %e, serving_last_good, "key refresh failed");
+                inner.stats.fetch_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        result
+    }
+
+    async fn fetch_keys_once(&self, reason: Reason) -> Result<Arc<Snapshot>, Error> {
+        let inner = &self.inner;
+        let config = inner.fetcher.config();
+        let document = self.document_for_keys().await?;
+        let jwks_uri = document.jwks_uri().ok_or_else(|| unavailable("discovery has no jwks_uri"))?;
+        let previous = inner.snapshot.load_full();
+        let etag = previous.as_ref().and(inner.state().etag.clone());
+        let class = if reason == Reason::KidMiss { RetryClass::Never } else { RetryClass::Retryable };
+        let response = self.get(jwks_uri, JWK_SET_ACCEPT, etag, config.max_jwks_size, class).await?;
+        let bounds = FreshnessBounds {
+            default: config.jwks_cache_ttl,
+            floor: config.min_freshness,
+            cap: config.max_jwks_freshness,
+        };
+        let ttl = self.freshness_of(&response, bounds);
+        let generation = previous.as_ref().map_or(1, |p| p.generation.saturating_add(1));
+        let keys = if response.status == 304 {
+            // Not modified: the same prepared keys, fresh again.
+            Arc::clone(&previous.ok_or_else(|| unavailable("304 without a cached key set"))?.keys)
+        } else {
+            let keys = Arc::new(self.key_set_from(&response)?);
+            if keys.is_empty() {
+                return Err(unavailable("the provider's key set has no usable key"));
+            }
+            inner.state().etag = response.etag.clone();
+            keys
+        };
+        let snapshot = Arc::new(Snapshot::new(keys, generation, Instant::now(), ttl, jitter_unit()));
+        inner.snapshot.store(Some(Arc::clone(&snapshot)));
+        Ok(snapshot)
+    }
+
+    fn key_set_from(&self, response: &HttpResponse) -> Result<KeySet, Error> {
+        let config = self.inner.fetcher.config();
+        media_type::check(response.content_type.as_deref(), media_type::JWK_SET)?;
+        let limits = KeySetLimits { max_bytes: config.max_jwks_size, max_keys: config.max_jwks_keys };
+        KeySet::from_json_with(&response.body, limits)
+    }
+
+    fn freshness_of(&self, response: &HttpResponse, bounds: FreshnessBounds) -> Duration {
+        let now = self.inner.wall_now();
+        freshness(response.cache_control.as_deref(), response.expires.as_deref(), now, bounds)
+    }
+
+    /// The discovery document for a key fetch: the cached one while fresh, else a new one
+    /// (the last good one when discovery fails, so a reachable `jwks_uri` still serves).
+    async fn document_for_keys(&self) -> Result<Arc<DiscoveryDocument>, Error> {
+        if let Some(document) = self.fresh_document() {
+            return Ok(document);
+        }
+        match self.refresh_document().await {
+            Ok(document) => Ok(document),
+            Err(e) => match self.inner.document.load_full() {
+                Some(last) => {
+                    tracing::warn!(issuer = %self.inner.issuer, error = %e, "discovery failed; using the last good document");
+                    Ok(Arc::clone(&last.0))
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    fn fresh_document(&self) -> Option<Arc<DiscoveryDocument>> {
+        let cached = self.inner.document.load_full()?;
+        (Instant::now() < cached.1).then(|| Arc::clone(&cached.0))
+    }
+
+    async fn refresh_document(&self) -> Result<Arc<DiscoveryDocument>, Error> {
+        let this = self.clone();
+        let (ticket, _) =
+            self.inner.document_flight.join_or_start(move |_| async move { this.fetch_document().await })?;
+        ticket.outcome().await
+    }
+
+    /// The body of a discovery refresh task.
+    async fn fetch_document(self) -> Result<Arc<DiscoveryDocument>, Error> {
+        let inner = &self.inner;
+        let config = inner.fetcher.config();
+        let (document, response) = self.discovery_response().await?;
+        let bounds = FreshnessBounds {
+            default: config.disco_cache_ttl,
+            floor: config.min_freshness,
+            cap: config.max_disco_freshness,
+        };
+        let ttl = self.freshness_of(&response, bounds);
+        let document = Arc::new(document);
+        inner.document.store(Some(Arc::new((Arc::clone(&document), later(Instant::now(), ttl)))));
+        Ok(document)
+    }
+
+    async fn discovery_response(&self) -> Result<(DiscoveryDocument, HttpResponse), Error> {
+        let inner = &self.inner;
+        let url = discovery_url(&inner.issuer, inner.metadata)?;
+        let response =
+            self.get(&url, "application/json", None, MAX_DISCOVERY_BYTES, RetryClass::Retryable).await?;
+        inner.stats.discovery_fetches.fetch_add(1, Ordering::Relaxed);
+        media_type::check(response.content_type.as_deref(), media_type::JSON)?;
+        let document = DiscoveryDocument::from_json(&response.body, &inner.issuer, &inner.policy)?;
+        Ok((document, response))
+    }
+
+    /// Fetches and checks the discovery document (not cached; for tools and diagnostics).
+    pub async fn discover(&self) -> Result<DiscoveryDocument, Error> {
+        self.discovery_response().await.map(|(document, _)| document)
+    }
+
+    /// The discovery document, cached for its freshness (the same fetch the keys use). When
+    /// the provider cannot be reached, the last good document is served.
+    pub async fn metadata(&self) -> Result<Arc<DiscoveryDocument>, Error> {
+        if let Some(document) = self.fresh_document() {
+            return Ok(document);
+        }
+        match self.refresh_document().await {
+            Ok(document) => Ok(document),
+            Err(e) => match self.inner.document.load_full() {
+                Some(last) => {
+                    tracing::warn!(issuer = %self.inner.issuer, error = %e, "discovery failed; serving the last good document");
+                    Ok(Arc::clone(&last.0))
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    /// Fetches a key set from an explicit URL with this authority's policy and limits.
+    pub async fn fetch_key_set(&self, url: &str) -> Result<KeySet, Error> {
+        let max = self.inner.fetcher.config().max_jwks_size;
+        let response = self.get(url, JWK_SET_ACCEPT, None, max, RetryClass::Retryable).await?;
+        self.key_set_from(&response)
+    }
+
+    /// A GET through the fetch loop; an error status after the retries is `http_status`.
+    async fn get(
+        &self,
+        url: &str,
+        accept: &'static str,
+        etag: Option<String>,
+        max_body: usize,
+        class: RetryClass,
+    ) -> Result<HttpResponse, Error> {
+        let inner = &self.inner;
+        let request = HttpRequest { url: url.to_owned(), accept, if_none_match: etag, max_body };
+        let response = inner
+            .fetcher
+            .fetch(
+                Outgoing::Document(request),
+                class,
+                &inner.policy,
+                ErrorKind::KeysUnavailable,
+                inner.tally(),
+            )
+            .await?;
+        if response.status == 304 || (200..300).contains(&response.status) {
+            Ok(response)
+        } else {
+            Err(Error::new(ErrorKind::HttpStatus, format!("{url} answered HTTP {}", response.status)))
+        }
+    }
+}

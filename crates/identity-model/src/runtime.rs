@@ -1,0 +1,59 @@
+//! Where background work runs: on the caller's tokio runtime when there is one, otherwise on
+//! one shared background runtime (started on first use, like reqwest's `blocking` module), so
+//! refreshes started from blocking code run too. The blocking API drives its futures there.
+
+use std::future::Future;
+use std::sync::OnceLock;
+
+use identity_model_core::{Error, ErrorKind};
+
+/// The shared background runtime (one worker thread).
+pub(crate) fn background() -> Result<&'static tokio::runtime::Runtime, Error> {
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("identity-model-background")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| Error::new(ErrorKind::InvalidUsage, format!("cannot start the background runtime: {e}")))
+}
+
+/// Runs `task` on the current runtime, or on the background runtime outside one. The task is
+/// never cancelled by whoever started it: dropping every waiter leaves it running.
+pub(crate) fn spawn<F>(task: F) -> Result<(), Error>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => drop(handle.spawn(task)),
+        Err(_) => drop(background()?.spawn(task)),
+    }
+    Ok(())
+}
+
+/// Blocks the calling thread on `future`, driven by the background runtime. Refused with
+/// `invalid_usage` inside an async runtime (it would block one of its workers).
+pub(crate) fn block_on<T>(future: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Error::new(
+            ErrorKind::InvalidUsage,
+            "the blocking API was called inside an async runtime: use the async API there",
+        ));
+    }
+    background()?.block_on(future)
+}
+
+/// A runtime for a program's own `main` (the `idm` command line): multi-threaded, every
+/// driver enabled. Libraries should not call this.
+pub fn new_runtime(worker_threads: usize) -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads.max(1))
+        .enable_all()
+        .build()
+        .map_err(|e| Error::new(ErrorKind::InvalidUsage, format!("cannot start a tokio runtime: {e}")))
+}
