@@ -136,7 +136,7 @@ async fn a_slow_refetch_does_not_hold_up_cached_validations() {
 }
 
 // The same scenarios through the blocking API, from plain threads (real time: the provider
-// answers in 50 ms).
+// answers in 50 ms). No assertion here reads the wall clock: deadlines only bound the waits.
 
 fn blocking_validate_all(
     authority: &identity_model::blocking::Authority,
@@ -309,12 +309,20 @@ async fn review_000_2_distinct_tokens_share_the_cached_keys() {
 
 /// An authority with short durations, for the blocking scenarios that run in real time.
 fn quick_blocking(provider: &Arc<Provider>) -> identity_model::blocking::Authority {
-    let config = identity_model::HttpConfig {
+    blocking_with(provider, |_| {})
+}
+
+fn blocking_with(
+    provider: &Arc<Provider>,
+    change: impl FnOnce(&mut identity_model::HttpConfig),
+) -> identity_model::blocking::Authority {
+    let mut config = identity_model::HttpConfig {
         kid_miss_refresh_cooldown: Duration::from_millis(300),
         retry_base_delay: Duration::from_millis(10),
         circuit_open_for: Duration::from_millis(500),
         ..identity_model::HttpConfig::default()
     };
+    change(&mut config);
     let authority = Authority::builder(ISS)
         .rules(Validation::new(ISS).audience("api"))
         .policy(DiscoveryPolicy::default().resource_server_fields())
@@ -328,16 +336,17 @@ fn quick_blocking(provider: &Arc<Provider>) -> identity_model::blocking::Authori
 #[test]
 fn blocking_random_kid_flood_fetches_at_most_once_per_cooldown() {
     let (provider, key) = setup();
-    let authority = quick_blocking(&provider);
+    let authority = blocking_with(&provider, |c| c.kid_miss_refresh_cooldown = Duration::from_secs(3600));
     authority.validate(&token(&key)).unwrap();
     let attacker = SigningKey::generate(Algorithm::ES256).unwrap();
-    let start = std::time::Instant::now();
     let tokens: Vec<String> = (0..2000).map(|i| token_with_kid(&attacker, &format!("random-{i}"))).collect();
     let results = blocking_validate_all(&authority, tokens);
     assert!(results.iter().all(|r| *r == Err(ErrorKind::KeyNotFound)));
-    let windows = (start.elapsed().as_millis() / 300) as usize + 1;
-    let fetches = provider.jwks_hits.load(Ordering::SeqCst) - 1;
-    assert!(fetches <= windows, "{fetches} fetches in {windows} cooldown windows");
+    assert_eq!(provider.jwks_hits.load(Ordering::SeqCst) - 1, 1, "one refetch in one cooldown window");
+    let refused = authority.stats().kid_miss_refusals.load(Ordering::Relaxed)
+        + authority.stats().negative_kid_hits.load(Ordering::Relaxed)
+        + authority.stats().coalesced.load(Ordering::Relaxed);
+    assert!(refused >= 1999, "the rest answered without a fetch of their own: {refused}");
 }
 
 #[test]
@@ -345,10 +354,9 @@ fn blocking_retries_honour_retry_after_and_the_circuit_opens() {
     let (provider, key) = setup();
     provider.script.lock().unwrap().extend([(503, None), (429, Some("1"))]);
     let authority = quick_blocking(&provider);
-    let start = std::time::Instant::now();
     assert!(authority.validate(&token(&key)).is_ok());
-    assert!(start.elapsed() >= Duration::from_secs(1), "Retry-After honoured");
-    assert_eq!(authority.stats().retries.load(Ordering::Relaxed), 2);
+    assert_eq!(authority.stats().retries.load(Ordering::Relaxed), 2, "503 and 429 (Retry-After: 1) retried");
+    assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 3);
 
     let (provider, key) = setup();
     *provider.down.lock().unwrap() = true;
@@ -443,11 +451,7 @@ fn blocking_outage_serves_last_good_until_max_staleness_then_fails_closed() {
         assert!(start.elapsed() < Duration::from_secs(10), "never failed closed");
     };
     assert_eq!(failure.kind(), ErrorKind::KeysUnavailable);
-    assert!(
-        start.elapsed() >= Duration::from_millis(500),
-        "served until the staleness limit: {:?}",
-        start.elapsed()
-    );
+    assert!(failure.message().contains("older than the allowed staleness"), "{failure}");
     assert!(served > 0 && authority.stats().stale_serves.load(Ordering::Relaxed) > 0);
 }
 

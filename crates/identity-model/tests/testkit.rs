@@ -132,3 +132,76 @@ async fn an_outage_keeps_the_last_good_keys_and_recovery_needs_no_restart() {
     assert_eq!(provider.requests(Endpoint::Jwks), failed_requests + 1, "one fetch brought the new key");
     authority.validate(&old).await.unwrap();
 }
+
+/// Polls `authority` with `token` until it validates; panics with the last error at `deadline`.
+async fn accepted_before(authority: &Authority, token: &str, deadline: tokio::time::Instant) {
+    loop {
+        match authority.validate(token).await {
+            Ok(_) => return,
+            Err(e) => assert!(tokio::time::Instant::now() < deadline, "still refused at the deadline: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Regression (issue 10): a validation dropped while it was the half-open circuit probe left
+/// the host "probing" forever (`circuit open for 0 s more`). Over real HTTP: the probe's
+/// callers give up on their own deadlines; the probe still lands and the circuit closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_circuit_probe_recovers_within_one_open_period() {
+    let provider = TestProvider::start().await.unwrap();
+    let open_for = Duration::from_millis(300);
+    let config = HttpConfig {
+        retry_max_attempts: 1,
+        circuit_failure_threshold: 1,
+        circuit_open_for: open_for,
+        refresh_failure_backoff: Duration::ZERO,
+        ..config()
+    };
+    let authority = authority_for(&provider, config);
+    let token = provider.token().sign();
+    provider.inject(Endpoint::Discovery, Fault::Status(503), Times::Next(1));
+    assert_eq!(authority.validate(&token).await.unwrap_err().kind(), ErrorKind::HttpStatus);
+    assert_eq!(authority.stats().circuit_opens.load(std::sync::atomic::Ordering::Relaxed), 1);
+    // The provider is slow to answer the probe; every caller gives up after 20 ms.
+    let latency = Duration::from_millis(400);
+    provider.inject(Endpoint::Discovery, Fault::Latency(latency), Times::Next(1));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while provider.requests(Endpoint::Discovery) < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "no probe was ever sent");
+        let _ = tokio::time::timeout(Duration::from_millis(20), authority.validate(&token)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The provider answers the probe after `latency`: validation works within one more
+    // open period (plus the key set request), whoever asks.
+    accepted_before(
+        &authority,
+        &token,
+        tokio::time::Instant::now() + latency + open_for + Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(provider.requests(Endpoint::Discovery), 2, "the dropped probe was not sent twice");
+}
+
+/// Regression (issue 10): a token with an unknown `kid`, then the provider publishes a new key:
+/// tokens with the new key were refused for a minute (a miss inside the cooldown was taken as
+/// proof). Now: refused at once inside the cooldown, never remembered, accepted after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_key_after_an_unknown_kid_is_accepted_within_one_cooldown() {
+    let provider = TestProvider::start().await.unwrap();
+    let cooldown = Duration::from_millis(400);
+    let authority = authority_for(&provider, HttpConfig { kid_miss_refresh_cooldown: cooldown, ..config() });
+    authority.validate(&provider.token().sign()).await.unwrap();
+    let stranger = provider.token().unknown_key(identity_model::Algorithm::ES256).sign();
+    assert_eq!(authority.validate(&stranger).await.unwrap_err().kind(), ErrorKind::KeyNotFound);
+    assert_eq!(provider.requests(Endpoint::Jwks), 2, "one refetch for the unknown kid");
+    provider.rotate_keys(Rotation::Overlap);
+    let published = tokio::time::Instant::now();
+    let new = provider.token().sign();
+    let kid = identity_model::UnverifiedToken::parse(&new, 1 << 16).unwrap().kid().unwrap().to_owned();
+    let inside = authority.validate(&new).await.unwrap_err();
+    assert_eq!(inside.kind(), ErrorKind::KeyNotFound, "inside the cooldown: refused at once");
+    assert!(!authority.is_known_missing(&kid), "a cooldown proves nothing");
+    accepted_before(&authority, &new, published + cooldown + Duration::from_secs(2)).await;
+    assert_eq!(provider.requests(Endpoint::Jwks), 3, "exactly one more key set request");
+}

@@ -24,6 +24,8 @@ pub struct Provider {
     pub script: Mutex<std::collections::VecDeque<(u16, Option<&'static str>)>>,
     pub discovery_hits: AtomicUsize,
     pub jwks_hits: AtomicUsize,
+    /// While set, every request waits (after being counted) until the value turns `true`.
+    pub gate: Mutex<Option<tokio::sync::watch::Receiver<bool>>>,
 }
 
 impl Provider {
@@ -41,6 +43,10 @@ impl HttpTransport for Provider {
                 self.discovery_hits.fetch_add(1, Ordering::SeqCst);
             } else {
                 self.jwks_hits.fetch_add(1, Ordering::SeqCst);
+            }
+            let gate = self.gate.lock().unwrap().clone();
+            if let Some(mut gate) = gate {
+                let _ = gate.wait_for(|open| *open).await;
             }
             tokio::time::sleep(delay).await;
             let scripted = self.script.lock().unwrap().pop_front();
@@ -118,4 +124,22 @@ pub fn setup() -> (Arc<Provider>, SigningKey) {
 /// cause, callers inside the failure backoff or an open circuit see `keys_unavailable`).
 pub fn unobtainable(result: &Result<(), ErrorKind>) -> bool {
     matches!(result, Err(ErrorKind::KeysUnavailable | ErrorKind::TransportError | ErrorKind::HttpStatus))
+}
+
+/// Holds every request to `provider` until the returned sender sends `true`.
+pub fn hold(provider: &Provider) -> tokio::sync::watch::Sender<bool> {
+    let (open, gate) = tokio::sync::watch::channel(false);
+    *provider.gate.lock().unwrap() = Some(gate);
+    open
+}
+
+/// Yields until `condition` holds; panics after `rounds` yields (paused-time tests: no clock).
+pub async fn until(mut condition: impl FnMut() -> bool, rounds: usize, what: &str) {
+    for _ in 0..rounds {
+        if condition() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("{what}: not reached after {rounds} yields");
 }
