@@ -25,16 +25,19 @@ fn missing(claim: &'static str) -> Error {
     Error::new(ErrorKind::MissingClaim, format!("the token has no \"{claim}\"")).with_claim(claim)
 }
 
-/// `at_hash` / `c_hash`: the left half of the hash of `value`, with the hash of the token's
-/// algorithm (SHA-512 for EdDSA with Ed25519).
+/// `at_hash` / `c_hash`: the left half of the hash that goes with the signing algorithm
+/// (SHA-512 for Ed25519, whether named `EdDSA` or, per RFC 9864, `Ed25519`, as the OpenID
+/// Foundation's errata settled).
 pub fn left_half_hash(alg: Algorithm, value: &str) -> String {
-    let name = alg.as_str();
-    let algorithm = if name.ends_with("384") {
-        &digest::SHA384
-    } else if name.ends_with("512") || alg == Algorithm::EdDSA {
-        &digest::SHA512
-    } else {
-        &digest::SHA256
+    let algorithm = match alg {
+        Algorithm::RS384 | Algorithm::PS384 | Algorithm::ES384 | Algorithm::HS384 => &digest::SHA384,
+        Algorithm::RS512
+        | Algorithm::PS512
+        | Algorithm::ES512
+        | Algorithm::HS512
+        | Algorithm::EdDSA
+        | Algorithm::Ed25519 => &digest::SHA512,
+        _ => &digest::SHA256,
     };
     let hash = digest::digest(algorithm, value.as_bytes());
     let bytes = hash.as_ref();
@@ -182,6 +185,15 @@ fn check_logout_claims(claims: &Claims) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn left_half_hash_uses_sha512_for_ed25519_by_either_name() {
+        let eddsa = left_half_hash(Algorithm::EdDSA, "token");
+        assert_eq!(eddsa, left_half_hash(Algorithm::Ed25519, "token"));
+        assert_eq!(eddsa, left_half_hash(Algorithm::ES512, "token"));
+        assert_eq!(base64url::decode(eddsa.as_bytes()).unwrap().len(), 32, "half of SHA-512");
+        assert_eq!(base64url::decode(left_half_hash(Algorithm::ES256, "t").as_bytes()).unwrap().len(), 16);
+    }
+
     use serde_json::json;
 
     use super::*;

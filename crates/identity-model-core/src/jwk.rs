@@ -183,6 +183,25 @@ fn bytes_member(members: &Map<String, Value>, name: &str) -> Result<Vec<u8>, Str
 
 /// Which of `candidates` the key may verify: all of them, or only its declared `alg`, which must
 /// be one of them.
+/// The algorithm a JWK implies when it has no `alg`: its declared `alg` if any, else RS256 for
+/// RSA, ES256/ES384/ES512 for EC P-256/P-384/P-521, EdDSA for OKP Ed25519; `None` for keys
+/// that imply nothing (`oct`, unknown types or curves). The one place this is decided (the
+/// testkit's key files and `idm token --key` use it).
+pub fn default_algorithm(jwk: &Map<String, Value>) -> Option<Algorithm> {
+    let text = |name: &str| jwk.get(name).and_then(Value::as_str);
+    if let Some(alg) = text("alg") {
+        return alg.parse().ok();
+    }
+    match (text("kty")?, text("crv")) {
+        ("RSA", _) => Some(Algorithm::RS256),
+        ("EC", Some("P-256")) => Some(Algorithm::ES256),
+        ("EC", Some("P-384")) => Some(Algorithm::ES384),
+        ("EC", Some("P-521")) => Some(Algorithm::ES512),
+        ("OKP", Some("Ed25519")) => Some(Algorithm::EdDSA),
+        _ => None,
+    }
+}
+
 fn algorithms_for(
     candidates: &[Algorithm],
     declared: Option<Algorithm>,
@@ -357,6 +376,24 @@ pub fn thumbprint(kty: KeyType, members: &Map<String, Value>) -> Result<String, 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn default_algorithm_of_each_key_type() {
+        let jwk = |v: serde_json::Value| v.as_object().unwrap().clone();
+        let cases = [
+            (serde_json::json!({"kty": "RSA"}), Some(Algorithm::RS256)),
+            (serde_json::json!({"kty": "RSA", "alg": "PS384"}), Some(Algorithm::PS384)),
+            (serde_json::json!({"kty": "EC", "crv": "P-384"}), Some(Algorithm::ES384)),
+            (serde_json::json!({"kty": "EC", "crv": "P-521"}), Some(Algorithm::ES512)),
+            (serde_json::json!({"kty": "OKP", "crv": "Ed25519"}), Some(Algorithm::EdDSA)),
+            (serde_json::json!({"kty": "OKP", "crv": "X25519"}), None),
+            (serde_json::json!({"kty": "oct"}), None),
+            (serde_json::json!({"crv": "P-256"}), None),
+        ];
+        for (key, expected) in cases {
+            assert_eq!(default_algorithm(&jwk(key.clone())), expected, "{key}");
+        }
+    }
+
     use super::*;
 
     fn jwk(json: &str) -> Map<String, Value> {

@@ -254,6 +254,17 @@ pub(crate) fn verify_signature(
     }
 }
 
+/// The base64url segments of a compact serialization, NOT verified or decoded: three for a
+/// JWS (header, payload, signature, checked as [`crate::UnverifiedToken`] splits them), five
+/// for a JWE (only counted: this library does not decrypt). For tools that show tokens.
+pub fn compact_segments(token: &str) -> Result<Vec<&str>, Error> {
+    match Compact::split(token) {
+        Ok(compact) => Ok(vec![compact.header, compact.payload, compact.signature]),
+        Err(_) if token.bytes().filter(|b| *b == b'.').count() == 4 => Ok(token.split('.').collect()),
+        Err(e) => Err(e),
+    }
+}
+
 /// The `iss` claim of a compact JWS, read WITHOUT verifying anything: only for choosing which
 /// pinned issuer's keys to verify it with. `None` when the token is malformed or has no string
 /// `iss`.

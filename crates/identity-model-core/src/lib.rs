@@ -67,7 +67,7 @@ pub use endpoints::Endpoints;
 pub use error::{Error, ErrorKind};
 pub use form_request::{FormRequest, Method, RetryClass};
 pub use id_token::{BACKCHANNEL_LOGOUT_EVENT, IdTokenValidation, left_half_hash, validate_logout_token};
-pub use jwk::{KeyType, MAX_RSA_BITS, MIN_RSA_BITS, VerifyingKey, thumbprint};
+pub use jwk::{KeyType, MAX_RSA_BITS, MIN_RSA_BITS, VerifyingKey, default_algorithm, thumbprint};
 pub use jws::{Header, VerifiedJws};
 pub use key_set::{KeySet, KeySetLimits, RejectedKey};
 pub use oauth_error::OAuthError;

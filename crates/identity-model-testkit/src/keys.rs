@@ -58,13 +58,7 @@ impl KeyRing {
             .iter()
             .map(|jwk| {
                 let map = jwk.as_object().ok_or("keys file: a key is not an object")?;
-                let implied =
-                    match (map.get("kty").and_then(Value::as_str), map.get("crv").and_then(Value::as_str)) {
-                        (Some("RSA"), _) => Some(Algorithm::RS256),
-                        (Some("EC"), Some("P-256")) => Some(Algorithm::ES256),
-                        (Some("OKP"), Some("Ed25519")) => Some(Algorithm::EdDSA),
-                        _ => None,
-                    };
+                let implied = identity_model_core::default_algorithm(map);
                 let key = SigningKey::from_jwk(map, implied).map_err(|e| format!("keys file: {e}"))?;
                 let key = match key.kid() {
                     Some(_) => key,

@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::digest;
-use identity_model_core::{Algorithm, SigningKey, UnixTime, Validation, base64url};
+use identity_model_core::{SigningKey, UnixTime, Validation, base64url};
 use serde_json::{Map, Value, json};
 
 use crate::config::{ProviderConfig, TokenFormat};
@@ -152,7 +151,7 @@ impl Shared {
             claims["nonce"] = nonce.into();
         }
         if let Some(token) = access_token {
-            claims["at_hash"] = left_half_hash(key.alg(), token).into();
+            claims["at_hash"] = identity_model_core::left_half_hash(key.alg(), token).into();
         }
         key.sign_jwt(Some("JWT"), &claims).map_err(|e| e.to_string())
     }
@@ -203,22 +202,4 @@ impl Shared {
 
 pub(crate) fn ttl(seconds: u64) -> i64 {
     i64::try_from(seconds).unwrap_or(i64::MAX / 2)
-}
-
-/// `at_hash` / `c_hash`: the left half of the hash that goes with the signing algorithm
-/// (SHA-512 for Ed25519, as the OpenID Foundation's errata settled).
-pub(crate) fn left_half_hash(alg: Algorithm, value: &str) -> String {
-    let algorithm = match alg {
-        Algorithm::RS384 | Algorithm::PS384 | Algorithm::ES384 | Algorithm::HS384 => &digest::SHA384,
-        Algorithm::RS512
-        | Algorithm::PS512
-        | Algorithm::ES512
-        | Algorithm::HS512
-        | Algorithm::EdDSA
-        | Algorithm::Ed25519 => &digest::SHA512,
-        _ => &digest::SHA256,
-    };
-    let hash = digest::digest(algorithm, value.as_bytes());
-    let bytes = hash.as_ref();
-    base64url::encode(&bytes[..bytes.len() / 2])
 }

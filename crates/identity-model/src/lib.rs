@@ -40,8 +40,8 @@ pub use identity_model_core::{
     KeyFamily, KeySet, KeySetLimits, KeyType, MAX_RSA_BITS, MIN_RSA_BITS, MetadataKind, Method, NumericDate,
     OAuthError, Pkce, PollStep, PushedAuthorization, RejectedKey, RetryClass, SLOW_DOWN_STEP, Secret,
     SigningKey, TokenExchange, TokenRequest, TokenResponse, UnixTime, UnverifiedToken, UserInfo, ValidToken,
-    Validation, VerifiedJws, VerifyingKey, base64url, challenge_s256, discovery_url, left_half_hash,
-    random_id, revocation_result, sha256, thumbprint, token_type, validate_logout_token,
+    Validation, VerifiedJws, VerifyingKey, base64url, challenge_s256, default_algorithm, discovery_url, jws,
+    left_half_hash, random_id, revocation_result, sha256, thumbprint, token_type, validate_logout_token,
 };
 pub use runtime::new_runtime;
 pub use static_keys::StaticKeyValidator;

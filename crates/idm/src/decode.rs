@@ -29,11 +29,13 @@ pub(crate) fn run(args: Args) -> ExitCode {
         Ok(token) => token,
         Err(code) => return code,
     };
-    let parts: Vec<&str> = token.split('.').collect();
-    if parts.len() != 3 && parts.len() != 5 {
-        eprintln!("idm: a token has 3 parts (JWS) or 5 (JWE), this one has {}", parts.len());
-        return ExitCode::from(1);
-    }
+    let parts = match identity_model::jws::compact_segments(&token) {
+        Ok(parts) => parts,
+        Err(e) => {
+            eprintln!("idm: not a compact JWS (3 parts) or JWE (5 parts): {}", e.message());
+            return ExitCode::from(1);
+        }
+    };
     let header = match part(parts[0], "header") {
         Ok(header) => header,
         Err(message) => {

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
-use identity_model::{Authority, Client, DiscoveryPolicy, TokenClient, Validation, base64url};
+use identity_model::{Authority, Client, DiscoveryPolicy, TokenClient, Validation};
 use identity_model_testkit::{Endpoint, Rotation, TestProvider};
 use serde_json::{Value, json};
 
@@ -47,10 +47,10 @@ impl Demo {
 }
 
 pub(crate) fn run(args: Args) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match identity_model::new_runtime(2) {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("idm: cannot start the async runtime: {e}");
+            eprintln!("idm: {}", e.message());
             return ExitCode::FAILURE;
         }
     };
@@ -82,10 +82,9 @@ pub(crate) fn run(args: Args) -> ExitCode {
 }
 
 fn header_of(token: &str) -> Value {
-    let first = token.split('.').next().unwrap_or_default();
-    base64url::decode(first.as_bytes())
+    identity_model::UnverifiedToken::parse(token, usize::MAX)
         .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
+        .and_then(|t| serde_json::from_str(t.header().raw_json()).ok())
         .unwrap_or(Value::Null)
 }
 

@@ -35,10 +35,10 @@ pub(crate) fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match identity_model::new_runtime(2) {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("idm: cannot start the async runtime: {e}");
+            eprintln!("idm: {}", e.message());
             return ExitCode::FAILURE;
         }
     };

@@ -8,12 +8,13 @@ use serde_json::Value;
 /// Exit code when keys or metadata could not be obtained.
 pub(crate) const EXIT_NO_KEYS: u8 = 3;
 
-/// Runs a future on a small runtime (the CLI is otherwise synchronous).
+/// Runs a future on the command's one runtime (the library's runtime helper; the CLI is
+/// otherwise synchronous).
 pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, ExitCode> {
-    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    match identity_model::new_runtime(2) {
         Ok(runtime) => Ok(runtime.block_on(future)),
         Err(e) => {
-            eprintln!("idm: cannot start the async runtime: {e}");
+            eprintln!("idm: {}", e.message());
             Err(ExitCode::FAILURE)
         }
     }

@@ -191,14 +191,7 @@ fn load_key(path: &PathBuf) -> Result<SigningKey, String> {
         None => value,
     };
     let jwk = jwk.as_object().ok_or_else(|| format!("{} is not a JWK object", path.display()))?;
-    let default_alg = match (jwk.get("kty").and_then(Value::as_str), jwk.get("crv").and_then(Value::as_str)) {
-        (Some("RSA"), _) => Some(Algorithm::RS256),
-        (Some("EC"), Some("P-256")) => Some(Algorithm::ES256),
-        (Some("EC"), Some("P-384")) => Some(Algorithm::ES384),
-        (Some("EC"), Some("P-521")) => Some(Algorithm::ES512),
-        (Some("OKP"), _) => Some(Algorithm::EdDSA),
-        _ => None,
-    };
+    let default_alg = identity_model::default_algorithm(jwk);
     SigningKey::from_jwk(jwk, default_alg).map_err(|e| format!("{}: {e}", path.display()))
 }
 
