@@ -13,11 +13,14 @@ use crate::jws::{Compact, Header};
 pub struct UnverifiedToken<'a> {
     pub(crate) compact: Compact<'a>,
     pub(crate) header: Header,
-    pub(crate) claims: Option<Claims>,
+    /// Decoded only when asked for before verification (boxed: the usual path never fills it,
+    /// and a small token moves cheaply).
+    pub(crate) claims: Option<Box<Claims>>,
 }
 
 impl<'a> UnverifiedToken<'a> {
     /// Splits `token` (exactly three parts, at most `max_len` bytes) and parses its header.
+    #[inline]
     pub fn parse(token: &'a str, max_len: usize) -> Result<UnverifiedToken<'a>, Error> {
         if token.len() > max_len {
             return Err(malformed(format!("token is {} bytes, over the {max_len}-byte limit", token.len())));
@@ -51,22 +54,13 @@ impl<'a> UnverifiedToken<'a> {
     pub fn unverified_claims(&mut self) -> Result<&Claims, Error> {
         let claims = match self.claims.take() {
             Some(claims) => claims,
-            None => decode_claims(&self.compact)?,
+            None => Box::new(decode_claims(&self.compact)?),
         };
         Ok(self.claims.insert(claims))
     }
-
-    /// The claims, decoded now unless [`UnverifiedToken::unverified_claims`] already did.
-    pub(crate) fn into_claims(self) -> Result<(Header, Claims), Error> {
-        let claims = match self.claims {
-            Some(claims) => claims,
-            None => decode_claims(&self.compact)?,
-        };
-        Ok((self.header, claims))
-    }
 }
 
-fn decode_claims(compact: &Compact<'_>) -> Result<Claims, Error> {
+pub(crate) fn decode_claims(compact: &Compact<'_>) -> Result<Claims, Error> {
     let payload = base64url::decode(compact.payload.as_bytes())
         .map_err(|e| malformed("payload is not strict base64url").with_source(e))?;
     Claims::from_json(payload)

@@ -172,6 +172,7 @@ impl Validation {
 
     /// [`Validation::validate`] on a token already split: the header's `typ` and `cty`, the
     /// algorithm, the key and the signature. The claims are not looked at.
+    #[inline]
     pub fn check_signature(&self, token: &UnverifiedToken<'_>, keys: &KeySet) -> Result<(), Error> {
         self.check_type(&token.header)?;
         jws::verify_signature(&token.compact, &token.header, keys, self.algorithms)
@@ -179,8 +180,13 @@ impl Validation {
 
     /// The rest of [`Validation::validate`] for a token whose signature
     /// [`Validation::check_signature`] accepted: the claims and the custom check.
+    #[inline]
     pub fn accept(&self, token: UnverifiedToken<'_>, now: UnixTime) -> Result<ValidToken, Error> {
-        let (header, claims) = token.into_claims()?;
+        let UnverifiedToken { compact, header, claims } = token;
+        let claims = match claims {
+            Some(claims) => *claims,
+            None => crate::unverified::decode_claims(&compact)?,
+        };
         self.check_claims(&claims, now)?;
         if let Some(check) = &self.custom {
             check(&header, &claims)?;

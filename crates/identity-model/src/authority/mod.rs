@@ -273,6 +273,7 @@ impl Authority {
 
     /// The hot path: parses `token` once and, with fresh keys cached, settles it without a
     /// lock or an await. Starts a background refresh when the keys are due for one.
+    #[inline]
     pub(crate) fn check<'t>(&self, token: &'t str) -> Step<'t> {
         match UnverifiedToken::parse(token, self.inner.rules.token_len_limit()) {
             Ok(token) => self.check_parsed(token),
@@ -281,6 +282,7 @@ impl Authority {
     }
 
     /// [`Authority::check`] for a token already parsed (by [`Issuers`], to read its `iss`).
+    #[inline]
     pub(crate) fn check_parsed<'t>(&self, token: UnverifiedToken<'t>) -> Step<'t> {
         let inner = &self.inner;
         let limit = inner.rules.token_len_limit();
@@ -294,7 +296,7 @@ impl Authority {
             return Step::NeedsRefresh(Need { token, why: Why::Cold, arrived });
         };
         let now = Instant::now();
-        if now.saturating_duration_since(snapshot.fetched_at) > inner.max_staleness {
+        if now > snapshot.stale_after {
             return Step::NeedsRefresh(Need { token, why: Why::TooStale(snapshot), arrived });
         }
         if now >= snapshot.fresh_until {

@@ -193,7 +193,9 @@ impl Authority {
             inner.state().etag = response.etag.clone();
             keys
         };
-        let snapshot = Arc::new(Snapshot::new(keys, generation, Instant::now(), ttl, jitter_unit()));
+        let now = Instant::now();
+        let snapshot =
+            Arc::new(Snapshot::new(keys, generation, now, ttl, inner.max_staleness, jitter_unit()));
         inner.snapshot.store(Some(Arc::clone(&snapshot)));
         Ok(snapshot)
     }
