@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
 
-use crate::oauth_error::OAuthError;
+use crate::oauth::oauth_error::OAuthError;
 
 /// What went wrong, as a stable machine-readable kind.
 ///

@@ -28,56 +28,40 @@
 //! supplied; `jku`, `x5u`, `jwk` and `x5c` headers are never used; keys are validated once when
 //! the set is parsed, and unusable ones are set aside with their reason.
 
-mod algorithm;
-mod authorize;
-pub mod base64url;
-mod claims;
-mod client_auth;
-mod device_flow;
 pub mod discovery;
-mod endpoints;
 mod error;
-pub mod form_request;
 pub mod http;
-mod id_token;
+mod jose;
 mod json_object;
-mod jwk;
-pub mod jws;
-mod key_set;
-pub mod media_type;
-mod oauth_error;
-mod pkce;
-mod roca;
-mod secret;
-mod signing;
-pub mod token_request;
-mod token_response;
-mod unverified;
-mod validation;
+mod jwt;
+mod oauth;
 
-pub use algorithm::{Algorithm, AlgorithmSet, Curve, KeyFamily};
-pub use authorize::AuthorizationRequest;
-pub use claims::{Claims, NumericDate, UnixTime};
-pub use client_auth::{
+pub use jose::{base64url, jws};
+pub use oauth::{form_request, token_request};
+
+pub use discovery::{DiscoveryDocument, DiscoveryPolicy, MetadataKind, discovery_url};
+pub use error::{Error, ErrorKind};
+pub use jose::algorithm::{Algorithm, AlgorithmSet, Curve, KeyFamily};
+pub use jose::jwk::{KeyType, MAX_RSA_BITS, MIN_RSA_BITS, VerifyingKey, default_algorithm, thumbprint};
+pub use jose::jws::{Header, VerifiedJws};
+pub use jose::key_set::{KeySet, KeySetLimits, RejectedKey};
+pub use jose::signing::{SigningKey, sha256};
+pub use jwt::claims::{Claims, NumericDate, UnixTime};
+pub use jwt::id_token::{BACKCHANNEL_LOGOUT_EVENT, IdTokenValidation, left_half_hash, validate_logout_token};
+pub use jwt::unverified::UnverifiedToken;
+pub use jwt::validation::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, ValidToken, Validation};
+pub use oauth::authorize::AuthorizationRequest;
+pub use oauth::client_auth::{
     ASSERTION_LIFETIME_SECS, AssertionAudience, Client, ClientAuth, JWT_BEARER_ASSERTION, random_id,
 };
-pub use device_flow::{DevicePoller, PollStep, SLOW_DOWN_STEP};
-pub use discovery::{DiscoveryDocument, DiscoveryPolicy, MetadataKind, discovery_url};
-pub use endpoints::Endpoints;
-pub use error::{Error, ErrorKind};
-pub use form_request::{FormRequest, Method, RetryClass};
-pub use id_token::{BACKCHANNEL_LOGOUT_EVENT, IdTokenValidation, left_half_hash, validate_logout_token};
-pub use jwk::{KeyType, MAX_RSA_BITS, MIN_RSA_BITS, VerifyingKey, default_algorithm, thumbprint};
-pub use jws::{Header, VerifiedJws};
-pub use key_set::{KeySet, KeySetLimits, RejectedKey};
-pub use oauth_error::OAuthError;
-pub use pkce::{Pkce, challenge_s256};
-pub use secret::Secret;
-pub use signing::{SigningKey, sha256};
-pub use token_request::{Grant, TokenExchange, TokenRequest, token_type};
-pub use token_response::{
+pub use oauth::device_flow::{DevicePoller, PollStep, SLOW_DOWN_STEP};
+pub use oauth::endpoints::Endpoints;
+pub use oauth::form_request::{FormRequest, Method, RetryClass};
+pub use oauth::oauth_error::OAuthError;
+pub use oauth::pkce::{Pkce, challenge_s256};
+pub use oauth::secret::Secret;
+pub use oauth::token_request::{Grant, TokenExchange, TokenRequest, token_type};
+pub use oauth::token_response::{
     DeviceAuthorization, EndpointResponse, Introspection, PushedAuthorization, TokenResponse, UserInfo,
     revocation_result,
 };
-pub use unverified::UnverifiedToken;
-pub use validation::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, ValidToken, Validation};

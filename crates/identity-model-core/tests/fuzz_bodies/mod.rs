@@ -99,7 +99,10 @@ pub(crate) fn discovery(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = DiscoveryPolicy::default().check_url(text, "url");
         let _ = identity_model_core::discovery_url(text, identity_model_core::MetadataKind::OAuth);
-        let _ = identity_model_core::media_type::check(Some(text), identity_model_core::media_type::JWK_SET);
+        let _ = identity_model_core::discovery::media_type::check(
+            Some(text),
+            identity_model_core::discovery::media_type::JWK_SET,
+        );
     }
 }
 

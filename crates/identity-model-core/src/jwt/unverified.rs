@@ -2,10 +2,10 @@
 //! the unknown-`kid` path, the choice among several issuers and the final validation all use
 //! the same parse.
 
-use crate::base64url;
-use crate::claims::Claims;
 use crate::error::{Error, malformed};
-use crate::jws::{Compact, Header};
+use crate::jose::base64url;
+use crate::jose::jws::{Compact, Header};
+use crate::jwt::claims::Claims;
 
 /// A compact JWT, split and with its header parsed and checked, NOT verified. Its `kid` and
 /// (once decoded) `iss` may be used to choose keys or an issuer, never to trust it.

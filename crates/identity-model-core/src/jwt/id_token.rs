@@ -7,12 +7,12 @@ use std::time::Duration;
 use aws_lc_rs::digest;
 use serde_json::Value;
 
-use crate::algorithm::Algorithm;
-use crate::base64url;
-use crate::claims::{Claims, UnixTime};
 use crate::error::{Error, ErrorKind};
-use crate::key_set::KeySet;
-use crate::validation::{DEFAULT_LEEWAY, ValidToken, Validation};
+use crate::jose::algorithm::Algorithm;
+use crate::jose::base64url;
+use crate::jose::key_set::KeySet;
+use crate::jwt::claims::{Claims, UnixTime};
+use crate::jwt::validation::{DEFAULT_LEEWAY, ValidToken, Validation};
 
 /// The event member of a logout token.
 pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -197,7 +197,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::signing::SigningKey;
+    use crate::jose::signing::SigningKey;
 
     const ISS: &str = "https://op.example";
     const NOW: i64 = 1_700_000_000;

@@ -2,13 +2,13 @@
 //! `state` and `nonce`, or a PAR `request_uri`) and the callback, checked for `state` and the
 //! RFC 9207 `iss` parameter.
 
-use crate::claims::UnixTime;
-use crate::client_auth::{Client, random_id};
 use crate::error::{Error, ErrorKind};
-use crate::form_request::{FormRequest, RetryClass, form_encode};
-use crate::oauth_error::OAuthError;
-use crate::pkce::Pkce;
-use crate::secret::Secret;
+use crate::jwt::claims::UnixTime;
+use crate::oauth::client_auth::{Client, random_id};
+use crate::oauth::form_request::{FormRequest, RetryClass, form_encode};
+use crate::oauth::oauth_error::OAuthError;
+use crate::oauth::pkce::Pkce;
+use crate::oauth::secret::Secret;
 
 /// An authorization request in progress. Keep it (in the session) until the callback: it holds
 /// the `state`, `nonce` and PKCE verifier the callback and the code redemption need.

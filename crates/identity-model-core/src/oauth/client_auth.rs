@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use serde_json::{Map, json};
 
-use crate::algorithm::{Algorithm, KeyFamily};
-use crate::base64url;
-use crate::claims::UnixTime;
 use crate::error::{Error, ErrorKind};
-use crate::form_request::{FormRequest, form_encode};
-use crate::secret::Secret;
-use crate::signing::SigningKey;
+use crate::jose::algorithm::{Algorithm, KeyFamily};
+use crate::jose::base64url;
+use crate::jose::signing::SigningKey;
+use crate::jwt::claims::UnixTime;
+use crate::oauth::form_request::{FormRequest, form_encode};
+use crate::oauth::secret::Secret;
 
 /// `client_assertion_type` for JWT client authentication (RFC 7523 section 2.2).
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -209,9 +209,9 @@ fn standard_base64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::form_request::RetryClass;
-    use crate::key_set::KeySet;
-    use crate::validation::Validation;
+    use crate::jose::key_set::KeySet;
+    use crate::jwt::validation::Validation;
+    use crate::oauth::form_request::RetryClass;
     use serde_json::Value;
 
     fn request() -> FormRequest {

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::oauth_error::OAuthError;
-use crate::token_response::{DeviceAuthorization, TokenResponse};
+use crate::oauth::oauth_error::OAuthError;
+use crate::oauth::token_response::{DeviceAuthorization, TokenResponse};
 
 /// What to do after a poll.
 #[derive(Debug)]
@@ -73,7 +73,7 @@ impl DevicePoller {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::token_response::EndpointResponse;
+    use crate::oauth::token_response::EndpointResponse;
 
     fn oauth(code: &str) -> Result<TokenResponse, Error> {
         let body = format!("{{\"error\":\"{code}\"}}");

@@ -7,8 +7,8 @@ use aws_lc_rs::signature::{self, ParsedPublicKey, RsaParameters, VerificationAlg
 use aws_lc_rs::{digest, hmac};
 use serde_json::{Map, Value};
 
-use crate::algorithm::{Algorithm, Curve};
-use crate::base64url;
+use crate::jose::algorithm::{Algorithm, Curve};
+use crate::jose::base64url;
 
 /// Smallest RSA modulus accepted, in bits (RFC 8725 section 3.5, NIST SP 800-131A).
 pub const MIN_RSA_BITS: usize = 2048;
@@ -229,7 +229,7 @@ fn rsa_verifiers(
     if bits > MAX_RSA_BITS {
         return Err(format!("RSA modulus is {bits} bits, over the {MAX_RSA_BITS}-bit maximum"));
     }
-    if crate::roca::is_vulnerable(n) {
+    if crate::jose::roca::is_vulnerable(n) {
         return Err("RSA modulus has the ROCA fingerprint (CVE-2017-15361)".into());
     }
     if e.is_empty() || e.len() > 4 || e[e.len() - 1] & 1 == 0 || e == [1] {

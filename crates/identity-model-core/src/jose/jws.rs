@@ -10,11 +10,11 @@ use std::sync::OnceLock;
 use serde::de::{self, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::algorithm::{Algorithm, AlgorithmSet};
-use crate::base64url;
 use crate::error::{Error, ErrorKind, malformed};
+use crate::jose::algorithm::{Algorithm, AlgorithmSet};
+use crate::jose::base64url;
+use crate::jose::key_set::KeySet;
 use crate::json_object::{self, Key, Scalar, SeenKeys, Text};
-use crate::key_set::KeySet;
 
 /// Longest signature accepted, in base64url characters (an 8192-bit RSA signature is 1366).
 const MAX_SIGNATURE_B64: usize = 1368;

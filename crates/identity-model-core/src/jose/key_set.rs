@@ -20,9 +20,9 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::algorithm::Algorithm;
 use crate::error::{Error, ErrorKind};
-use crate::jwk::{KeyType, VerifyingKey};
+use crate::jose::algorithm::Algorithm;
+use crate::jose::jwk::{KeyType, VerifyingKey};
 
 /// Bounds on a JWK Set document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

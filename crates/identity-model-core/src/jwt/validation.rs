@@ -4,12 +4,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::algorithm::AlgorithmSet;
-use crate::claims::{Claims, UnixTime};
 use crate::error::{Error, ErrorKind};
-use crate::jws::{self, Header};
-use crate::key_set::KeySet;
-use crate::unverified::UnverifiedToken;
+use crate::jose::algorithm::AlgorithmSet;
+use crate::jose::jws::{self, Header};
+use crate::jose::key_set::KeySet;
+use crate::jwt::claims::{Claims, UnixTime};
+use crate::jwt::unverified::UnverifiedToken;
 
 /// Default clock leeway.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
@@ -185,7 +185,7 @@ impl Validation {
         let UnverifiedToken { compact, header, claims } = token;
         let claims = match claims {
             Some(claims) => *claims,
-            None => crate::unverified::decode_claims(&compact)?,
+            None => crate::jwt::unverified::decode_claims(&compact)?,
         };
         self.check_claims(&claims, now)?;
         if let Some(check) = &self.custom {

@@ -8,10 +8,10 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use crate::discovery::media_type;
 use crate::error::{Error, ErrorKind};
-use crate::media_type;
-use crate::oauth_error::OAuthError;
-use crate::secret::Secret;
+use crate::oauth::oauth_error::OAuthError;
+use crate::oauth::secret::Secret;
 
 /// What the IO layer received.
 #[derive(Debug, Clone, Copy)]

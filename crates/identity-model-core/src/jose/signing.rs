@@ -9,10 +9,10 @@ use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, Rsa
 use aws_lc_rs::{digest, hmac};
 use serde_json::{Map, Value, json};
 
-use crate::algorithm::{Algorithm, Curve, KeyFamily};
-use crate::base64url;
 use crate::error::{Error, ErrorKind};
-use crate::jwk::{self, KeyType};
+use crate::jose::algorithm::{Algorithm, Curve, KeyFamily};
+use crate::jose::base64url;
+use crate::jose::jwk::{self, KeyType};
 
 enum Inner {
     Rsa(RsaKeyPair),

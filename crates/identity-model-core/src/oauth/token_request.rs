@@ -2,11 +2,11 @@
 //! authorization (RFC 8628), PAR (RFC 9126), introspection (RFC 7662), revocation (RFC 7009).
 //! Each becomes a [`FormRequest`] with its retry class; the IO layer only sends it.
 
-use crate::claims::UnixTime;
-use crate::client_auth::Client;
 use crate::error::Error;
-use crate::form_request::{FormRequest, RetryClass};
-use crate::secret::Secret;
+use crate::jwt::claims::UnixTime;
+use crate::oauth::client_auth::Client;
+use crate::oauth::form_request::{FormRequest, RetryClass};
+use crate::oauth::secret::Secret;
 
 /// RFC 8693 section 3 token type identifiers.
 pub mod token_type {
@@ -301,7 +301,7 @@ pub fn token_operation_request(
 /// A userinfo request (OpenID Connect Core section 5.3): GET with the access token as Bearer.
 pub fn userinfo_request(endpoint: &str, access_token: &str) -> FormRequest {
     let mut request = FormRequest::post(endpoint, RetryClass::Retryable);
-    request.method = crate::form_request::Method::Get;
+    request.method = crate::oauth::form_request::Method::Get;
     request.header("Authorization", format!("Bearer {access_token}"));
     request
 }
@@ -366,7 +366,7 @@ mod tests {
     #[test]
     fn userinfo_is_a_bearer_get() {
         let r = userinfo_request("https://op/userinfo", "at");
-        assert_eq!(r.method, crate::form_request::Method::Get);
+        assert_eq!(r.method, crate::oauth::form_request::Method::Get);
         assert_eq!(r.header_value("authorization"), Some("Bearer at"));
     }
 }

@@ -1,9 +1,9 @@
 //! PKCE (RFC 7636): code verifiers and their S256 challenges.
 
-use crate::base64url;
 use crate::error::{Error, ErrorKind};
-use crate::secret::Secret;
-use crate::signing::sha256;
+use crate::jose::base64url;
+use crate::jose::signing::sha256;
+use crate::oauth::secret::Secret;
 
 /// A code verifier and its S256 challenge. The verifier is secret until redemption.
 #[derive(Debug, Clone)]

@@ -1,0 +1,10 @@
+//! JOSE: algorithms, JWKs and JWK Sets (RFC 7517/7518/8037), compact JWS verification and
+//! signing (RFC 7515), base64url.
+
+pub(crate) mod algorithm;
+pub mod base64url;
+pub(crate) mod jwk;
+pub mod jws;
+pub(crate) mod key_set;
+mod roca;
+pub(crate) mod signing;
