@@ -29,7 +29,7 @@ mod tokens;
 
 pub use authority::{Authority, AuthorityBuilder, Issuers, Stats};
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use config::{ConfigError, ConfigProblem, HttpConfig};
+pub use config::{CacheConfig, CircuitConfig, ConfigError, ConfigProblem, HttpConfig, Settings};
 pub use http::transport;
 pub use http::{Backoff, RetryDecision};
 pub use identity_model_core::{

@@ -314,19 +314,17 @@ fn quick_blocking(provider: &Arc<Provider>) -> identity_model::blocking::Authori
 
 fn blocking_with(
     provider: &Arc<Provider>,
-    change: impl FnOnce(&mut identity_model::HttpConfig),
+    change: impl FnOnce(&mut identity_model::Settings),
 ) -> identity_model::blocking::Authority {
-    let mut config = identity_model::HttpConfig {
-        kid_miss_refresh_cooldown: Duration::from_millis(300),
-        retry_base_delay: Duration::from_millis(10),
-        circuit_open_for: Duration::from_millis(500),
-        ..identity_model::HttpConfig::default()
-    };
+    let mut config = identity_model::Settings::default();
+    config.cache.kid_miss_refresh_cooldown = Duration::from_millis(300);
+    config.http.retry_base_delay = Duration::from_millis(10);
+    config.circuit.open_for = Duration::from_millis(500);
     change(&mut config);
     let authority = Authority::builder(ISS)
         .rules(Validation::new(ISS).audience("api"))
         .policy(DiscoveryPolicy::default().resource_server_fields())
-        .config(config)
+        .settings(config)
         .transport(Arc::clone(provider) as Arc<dyn HttpTransport>)
         .build()
         .unwrap();
@@ -336,7 +334,8 @@ fn blocking_with(
 #[test]
 fn blocking_random_kid_flood_fetches_at_most_once_per_cooldown() {
     let (provider, key) = setup();
-    let authority = blocking_with(&provider, |c| c.kid_miss_refresh_cooldown = Duration::from_secs(3600));
+    let authority =
+        blocking_with(&provider, |c| c.cache.kid_miss_refresh_cooldown = Duration::from_secs(3600));
     authority.validate(&token(&key)).unwrap();
     let attacker = SigningKey::generate(Algorithm::ES256).unwrap();
     let tokens: Vec<String> = (0..2000).map(|i| token_with_kid(&attacker, &format!("random-{i}"))).collect();
@@ -404,18 +403,16 @@ fn short_lived_blocking(
     provider: &Arc<Provider>,
     max_staleness: Duration,
 ) -> identity_model::blocking::Authority {
-    let config = identity_model::HttpConfig {
-        min_freshness: Duration::from_millis(100),
-        jwks_cache_ttl: Duration::from_millis(200),
-        disco_cache_ttl: Duration::from_millis(200),
-        retry_base_delay: Duration::from_millis(10),
-        kid_miss_refresh_cooldown: Duration::from_millis(50),
-        ..identity_model::HttpConfig::default()
-    };
+    let mut config = identity_model::Settings::default();
+    config.cache.min_freshness = Duration::from_millis(100);
+    config.cache.jwks_cache_ttl = Duration::from_millis(200);
+    config.cache.disco_cache_ttl = Duration::from_millis(200);
+    config.cache.kid_miss_refresh_cooldown = Duration::from_millis(50);
+    config.http.retry_base_delay = Duration::from_millis(10);
     let authority = Authority::builder(ISS)
         .rules(Validation::new(ISS).audience("api"))
         .policy(DiscoveryPolicy::default().resource_server_fields())
-        .config(config)
+        .settings(config)
         .max_staleness(max_staleness)
         .transport(Arc::clone(provider) as Arc<dyn HttpTransport>)
         .build()

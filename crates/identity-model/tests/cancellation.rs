@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use identity_model::transport::{BoxFuture, HttpRequest, HttpResponse, HttpTransport, TransportError};
 use identity_model::{
-    Algorithm, Client, DiscoveryPolicy, Endpoints, ErrorKind, FormRequest, HttpConfig, SigningKey,
-    TokenClient,
+    Algorithm, CircuitConfig, Client, DiscoveryPolicy, Endpoints, ErrorKind, FormRequest, HttpConfig,
+    SigningKey, TokenClient,
 };
 use support::*;
 
@@ -158,12 +158,8 @@ impl HttpTransport for TokenEndpoint {
 async fn a_dropped_token_request_releases_the_half_open_probe() {
     let endpoint = Arc::new(TokenEndpoint::default());
     endpoint.script.lock().unwrap().extend([503, 503]);
-    let config = HttpConfig {
-        retry_max_attempts: 1,
-        circuit_failure_threshold: 2,
-        circuit_open_for: Duration::from_secs(30),
-        ..HttpConfig::default()
-    };
+    let config = HttpConfig { retry_max_attempts: 1, ..HttpConfig::default() };
+    let circuit = CircuitConfig { failure_threshold: 2, open_for: Duration::from_secs(30) };
     let client = TokenClient::builder(Client::with_secret("svc", "secret"))
         .endpoints(Endpoints {
             issuer: Some(ISS.into()),
@@ -173,6 +169,7 @@ async fn a_dropped_token_request_releases_the_half_open_probe() {
         .policy(DiscoveryPolicy::default())
         .transport(Arc::clone(&endpoint) as Arc<dyn HttpTransport>)
         .config(config)
+        .circuit(circuit)
         .build()
         .unwrap();
     for _ in 0..2 {

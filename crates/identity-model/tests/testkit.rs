@@ -7,23 +7,26 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use identity_model::{Authority, DiscoveryPolicy, ErrorKind, HttpConfig, Validation};
+use identity_model::{
+    Authority, CacheConfig, CircuitConfig, DiscoveryPolicy, ErrorKind, HttpConfig, Settings, Validation,
+};
 use identity_model_testkit::{Endpoint, Fault, Rotation, TestProvider, Times};
 use tokio::task::JoinSet;
 
-fn config() -> HttpConfig {
-    HttpConfig {
+fn config() -> Settings {
+    let http = HttpConfig {
         retry_base_delay: Duration::from_millis(5),
         timeout: Duration::from_secs(5),
         ..HttpConfig::default()
-    }
+    };
+    Settings { http, ..Settings::default() }
 }
 
-fn authority_for(provider: &TestProvider, config: HttpConfig) -> Authority {
+fn authority_for(provider: &TestProvider, config: Settings) -> Authority {
     Authority::builder(provider.issuer())
         .rules(Validation::new(provider.issuer()).audience(provider.default_audience()).token_type("at+jwt"))
         .policy(DiscoveryPolicy::default().allow_http_on_loopback())
-        .config(config)
+        .settings(config)
         .build()
         .unwrap()
 }
@@ -107,10 +110,12 @@ async fn broken_responses_become_typed_errors() {
 async fn an_outage_keeps_the_last_good_keys_and_recovery_needs_no_restart() {
     let provider = TestProvider::start().await.unwrap();
     // No kid-miss cooldown and a 1 ms failure backoff: recovery depends only on the provider.
-    let short = HttpConfig {
+    let mut short = config();
+    short.http.retry_base_delay = Duration::from_millis(1);
+    short.cache = CacheConfig {
         kid_miss_refresh_cooldown: Duration::ZERO,
-        retry_base_delay: Duration::from_millis(1),
-        ..config()
+        refresh_failure_backoff: Duration::from_millis(1),
+        ..CacheConfig::default()
     };
     let authority = authority_for(&provider, short);
     let old = provider.token().sign();
@@ -151,13 +156,10 @@ async fn accepted_before(authority: &Authority, token: &str, deadline: tokio::ti
 async fn a_dropped_circuit_probe_recovers_within_one_open_period() {
     let provider = TestProvider::start().await.unwrap();
     let open_for = Duration::from_millis(300);
-    let config = HttpConfig {
-        retry_max_attempts: 1,
-        circuit_failure_threshold: 1,
-        circuit_open_for: open_for,
-        refresh_failure_backoff: Duration::ZERO,
-        ..config()
-    };
+    let mut config = config();
+    config.http.retry_max_attempts = 1;
+    config.circuit = CircuitConfig { failure_threshold: 1, open_for };
+    config.cache.refresh_failure_backoff = Duration::ZERO;
     let authority = authority_for(&provider, config);
     let token = provider.token().sign();
     provider.inject(Endpoint::Discovery, Fault::Status(503), Times::Next(1));
@@ -190,7 +192,9 @@ async fn a_dropped_circuit_probe_recovers_within_one_open_period() {
 async fn a_new_key_after_an_unknown_kid_is_accepted_within_one_cooldown() {
     let provider = TestProvider::start().await.unwrap();
     let cooldown = Duration::from_millis(400);
-    let authority = authority_for(&provider, HttpConfig { kid_miss_refresh_cooldown: cooldown, ..config() });
+    let mut config = config();
+    config.cache.kid_miss_refresh_cooldown = cooldown;
+    let authority = authority_for(&provider, config);
     authority.validate(&provider.token().sign()).await.unwrap();
     let stranger = provider.token().unknown_key(identity_model::Algorithm::ES256).sign();
     assert_eq!(authority.validate(&stranger).await.unwrap_err().kind(), ErrorKind::KeyNotFound);

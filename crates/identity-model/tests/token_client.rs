@@ -8,8 +8,9 @@
 use std::time::Duration;
 
 use identity_model::{
-    Authority, AuthorizationRequest, Client, ClientAuth, DiscoveryPolicy, Endpoints, ErrorKind, HttpConfig,
-    IdTokenValidation, SigningKey, TokenClient, TokenExchange, TokenManager, Validation, token_type,
+    Authority, AuthorizationRequest, CacheConfig, Client, ClientAuth, DiscoveryPolicy, Endpoints, ErrorKind,
+    HttpConfig, IdTokenValidation, SigningKey, TokenClient, TokenExchange, TokenManager, Validation,
+    token_type,
 };
 use identity_model_core::Algorithm;
 use identity_model_testkit::{ClientConfig, Endpoint, Fault, ProviderConfig, TestProvider, Times};
@@ -375,15 +376,15 @@ async fn discovery_is_cached_and_the_last_good_document_outlives_an_outage() {
     assert_eq!(provider.requests(Endpoint::Discovery), 1, "one discovery for five token requests");
 
     // A document that is never fresh: every call rediscovers, and an outage serves the last one.
-    let stale = HttpConfig {
+    let never_fresh = CacheConfig {
         min_freshness: Duration::ZERO,
         max_disco_freshness: Duration::ZERO,
-        retry_max_attempts: 1,
-        ..config()
+        ..CacheConfig::default()
     };
     let authority = Authority::builder(provider.issuer())
         .policy(DiscoveryPolicy::default().allow_http_on_loopback())
-        .config(stale)
+        .config(HttpConfig { retry_max_attempts: 1, ..config() })
+        .cache(never_fresh)
         .build()
         .unwrap();
     let service = client(&authority, Client::with_secret("demo-service", "demo-secret"));

@@ -42,7 +42,7 @@ pub(crate) fn run_discover(args: DiscoverArgs) -> ExitCode {
     let authority = match identity_model::Authority::builder(&args.issuer)
         .rules(rules)
         .policy(crate::remote::policy(args.allow_http))
-        .config(config)
+        .settings(config)
         .build()
     {
         Ok(a) => a,

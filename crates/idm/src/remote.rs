@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use identity_model::{Authority, DiscoveryPolicy, Error, ErrorKind, HttpConfig, Validation};
+use identity_model::{Authority, DiscoveryPolicy, Error, ErrorKind, Settings, Validation};
 use serde_json::Value;
 
 /// Exit code when keys or metadata could not be obtained.
@@ -26,10 +26,10 @@ pub(crate) fn policy(allow_http: bool) -> DiscoveryPolicy {
     if allow_http { policy.allow_http_on_loopback() } else { policy }
 }
 
-/// HTTP settings from the environment (`HTTP_TIMEOUT`, `HTTP_RETRY_MAX_ATTEMPTS`, `JWKS_CACHE_TTL`,
+/// Settings from the environment (`HTTP_TIMEOUT`, `HTTP_RETRY_MAX_ATTEMPTS`, `JWKS_CACHE_TTL`,
 /// ...). An invalid environment is a usage error: every problem is printed, exit 2.
-pub(crate) fn config() -> Result<HttpConfig, ExitCode> {
-    HttpConfig::from_env().map_err(|e| {
+pub(crate) fn config() -> Result<Settings, ExitCode> {
+    Settings::from_env().map_err(|e| {
         for problem in &e.problems {
             eprintln!("idm: {}: {}", problem.variable, problem.reason);
         }
@@ -42,12 +42,12 @@ pub(crate) fn authority(
     issuer: &str,
     allow_http: bool,
     rules: Validation,
-    config: HttpConfig,
+    settings: Settings,
 ) -> Result<Authority, Error> {
     Authority::builder(issuer)
         .rules(rules)
         .policy(policy(allow_http).resource_server_fields())
-        .config(config)
+        .settings(settings)
         .build()
 }
 

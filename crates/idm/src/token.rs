@@ -224,7 +224,7 @@ fn token_client(issuer: &str, allow_http: bool, client: Client, json: bool) -> R
     let config = crate::remote::config()?;
     let authority = Authority::builder(issuer)
         .policy(crate::remote::policy(allow_http))
-        .config(config)
+        .settings(config)
         .build()
         .map_err(|e| report(&e, json))?;
     TokenClient::builder(client).authority(&authority).build().map_err(|e| report(&e, json))

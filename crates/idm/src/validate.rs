@@ -135,7 +135,7 @@ fn validate_with_discovery(args: &Args, token: &str, rules: Validation) -> ExitC
     let mut builder = identity_model::Authority::builder(&args.issuer)
         .rules(rules)
         .policy(crate::remote::policy(args.allow_http).resource_server_fields())
-        .config(config);
+        .settings(config);
     if let Some(now) = args.now {
         builder =
             builder.clock(std::sync::Arc::new(identity_model::FixedClock::new(UnixTime::from_secs(now))));

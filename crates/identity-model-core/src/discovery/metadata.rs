@@ -67,9 +67,12 @@ fn shorten(s: &str) -> String {
     s.chars().take(120).collect()
 }
 
-/// Rules every URL of a discovery document must meet. The defaults are the strict ones:
-/// HTTPS only, the document's issuer equal to the requested one, every endpoint on the
-/// issuer's authority, no private or link-local IP addresses, OpenID's required members.
+/// The URL policy: rules every URL the library fetches or calls must meet, not only those of
+/// a discovery document. The issuer, the discovery URL, `jwks_uri`, every endpoint a token
+/// client calls (discovered or configured) and every request of the fetch loop are checked
+/// against it. The defaults are the strict ones: HTTPS only, the document's issuer equal to
+/// the requested one, every endpoint on the issuer's authority, no private or link-local IP
+/// addresses, OpenID's required members. (The name is kept from where it started: discovery.)
 #[derive(Debug, Clone)]
 pub struct DiscoveryPolicy {
     allow_http_loopback: bool,

@@ -29,7 +29,7 @@ use tokio::time::Instant;
 pub use issuers::Issuers;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::HttpConfig;
+use crate::config::{CacheConfig, CircuitConfig, HttpConfig, Settings};
 use crate::http::Fetcher;
 use crate::http::transport::{HttpTransport, ReqwestTransport};
 use flight::SingleFlight;
@@ -75,6 +75,7 @@ pub(crate) struct Inner {
     rules: Validation,
     policy: DiscoveryPolicy,
     max_staleness: Duration,
+    cache: CacheConfig,
     fetcher: Arc<Fetcher>,
     clock: Arc<dyn Clock>,
     snapshot: ArcSwapOption<Snapshot>,
@@ -108,6 +109,8 @@ pub struct AuthorityBuilder {
     rules: Validation,
     policy: DiscoveryPolicy,
     config: HttpConfig,
+    cache: CacheConfig,
+    circuit: CircuitConfig,
     max_staleness: Duration,
     transport: Option<Arc<dyn HttpTransport>>,
     clock: Arc<dyn Clock>,
@@ -123,6 +126,8 @@ impl Authority {
             issuer,
             policy: DiscoveryPolicy::default(),
             config: HttpConfig::default(),
+            cache: CacheConfig::default(),
+            circuit: CircuitConfig::default(),
             max_staleness: Duration::from_secs(24 * 3600),
             transport: None,
             clock: Arc::new(SystemClock),
@@ -151,10 +156,27 @@ impl AuthorityBuilder {
         self
     }
 
-    /// HTTP and cache settings.
+    /// How requests are sent (timeouts, retries, TLS).
     pub fn config(mut self, config: HttpConfig) -> Self {
         self.config = config;
         self
+    }
+
+    /// What is cached, for how long, and the kid-miss cooldown.
+    pub fn cache(mut self, cache: CacheConfig) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// The per-host circuit breaker.
+    pub fn circuit(mut self, circuit: CircuitConfig) -> Self {
+        self.circuit = circuit;
+        self
+    }
+
+    /// All three at once (for example [`Settings::from_env`]).
+    pub fn settings(self, settings: Settings) -> Self {
+        self.config(settings.http).cache(settings.cache).circuit(settings.circuit)
     }
 
     /// How long the last good keys are served while the provider cannot be reached.
@@ -191,7 +213,13 @@ impl AuthorityBuilder {
                 issuer: self.issuer,
                 policy: self.policy,
                 max_staleness: self.max_staleness,
-                fetcher: Arc::new(Fetcher::new(transport, self.config, Arc::clone(&self.clock))),
+                cache: self.cache,
+                fetcher: Arc::new(Fetcher::new(
+                    transport,
+                    self.config,
+                    self.circuit,
+                    Arc::clone(&self.clock),
+                )),
                 clock: self.clock,
                 snapshot: ArcSwapOption::empty(),
                 document: ArcSwapOption::empty(),
@@ -267,7 +295,7 @@ impl Authority {
     /// after a token with it arrived succeeded without it). For tests and diagnostics.
     pub fn is_known_missing(&self, kid: &str) -> bool {
         let generation = self.inner.snapshot.load().as_ref().map_or(0, |s| s.generation);
-        let cooldown = self.inner.fetcher.config().kid_miss_refresh_cooldown;
+        let cooldown = self.inner.cache.kid_miss_refresh_cooldown;
         self.inner.missing_kids.contains(kid, generation, Instant::now(), cooldown)
     }
 
@@ -407,7 +435,7 @@ impl Authority {
                 }
             }
         }
-        let cooldown = inner.fetcher.config().kid_miss_refresh_cooldown;
+        let cooldown = inner.cache.kid_miss_refresh_cooldown;
         if let Some(kid) = token.kid() {
             if inner.missing_kids.contains(kid, seen.generation, Instant::now(), cooldown) {
                 inner.stats.negative_kid_hits.fetch_add(1, Ordering::Relaxed);
@@ -477,9 +505,19 @@ impl Authority {
         &self.inner.fetcher
     }
 
-    /// The HTTP settings.
+    /// How requests are sent.
     pub fn config(&self) -> &HttpConfig {
         self.inner.fetcher.config()
+    }
+
+    /// What is cached and for how long.
+    pub fn cache(&self) -> &CacheConfig {
+        &self.inner.cache
+    }
+
+    /// The circuit breaker settings.
+    pub fn circuit(&self) -> CircuitConfig {
+        self.inner.fetcher.circuit()
     }
 
     /// The URL policy (HTTPS, loopback, private addresses) for every URL it fetches.

@@ -61,7 +61,7 @@ impl Inner {
 
     /// The failure of the last refresh, while its backoff runs.
     fn recent_failure(&self, now: Instant) -> Option<Arc<Error>> {
-        let backoff = self.fetcher.config().refresh_failure_backoff;
+        let backoff = self.cache.refresh_failure_backoff;
         let state = self.state();
         let (at, error) = state.failure.as_ref()?;
         (now.saturating_duration_since(*at) < backoff).then(|| Arc::clone(error))
@@ -121,7 +121,7 @@ impl Authority {
 
     /// Whether an unknown `kid` may start a refetch now (the cooldown since the last one passed).
     pub(super) fn kid_miss_budget(&self, now: Instant) -> bool {
-        let cooldown = self.inner.fetcher.config().kid_miss_refresh_cooldown;
+        let cooldown = self.inner.cache.kid_miss_refresh_cooldown;
         let started = self.inner.state().kid_miss_started;
         started.is_none_or(|at| now.saturating_duration_since(at) >= cooldown)
     }
@@ -169,7 +169,7 @@ impl Authority {
 
     async fn fetch_keys_once(&self, reason: Reason) -> Result<Arc<Snapshot>, Error> {
         let inner = &self.inner;
-        let config = inner.fetcher.config();
+        let config = &inner.cache;
         let document = self.document_for_keys().await?;
         let jwks_uri = document.jwks_uri().ok_or_else(|| unavailable("discovery has no jwks_uri"))?;
         let previous = inner.snapshot.load_full();
@@ -202,7 +202,7 @@ impl Authority {
     }
 
     fn key_set_from(&self, response: &HttpResponse) -> Result<KeySet, Error> {
-        let config = self.inner.fetcher.config();
+        let config = &self.inner.cache;
         media_type::check(response.content_type.as_deref(), media_type::JWK_SET)?;
         let limits = KeySetLimits { max_bytes: config.max_jwks_size, max_keys: config.max_jwks_keys };
         KeySet::from_json_with(&response.body, limits)
@@ -246,7 +246,7 @@ impl Authority {
     /// The body of a discovery refresh task.
     async fn fetch_document(self) -> Result<Arc<DiscoveryDocument>, Error> {
         let inner = &self.inner;
-        let config = inner.fetcher.config();
+        let config = &inner.cache;
         let (document, response) = self.discovery_response().await?;
         let bounds = FreshnessBounds {
             default: config.disco_cache_ttl,
@@ -295,7 +295,7 @@ impl Authority {
 
     /// Fetches a key set from an explicit URL with this authority's policy and limits.
     pub async fn fetch_key_set(&self, url: &str) -> Result<KeySet, Error> {
-        let max = self.inner.fetcher.config().max_jwks_size;
+        let max = self.inner.cache.max_jwks_size;
         let response = self.get(url, JWK_SET_ACCEPT, None, max, RetryClass::Retryable).await?;
         self.key_set_from(&response)
     }

@@ -16,7 +16,7 @@ pub(crate) use retry::jitter_unit;
 pub use retry::{Backoff, RetryDecision};
 
 use crate::clock::Clock;
-use crate::config::HttpConfig;
+use crate::config::{CircuitConfig, HttpConfig};
 use circuit::Breakers;
 use transport::{HttpRequest, HttpResponse, HttpTransport, TransportError};
 
@@ -52,14 +52,24 @@ pub(crate) struct Tally<'a> {
 pub(crate) struct Fetcher {
     transport: Arc<dyn HttpTransport>,
     config: HttpConfig,
+    circuit: CircuitConfig,
     breakers: Breakers,
     clock: Arc<dyn Clock>,
 }
 
 impl Fetcher {
-    pub(crate) fn new(transport: Arc<dyn HttpTransport>, config: HttpConfig, clock: Arc<dyn Clock>) -> Self {
-        let breakers = Breakers::new(config.circuit_failure_threshold, config.circuit_open_for);
-        Fetcher { transport, config, breakers, clock }
+    pub(crate) fn new(
+        transport: Arc<dyn HttpTransport>,
+        config: HttpConfig,
+        circuit: CircuitConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let breakers = Breakers::new(circuit.failure_threshold, circuit.open_for);
+        Fetcher { transport, config, circuit, breakers, clock }
+    }
+
+    pub(crate) fn circuit(&self) -> CircuitConfig {
+        self.circuit
     }
 
     pub(crate) fn transport(&self) -> &Arc<dyn HttpTransport> {

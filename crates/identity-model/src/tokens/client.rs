@@ -15,7 +15,7 @@ use identity_model_core::{
 
 use crate::authority::Authority;
 use crate::clock::{Clock, SystemClock};
-use crate::config::HttpConfig;
+use crate::config::{CircuitConfig, HttpConfig};
 use crate::http::transport::{HttpResponse, HttpTransport, ReqwestTransport, config_error};
 use crate::http::{Fetcher, Outgoing, Tally};
 
@@ -68,6 +68,7 @@ pub struct TokenClientBuilder {
     transport: Option<Arc<dyn HttpTransport>>,
     policy: Option<DiscoveryPolicy>,
     config: Option<HttpConfig>,
+    circuit: Option<CircuitConfig>,
     clock: Arc<dyn Clock>,
 }
 
@@ -81,6 +82,7 @@ impl TokenClient {
             transport: None,
             policy: None,
             config: None,
+            circuit: None,
             clock: Arc::new(SystemClock),
         }
     }
@@ -117,6 +119,12 @@ impl TokenClientBuilder {
         self
     }
 
+    /// The per-host circuit breaker (default: the authority's, shared, else the default).
+    pub fn circuit(mut self, circuit: CircuitConfig) -> Self {
+        self.circuit = Some(circuit);
+        self
+    }
+
     /// The wall clock for client assertions.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -125,7 +133,9 @@ impl TokenClientBuilder {
 
     /// Builds the client.
     pub fn build(self) -> Result<TokenClient, Error> {
-        let own_config = self.config.is_some();
+        let own_config = self.config.is_some() || self.circuit.is_some();
+        let circuit =
+            self.circuit.or_else(|| self.authority.as_ref().map(Authority::circuit)).unwrap_or_default();
         let config =
             self.config.or_else(|| self.authority.as_ref().map(|a| a.config().clone())).unwrap_or_default();
         let policy =
@@ -139,14 +149,14 @@ impl TokenClientBuilder {
         let mtls = self.client.auth.uses_mtls();
         let clock = Arc::clone(&self.clock);
         let fetcher = match (&self.authority, self.transport) {
-            (_, Some(t)) => Arc::new(Fetcher::new(t, config, clock)),
+            (_, Some(t)) => Arc::new(Fetcher::new(t, config, circuit, clock)),
             // The authority's transport, breakers and settings: one circuit per host for both.
             (Some(a), None) if !mtls && !own_config => Arc::clone(a.fetcher()),
-            (Some(a), None) if !mtls => Arc::new(Fetcher::new(a.transport(), config, clock)),
+            (Some(a), None) if !mtls => Arc::new(Fetcher::new(a.transport(), config, circuit, clock)),
             // mTLS needs the certificate on the connection: the authority's pool may not have it.
             (_, None) => {
                 let transport = ReqwestTransport::new(&config).map_err(config_error)?;
-                Arc::new(Fetcher::new(Arc::new(transport), config, clock))
+                Arc::new(Fetcher::new(Arc::new(transport), config, circuit, clock))
             }
         };
         let mut endpoints = self.endpoints;
