@@ -22,6 +22,7 @@ mod authority;
 pub mod blocking;
 mod clock;
 mod config;
+mod flight;
 mod http;
 mod runtime;
 mod static_keys;

@@ -220,3 +220,35 @@ async fn expires_in_zero_is_never_served_from_the_cache() {
     manager.get().await.unwrap();
     assert_eq!(provider.requests.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_dropped_mid_request_does_not_cancel_it_for_the_others() {
+    let (provider, manager) = setup(exact());
+    let leader = {
+        let manager = manager.clone();
+        tokio::spawn(async move { manager.get().await.map(|t| t.access_token.expose().to_owned()) })
+    };
+    while provider.requests.load(Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    leader.abort();
+    assert!(leader.await.unwrap_err().is_cancelled());
+    // A caller that gives up on its own deadline changes nothing either.
+    assert!(tokio::time::timeout(DELAY / 4, manager.get()).await.is_err());
+    // The request the aborted leader started still lands: one request for everyone.
+    let token = manager.get().await.unwrap();
+    assert_eq!(token.access_token.expose(), "t1");
+    assert_eq!(provider.requests.load(Ordering::SeqCst), 1);
+    assert!(manager.stats().coalesced.load(Ordering::Relaxed) >= 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_huge_expires_in_does_not_overflow() {
+    let (provider, manager) = setup(exact());
+    provider.expires_in.store(u64::MAX, Ordering::SeqCst);
+    let token = manager.get().await.unwrap();
+    assert_eq!(token.expires_in, Some(u64::MAX), "the provider's number is kept as sent");
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    assert_eq!(manager.get().await.unwrap().access_token.expose(), "t1", "cached, lifetime clamped");
+    assert_eq!(provider.requests.load(Ordering::SeqCst), 1);
+}

@@ -3,10 +3,9 @@
 //! The hot path ([`Authority::check`]) is one synchronous function: with fresh keys cached it
 //! settles the token (`Ready`), otherwise it says what refresh is needed (`NeedsRefresh`).
 //! The async and blocking APIs both call it. Refreshes run in their own tasks
-//! ([`flight::SingleFlight`]); callers wait on the shared outcome and may be dropped at any
+//! ([`crate::flight::SingleFlight`]); callers wait on the shared outcome and may be dropped at any
 //! `.await` without changing what others get.
 
-mod flight;
 mod issuers;
 mod missing;
 mod refresh;
@@ -30,9 +29,9 @@ pub use issuers::Issuers;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{CacheConfig, CircuitConfig, HttpConfig, Settings};
+use crate::flight::SingleFlight;
 use crate::http::Fetcher;
 use crate::http::transport::{HttpTransport, ReqwestTransport};
-use flight::SingleFlight;
 use missing::MissingKids;
 use refresh::RefreshState;
 use snapshot::Snapshot;
@@ -224,8 +223,8 @@ impl AuthorityBuilder {
                 snapshot: ArcSwapOption::empty(),
                 document: ArcSwapOption::empty(),
                 state: Mutex::new(RefreshState::default()),
-                keys_flight: SingleFlight::new(),
-                document_flight: SingleFlight::new(),
+                keys_flight: SingleFlight::new(ErrorKind::KeysUnavailable),
+                document_flight: SingleFlight::new(ErrorKind::KeysUnavailable),
                 missing_kids: MissingKids::default(),
                 stats: Stats::default(),
             }),

@@ -12,9 +12,9 @@ use identity_model_core::{
 };
 use tokio::time::Instant;
 
-use super::flight::{Ticket, shared};
 use super::snapshot::{Snapshot, later};
 use super::{Authority, Inner, unavailable};
+use crate::flight::{Ticket, shared};
 use crate::http::transport::{HttpRequest, HttpResponse};
 use crate::http::{Outgoing, Tally, jitter_unit};
 

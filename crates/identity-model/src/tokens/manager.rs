@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use identity_model_core::{Error, TokenResponse};
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use identity_model_core::{Error, ErrorKind, TokenResponse};
 use tokio::time::Instant;
 
+use crate::flight::SingleFlight;
 use crate::http::{Backoff, jitter_unit};
 use crate::tokens::client::TokenClient;
 
@@ -74,6 +74,7 @@ struct Cached {
     expires_at: Instant,
 }
 
+/// Failures of a slot's requests, locked only between awaits.
 #[derive(Default)]
 struct SlotState {
     failures: u32,
@@ -84,8 +85,10 @@ struct SlotState {
 struct Slot {
     key: Key,
     current: ArcSwapOption<Cached>,
-    state: Arc<Mutex<SlotState>>,
-    attempts: AtomicU64,
+    state: std::sync::Mutex<SlotState>,
+    /// The token request in flight, in its own task: callers wait on its outcome and may be
+    /// dropped without cancelling it.
+    flight: Arc<SingleFlight<Arc<TokenResponse>>>,
 }
 
 impl Slot {
@@ -93,9 +96,20 @@ impl Slot {
         Arc::new(Slot {
             key,
             current: ArcSwapOption::empty(),
-            state: Arc::new(Mutex::new(SlotState::default())),
-            attempts: AtomicU64::new(0),
+            state: std::sync::Mutex::new(SlotState::default()),
+            flight: SingleFlight::new(ErrorKind::TransportError),
         })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The remembered failure, while its backoff runs.
+    fn backing_off(&self, now: Instant) -> Option<Error> {
+        let state = self.state();
+        let error = state.last_error.as_ref()?;
+        state.retry_at.is_some_and(|at| now < at).then(|| error.replicate())
     }
 }
 
@@ -188,27 +202,22 @@ impl TokenManager {
                 return Ok(Arc::clone(&cached.token));
             }
         }
-        let seen = slot.attempts.load(Ordering::Acquire);
-        let mut state = slot.state.lock().await;
-        let now = Instant::now();
-        if let Some(cached) = slot.current.load_full() {
-            if now < cached.expires_at {
-                inner.stats.coalesced.fetch_add(1, Ordering::Relaxed);
-                return Ok(Arc::clone(&cached.token));
-            }
+        if let Some(error) = slot.backing_off(now) {
+            inner.stats.backoff_rejections.fetch_add(1, Ordering::Relaxed);
+            return Err(error);
         }
-        if let Some(error) = &state.last_error {
-            if slot.attempts.load(Ordering::Acquire) != seen {
-                // Someone tried while this caller waited, and failed: that is the answer.
-                inner.stats.coalesced.fetch_add(1, Ordering::Relaxed);
-                return Err(error.replicate());
-            }
-            if state.retry_at.is_some_and(|at| now < at) {
-                inner.stats.backoff_rejections.fetch_add(1, Ordering::Relaxed);
-                return Err(error.replicate());
-            }
+        let (ticket, started) = self.start(slot)?;
+        if !started {
+            inner.stats.coalesced.fetch_add(1, Ordering::Relaxed);
         }
-        self.fetch(slot, &mut state).await
+        ticket.outcome().await
+    }
+
+    /// Joins the slot's request in flight or starts one in its own task.
+    fn start(&self, slot: &Arc<Slot>) -> Result<(crate::flight::Ticket<Arc<TokenResponse>>, bool), Error> {
+        let this = self.clone();
+        let target = Arc::clone(slot);
+        slot.flight.join_or_start(move |_| async move { this.fetch(&target).await })
     }
 
     /// Forgets `access_token` when it is the cached one (call after a 401 with it). Other
@@ -245,23 +254,17 @@ impl TokenManager {
     /// One background refresh while the current token is still good, unless one is running
     /// or the backoff after a failure has not passed.
     fn refresh_ahead(&self, slot: &Arc<Slot>, now: Instant) {
-        let Ok(mut state) = Arc::clone(&slot.state).try_lock_owned() else { return };
-        if state.retry_at.is_some_and(|at| now < at) {
+        if slot.flight.in_flight().is_some() || slot.backing_off(now).is_some() {
             return;
         }
-        let this = self.clone();
-        let slot = Arc::clone(slot);
-        tokio::spawn(async move {
-            let guard: &mut OwnedMutexGuard<SlotState> = &mut state;
-            // Failures are counted and logged; the current token keeps being served.
-            let _ = this.fetch(&slot, guard).await;
-        });
+        // Failures are counted and logged; the current token keeps being served.
+        let _ = self.start(slot);
     }
 
-    async fn fetch(&self, slot: &Slot, state: &mut SlotState) -> Result<Arc<TokenResponse>, Error> {
+    /// The body of a slot's request task.
+    async fn fetch(&self, slot: &Slot) -> Result<Arc<TokenResponse>, Error> {
         let inner = &self.inner;
         let config = &inner.config;
-        slot.attempts.fetch_add(1, Ordering::AcqRel);
         inner.stats.requests.fetch_add(1, Ordering::Relaxed);
         let scopes: Vec<&str> = slot.key.0.iter().map(String::as_str).collect();
         let resources: Vec<&str> = slot.key.1.iter().map(String::as_str).collect();
@@ -281,11 +284,12 @@ impl TokenManager {
                     refresh_at: crate::authority::later(started, lifetime.mul_f64(ahead)),
                     expires_at: crate::authority::later(started, lifetime - margin),
                 })));
-                *state = SlotState::default();
+                *slot.state() = SlotState::default();
                 Ok(token)
             }
             Err(e) => {
                 inner.stats.failures.fetch_add(1, Ordering::Relaxed);
+                let mut state = slot.state();
                 state.failures = state.failures.saturating_add(1);
                 let backoff =
                     Backoff { base: config.backoff_base, cap: config.backoff_cap, ..Backoff::default() };

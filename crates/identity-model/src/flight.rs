@@ -17,6 +17,8 @@ type Outcome<T> = Option<Result<T, Arc<Error>>>;
 pub(crate) struct SingleFlight<T> {
     current: Mutex<Option<Ticket<T>>>,
     started: AtomicU64,
+    /// The kind of error waiters get when a flight's task ended without an answer.
+    abandoned: ErrorKind,
 }
 
 /// A place in a flight's queue of waiters.
@@ -25,17 +27,20 @@ pub(crate) struct Ticket<T> {
     /// The flight's number: flights are numbered from 1 in the order they start.
     pub(crate) seq: u64,
     receiver: watch::Receiver<Outcome<T>>,
+    abandoned: ErrorKind,
 }
 
 impl<T> Clone for Ticket<T> {
     fn clone(&self) -> Self {
-        Ticket { seq: self.seq, receiver: self.receiver.clone() }
+        Ticket { seq: self.seq, receiver: self.receiver.clone(), abandoned: self.abandoned }
     }
 }
 
 impl<T: Clone + Send + Sync + 'static> SingleFlight<T> {
-    pub(crate) fn new() -> Arc<Self> {
-        Arc::new(SingleFlight { current: Mutex::new(None), started: AtomicU64::new(0) })
+    /// No flight yet; a flight whose task ends without an answer (its runtime shut down, it
+    /// panicked) gives its waiters an error of kind `abandoned`.
+    pub(crate) fn new(abandoned: ErrorKind) -> Arc<Self> {
+        Arc::new(SingleFlight { current: Mutex::new(None), started: AtomicU64::new(0), abandoned })
     }
 
     fn current(&self) -> std::sync::MutexGuard<'_, Option<Ticket<T>>> {
@@ -67,7 +72,7 @@ impl<T: Clone + Send + Sync + 'static> SingleFlight<T> {
         }
         let seq = self.started.fetch_add(1, Ordering::AcqRel) + 1;
         let (sender, receiver) = watch::channel(None);
-        let ticket = Ticket { seq, receiver };
+        let ticket = Ticket { seq, receiver, abandoned: self.abandoned };
         *current = Some(ticket.clone());
         drop(current);
         let future = work(seq);
@@ -126,7 +131,7 @@ impl<T: Clone> Ticket<T> {
         match result {
             Some(Ok(value)) => Ok(value),
             Some(Err(error)) => Err(shared(&error)),
-            None => Err(Error::new(ErrorKind::KeysUnavailable, "the refresh ended without an answer")),
+            None => Err(Error::new(self.abandoned, "the refresh ended without an answer")),
         }
     }
 }
