@@ -539,3 +539,26 @@ async fn review_004_wall_clock_jumps_do_not_touch_cache_freshness() {
         "token times follow the wall clock"
     );
 }
+
+/// Races between a refresh ending and callers that found their `kid` missing just before:
+/// on a real multi-thread runtime, every caller of a rotation burst validates, repeatedly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_bursts_on_a_multi_thread_runtime_never_refuse_the_new_key() {
+    for round in 0..20 {
+        let (provider, old) = setup();
+        *provider.delay.lock().unwrap() = Duration::from_millis(1 + round % 3);
+        let authority = authority(&provider);
+        let results = validate_all(&authority, vec![token(&old); 200]).await;
+        assert!(results.iter().all(Result::is_ok), "round {round} cold: {results:?}");
+        let new = SigningKey::generate(Algorithm::ES256).unwrap();
+        provider.publish(&[&new, &old]);
+        let results = validate_all(&authority, vec![token(&new); 500]).await;
+        let failed: Vec<_> = results.iter().filter(|r| r.is_err()).collect();
+        assert!(failed.is_empty(), "round {round}: {} failed: {:?}", failed.len(), failed[0]);
+        assert_eq!(hits(&provider), (1, 2), "round {round}");
+    }
+}
+
+fn hits(provider: &Provider) -> (usize, usize) {
+    (provider.discovery_hits.load(Ordering::SeqCst), provider.jwks_hits.load(Ordering::SeqCst))
+}

@@ -360,12 +360,13 @@ impl Authority {
         let Need { token, why, arrived } = need;
         match why {
             Why::Cold => {
-                let (snapshot, seq) = self.refresh(refresh::Reason::Cold).await?;
+                let (snapshot, seq) = self.refresh(refresh::Reason::Cold, None).await?;
                 self.settle(token, &snapshot, seq > arrived, None)
             }
             Why::TooStale(seen) => {
                 // Too old to trust: like a cold start, refresh now or fail closed.
-                let (snapshot, seq) = match self.refresh(refresh::Reason::Stale).await {
+                let (snapshot, seq) = match self.refresh(refresh::Reason::Stale, Some(seen.generation)).await
+                {
                     Ok(done) if done.0.generation != seen.generation => done,
                     Ok(_) => {
                         return Err(unavailable("the last good keys are older than the allowed staleness"));
@@ -410,8 +411,8 @@ impl Authority {
         }
     }
 
-    /// An unknown `kid` (or a failing signature) on the cached keys. In order: keys newer than
-    /// the hot path saw; the memory of kids proven missing; a refresh in flight (joined); an
+    /// An unknown `kid` (or a failing signature) on the cached keys. In order: a refresh in
+    /// flight (joined); keys newer than the hot path saw; the memory of kids proven missing; an
     /// outage or a running cooldown (refused at once); else one kid-miss refetch.
     async fn after_key_miss(
         &self,
@@ -423,47 +424,68 @@ impl Authority {
         let inner = &self.inner;
         inner.stats.kid_misses.fetch_add(1, Ordering::Relaxed);
         let mut seen = seen;
-        if let Some(current) = inner.snapshot.load_full() {
-            if current.generation != seen.generation {
-                match inner.rules.check_signature(&token, &current.keys) {
-                    Ok(()) => return inner.rules.accept(token, inner.clock.now()),
-                    Err(e) if !matches!(e.kind(), ErrorKind::KeyNotFound | ErrorKind::InvalidSignature) => {
-                        return Err(e);
-                    }
-                    Err(_) => seen = current,
-                }
-            }
-        }
         let cooldown = inner.cache.kid_miss_refresh_cooldown;
-        if let Some(kid) = token.kid() {
-            if inner.missing_kids.contains(kid, seen.generation, Instant::now(), cooldown) {
-                inner.stats.negative_kid_hits.fetch_add(1, Ordering::Relaxed);
-                return Err(miss);
-            }
-        }
-        if let Some(ticket) = inner.keys_flight.in_flight() {
-            inner.stats.coalesced.fetch_add(1, Ordering::Relaxed);
-            let seq = ticket.seq;
-            match ticket.outcome().await {
-                Ok(snapshot) if seq > arrived => return self.settle(token, &snapshot, true, None),
-                Ok(snapshot) => {
-                    if inner.rules.check_signature(&token, &snapshot.keys).is_ok() {
-                        return inner.rules.accept(token, inner.clock.now());
+        // At most a few passes: a flight that starts or ends while this caller looks is
+        // looked at again rather than taken for a running cooldown.
+        let mut may_fetch = false;
+        for _ in 0..3 {
+            // A refresh in flight may bring the key: join it. Its keys prove the kid missing
+            // only if it started after the token arrived.
+            if let Some(ticket) = inner.keys_flight.in_flight() {
+                inner.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+                let seq = ticket.seq;
+                match ticket.outcome().await {
+                    Ok(snapshot) if seq > arrived => return self.settle(token, &snapshot, true, None),
+                    Ok(snapshot) => {
+                        if inner.rules.check_signature(&token, &snapshot.keys).is_ok() {
+                            return inner.rules.accept(token, inner.clock.now());
+                        }
+                        seen = snapshot;
                     }
-                    seen = snapshot; // fetched before the token arrived: proves nothing
+                    Err(e) => return Err(because(miss, e)),
                 }
-                Err(e) => return Err(because(miss, e)),
+            }
+            // Keys newer than the hot path saw (flights end after storing their keys, so with
+            // none in flight any that ended are visible here).
+            if let Some(current) = inner.snapshot.load_full() {
+                if current.generation != seen.generation {
+                    match inner.rules.check_signature(&token, &current.keys) {
+                        Ok(()) => return inner.rules.accept(token, inner.clock.now()),
+                        Err(e)
+                            if !matches!(e.kind(), ErrorKind::KeyNotFound | ErrorKind::InvalidSignature) =>
+                        {
+                            return Err(e);
+                        }
+                        Err(_) => seen = current,
+                    }
+                }
+            }
+            if let Some(kid) = token.kid() {
+                if inner.missing_kids.contains(kid, seen.generation, Instant::now(), cooldown) {
+                    inner.stats.negative_kid_hits.fetch_add(1, Ordering::Relaxed);
+                    return Err(miss);
+                }
+            }
+            if let Some(failure) = self.outage() {
+                inner.stats.kid_miss_refusals.fetch_add(1, Ordering::Relaxed);
+                return Err(because(miss, failure));
+            }
+            if self.kid_miss_budget(Instant::now()) {
+                may_fetch = true;
+                break;
+            }
+            // The cooldown runs. If its refetch is (or was, a moment ago) in flight, look again.
+            let moved = inner.keys_flight.in_flight().is_some()
+                || inner.snapshot.load().as_ref().is_some_and(|s| s.generation != seen.generation);
+            if !moved {
+                break;
             }
         }
-        if let Some(failure) = self.outage() {
-            inner.stats.kid_miss_refusals.fetch_add(1, Ordering::Relaxed);
-            return Err(because(miss, failure));
-        }
-        if !self.kid_miss_budget(Instant::now()) {
+        if !may_fetch {
             inner.stats.kid_miss_refusals.fetch_add(1, Ordering::Relaxed);
             return Err(miss);
         }
-        match self.refresh(refresh::Reason::KidMiss).await {
+        match self.refresh(refresh::Reason::KidMiss, Some(seen.generation)).await {
             Ok((snapshot, seq)) => self.settle(token, &snapshot, seq > arrived, None),
             Err(e) => {
                 // The cached keys still judge the token; the refresh failure is the cause.
@@ -476,7 +498,7 @@ impl Authority {
     pub async fn keys(&self) -> Result<Arc<KeySet>, Error> {
         match self.inner.snapshot.load_full() {
             Some(snapshot) => Ok(Arc::clone(&snapshot.keys)),
-            None => Ok(Arc::clone(&self.refresh(refresh::Reason::Cold).await?.0.keys)),
+            None => Ok(Arc::clone(&self.refresh(refresh::Reason::Cold, None).await?.0.keys)),
         }
     }
 
@@ -492,7 +514,8 @@ impl Authority {
         if !self.kid_miss_budget(Instant::now()) {
             return self.keys().await;
         }
-        Ok(Arc::clone(&self.refresh(refresh::Reason::KidMiss).await?.0.keys))
+        let seen = self.inner.snapshot.load().as_ref().map(|s| s.generation);
+        Ok(Arc::clone(&self.refresh(refresh::Reason::KidMiss, seen).await?.0.keys))
     }
 
     /// The transport this authority fetches with (shared with token clients built on it).

@@ -75,8 +75,30 @@ impl Inner {
 impl Authority {
     /// Joins the key refresh in flight or starts one, and waits for it: the keys it produced
     /// and its flight number. Dropping this future leaves the refresh running.
-    pub(super) async fn refresh(&self, reason: Reason) -> Result<(Arc<Snapshot>, u64), Error> {
-        let ticket = self.start_refresh(reason)?;
+    /// `seen` is the key generation the caller judged by (`None`: no keys): when newer keys
+    /// landed meanwhile they are the answer, with flight number 0 (they prove nothing).
+    pub(super) async fn refresh(
+        &self,
+        reason: Reason,
+        seen: Option<u64>,
+    ) -> Result<(Arc<Snapshot>, u64), Error> {
+        let inner = &self.inner;
+        let ticket = match inner.keys_flight.in_flight() {
+            Some(ticket) => {
+                inner.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+                ticket
+            }
+            None => {
+                // A flight ends after storing its keys: with none in flight, newer keys are visible.
+                if let Some(current) = inner.snapshot.load_full() {
+                    if Some(current.generation) != seen {
+                        inner.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+                        return Ok((current, 0));
+                    }
+                }
+                self.start_refresh(reason)?
+            }
+        };
         let seq = ticket.seq;
         Ok((ticket.outcome().await?, seq))
     }
@@ -96,12 +118,15 @@ impl Authority {
             ))
             .with_source(shared(&failure)));
         }
-        if reason == Reason::KidMiss {
-            inner.state().kid_miss_started = Some(now);
-        }
         let this = self.clone();
-        let (ticket, started) =
-            inner.keys_flight.join_or_start(move |_| async move { this.fetch_keys(reason).await })?;
+        let (ticket, started) = inner.keys_flight.join_or_start(move |_| {
+            // Stamped once the flight is visible: whoever sees the cooldown running also sees
+            // the flight (or, once it ended, its keys).
+            if reason == Reason::KidMiss {
+                this.inner.state().kid_miss_started = Some(now);
+            }
+            async move { this.fetch_keys(reason).await }
+        })?;
         if !started {
             inner.stats.coalesced.fetch_add(1, Ordering::Relaxed);
         }
@@ -170,7 +195,7 @@ impl Authority {
     async fn fetch_keys_once(&self, reason: Reason) -> Result<Arc<Snapshot>, Error> {
         let inner = &self.inner;
         let config = &inner.cache;
-        let document = self.document_for_keys().await?;
+        let document = self.metadata().await?;
         let jwks_uri = document.jwks_uri().ok_or_else(|| unavailable("discovery has no jwks_uri"))?;
         let previous = inner.snapshot.load_full();
         let etag = previous.as_ref().and(inner.state().etag.clone());
@@ -211,24 +236,6 @@ impl Authority {
     fn freshness_of(&self, response: &HttpResponse, bounds: FreshnessBounds) -> Duration {
         let now = self.inner.wall_now();
         freshness(response.cache_control.as_deref(), response.expires.as_deref(), now, bounds)
-    }
-
-    /// The discovery document for a key fetch: the cached one while fresh, else a new one
-    /// (the last good one when discovery fails, so a reachable `jwks_uri` still serves).
-    async fn document_for_keys(&self) -> Result<Arc<DiscoveryDocument>, Error> {
-        if let Some(document) = self.fresh_document() {
-            return Ok(document);
-        }
-        match self.refresh_document().await {
-            Ok(document) => Ok(document),
-            Err(e) => match self.inner.document.load_full() {
-                Some(last) => {
-                    tracing::warn!(issuer = %self.inner.issuer, error = %e, "discovery failed; using the last good document");
-                    Ok(Arc::clone(&last.0))
-                }
-                None => Err(e),
-            },
-        }
     }
 
     fn fresh_document(&self) -> Option<Arc<DiscoveryDocument>> {
@@ -276,7 +283,8 @@ impl Authority {
     }
 
     /// The discovery document, cached for its freshness (the same fetch the keys use). When
-    /// the provider cannot be reached, the last good document is served.
+    /// the provider cannot be reached, the last good document is served (so a reachable
+    /// `jwks_uri` still serves keys while discovery is down).
     pub async fn metadata(&self) -> Result<Arc<DiscoveryDocument>, Error> {
         if let Some(document) = self.fresh_document() {
             return Ok(document);
