@@ -379,15 +379,17 @@ fn blocking_slow_refetch_does_not_hold_up_cached_validations() {
     let (provider, key) = setup();
     let authority = quick_blocking(&provider);
     authority.validate(&token(&key)).unwrap();
-    *provider.delay.lock().unwrap() = Duration::from_secs(2);
+    let open = hold(&provider); // the refetch below cannot finish until the gate opens
     let stranger = SigningKey::generate(Algorithm::ES256).unwrap();
     let slow = {
         let authority = authority.clone();
         let t = token(&stranger);
         std::thread::spawn(move || authority.validate(&t).map(|_| ()).map_err(|e| e.kind()))
     };
-    // Wait until the slow fetch is in flight (the provider has been asked).
+    // Wait until the held fetch is in flight (the provider has been asked).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while provider.jwks_hits.load(Ordering::SeqCst) < 2 {
+        assert!(std::time::Instant::now() < deadline, "the refetch was never sent");
         std::thread::yield_now();
     }
     let hits = authority.stats().hits.load(Ordering::Relaxed);
@@ -395,7 +397,8 @@ fn blocking_slow_refetch_does_not_hold_up_cached_validations() {
         assert!(authority.validate(&token(&key)).is_ok());
     }
     assert_eq!(authority.stats().hits.load(Ordering::Relaxed), hits + 100, "all on the cached path");
-    assert!(!slow.is_finished(), "the slow fetch was still in flight meanwhile");
+    assert!(!slow.is_finished(), "the held fetch cannot have finished");
+    open.send(true).unwrap();
     assert_eq!(slow.join().unwrap(), Err(ErrorKind::KeyNotFound));
 }
 

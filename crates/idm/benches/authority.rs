@@ -72,9 +72,49 @@ fn latency(c: &mut Criterion) {
     group.finish();
 }
 
+/// A flood of tokens with random `kid`s inside the kid-miss cooldown: each is refused at once
+/// (no lock held across a fetch, no request). Per-token time, on the caller's thread.
+fn unknown_kid_flood(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let case = speed::case(Algorithm::ES256).expect("case");
+    let attacker = identity_model::SigningKey::generate(Algorithm::ES256).expect("key");
+    let cache = identity_model::CacheConfig {
+        kid_miss_refresh_cooldown: Duration::from_secs(24 * 3600),
+        ..identity_model::CacheConfig::default()
+    };
+    let (authority, _) = speed::authority_with(&case, PROVIDER_DELAY, cache).expect("authority");
+    let claims: Value = serde_json::from_str(&format!(
+        r#"{{"iss":"{}","aud":"https://api.example","exp":{}}}"#,
+        speed::ISSUER,
+        speed::NOW + 3600
+    ))
+    .expect("claims");
+    let tokens: Vec<String> = (0..1024)
+        .map(|i| {
+            let mut header = serde_json::Map::new();
+            header.insert("kid".into(), format!("random-{i}").into());
+            attacker.sign_compact(header, claims.to_string().as_bytes()).expect("token")
+        })
+        .collect();
+    runtime.block_on(async {
+        authority.validate(&case.token).await.expect("warm");
+        // The first unknown kid refetches once and starts the cooldown.
+        assert!(authority.validate(&tokens[0]).await.is_err());
+    });
+    let before = authority.stats().requests.load(Relaxed);
+    let mut i = 0;
+    c.bench_function("unknown_kid_flood_in_cooldown", |b| {
+        b.iter(|| {
+            i = (i + 1) % tokens.len();
+            runtime.block_on(authority.validate(&tokens[i])).is_err()
+        })
+    });
+    assert_eq!(authority.stats().requests.load(Relaxed), before, "no request during the flood");
+}
+
 #[allow(missing_docs)]
 mod harness {
     use super::*;
-    criterion_group!(benches, latency);
+    criterion_group!(benches, latency, unknown_kid_flood);
 }
 criterion_main!(harness::benches);

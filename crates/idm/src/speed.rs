@@ -10,8 +10,10 @@ use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
 use identity_model::{Algorithm, AlgorithmSet, KeySet, SigningKey, UnixTime, Validation, base64url};
 use serde_json::{Map, Value, json};
 
-const ISSUER: &str = "https://issuer.example";
-const NOW: i64 = 1_700_000_000;
+/// The issuer of the benchmark tokens.
+pub const ISSUER: &str = "https://issuer.example";
+/// The time the benchmark tokens are validated at.
+pub const NOW: i64 = 1_700_000_000;
 
 /// The raw baseline: the signature primitive on a key prepared once.
 #[derive(Debug)]
@@ -205,6 +207,15 @@ fn jwks_of(keys: &KeySet) -> Vec<u8> {
 /// An async `Authority` (cold) for the case, whose provider answers after `delay`; the
 /// provider's key set can be replaced with [`Rotation::rotate`].
 pub fn authority(case: &Case, delay: Duration) -> Result<(identity_model::Authority, Rotation), String> {
+    authority_with(case, delay, identity_model::CacheConfig::default())
+}
+
+/// [`authority`] with explicit cache settings.
+pub fn authority_with(
+    case: &Case,
+    delay: Duration,
+    cache: identity_model::CacheConfig,
+) -> Result<(identity_model::Authority, Rotation), String> {
     let provider = std::sync::Arc::new(InMemoryProvider {
         discovery: json!({"issuer": ISSUER, "jwks_uri": format!("{ISSUER}/jwks")}).to_string().into_bytes(),
         jwks: std::sync::Mutex::new(jwks_of(&case.keys)),
@@ -214,6 +225,7 @@ pub fn authority(case: &Case, delay: Duration) -> Result<(identity_model::Author
         .rules(case.rules.clone())
         .policy(identity_model::DiscoveryPolicy::default().resource_server_fields())
         .transport(provider.clone())
+        .cache(cache)
         .clock(std::sync::Arc::new(identity_model::FixedClock::new(UnixTime::from_secs(NOW))))
         .build()
         .map_err(|e| e.to_string())?;
