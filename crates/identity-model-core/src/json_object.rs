@@ -113,7 +113,7 @@ impl<'de> Visitor<'de> for ObjectVisitor {
             if let Some(slot) = date_slot {
                 let raw: &RawValue = map.next_value()?;
                 if out.dates[slot].is_some() {
-                    return Err(de::Error::custom(format_args!("duplicate member \"{name}\"")));
+                    return Err(de::Error::custom(format_args!("duplicate member {}", shown(&name))));
                 }
                 out.dates[slot] =
                     Some(numeric_date(raw).ok_or_else(|| {
@@ -121,9 +121,9 @@ impl<'de> Visitor<'de> for ObjectVisitor {
                     })?);
             } else {
                 if out.members.contains_key(name.as_ref()) {
-                    return Err(de::Error::custom(format_args!("duplicate member \"{name}\"")));
+                    return Err(de::Error::custom(format_args!("duplicate member {}", shown(&name))));
                 }
-                let value: Value = map.next_value()?;
+                let StrictValue(value) = map.next_value()?;
                 out.members.insert(name.into_owned(), value);
             }
         }
@@ -238,12 +238,91 @@ impl<'de> de::Deserialize<'de> for CheckedValue {
                 Ok(CheckedValue)
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CheckedValue, A::Error> {
-                while map.next_entry::<de::IgnoredAny, CheckedValue>()?.is_some() {}
+                let mut seen = SeenKeys::new();
+                while let Some(Key(name)) = map.next_key::<Key<'de>>()? {
+                    if !seen.insert(&name) {
+                        return Err(de::Error::custom(format_args!("duplicate member {}", shown(&name))));
+                    }
+                    map.next_value::<CheckedValue>()?;
+                }
                 Ok(CheckedValue)
             }
         }
         deserializer.deserialize_any(CheckedVisitor)
     }
+}
+
+/// A [`Value`] read like serde_json reads one, except that an object with a member name twice,
+/// at any depth, is an error (serde_json keeps the last): two parsers must never disagree
+/// about a document. Numbers beyond `f64` are refused, as serde_json does.
+pub(crate) struct StrictValue(pub(crate) Value);
+
+impl<'de> de::Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrictVisitor;
+        impl<'de> Visitor<'de> for StrictVisitor {
+            type Value = StrictValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::Bool(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::from(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::from(v)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<StrictValue, E> {
+                serde_json::Number::from_f64(v)
+                    .map(|n| StrictValue(Value::Number(n)))
+                    .ok_or_else(|| E::custom("a number is not finite"))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::String(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::String(v)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::Null))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<StrictValue, A::Error> {
+                let mut items = Vec::new();
+                while let Some(StrictValue(item)) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(StrictValue(Value::Array(items)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StrictValue, A::Error> {
+                let mut members = Map::new();
+                while let Some(Key(name)) = map.next_key::<Key<'de>>()? {
+                    if members.contains_key(name.as_ref()) {
+                        return Err(de::Error::custom(format_args!("duplicate member {}", shown(&name))));
+                    }
+                    let StrictValue(value) = map.next_value()?;
+                    members.insert(name.into_owned(), value);
+                }
+                Ok(StrictValue(Value::Object(members)))
+            }
+        }
+        deserializer.deserialize_any(StrictVisitor)
+    }
+}
+
+/// A member name from the input as it may appear in a message: quoted with escapes, at most
+/// 64 characters (attacker-chosen text is never written raw).
+pub(crate) fn shown(name: &str) -> String {
+    let cut: String = name.chars().take(64).collect();
+    let quoted = format!("{cut:?}");
+    if cut.len() < name.len() { format!("{quoted}...") } else { quoted }
+}
+
+/// Parses `bytes` as one JSON object, strictly (no duplicate member at any depth): the one
+/// reading path for every document and response the library reads.
+pub(crate) fn parse_members(bytes: &[u8]) -> Result<Map<String, Value>, serde_json::Error> {
+    parse(bytes, false).map(|o| o.members)
 }
 
 /// Runs `visitor` over `text`, which must hold exactly one JSON object. Taking `&str` (UTF-8

@@ -536,3 +536,78 @@ fn review_000_1_rules_are_not_changed_by_a_call() {
     assert_eq!(format!("{rules:?}"), before);
     assert_eq!(rules.allowed_algorithms(), AlgorithmSet::asymmetric());
 }
+
+/// Issue 11: `{"cnf": {"jkt": "aaa", "jkt": "bbb"}}` validated and `cnf` read as `bbb`, so two
+/// parsers could disagree about a DPoP binding. Duplicates are refused at every depth, in the
+/// header, the claims, and every document and response the library reads.
+#[test]
+fn duplicate_members_at_any_depth_are_refused_everywhere() {
+    let s = setup();
+    let nested = [
+        r#""cnf":{"jkt":"aaa","jkt":"bbb"}"#,
+        r#""x":[{"a":1},{"b":{"c":1,"c":2}}]"#,
+        r#""x":{"y":{"z":{"k":"1","k":"2"}}}"#,
+        r#""x":{"\u006b":1,"k":2}"#,
+    ];
+    for extra in nested {
+        let payload = format!(r#"{{"iss":"{ISS}","aud":"api","exp":{},{extra}}}"#, NOW + 600);
+        let token = forge(&s.ec, r#"{"alg":"ES256","kid":"ec"}"#, &payload);
+        let e = rules().validate(&token, &s.keys, UnixTime::from_secs(NOW)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::MalformedToken, "{payload}");
+        let header = format!(r#"{{"alg":"ES256","kid":"ec",{extra}}}"#);
+        assert_eq!(
+            kind(&rules(), &forge(&s.ec, &header, &claims()), &s.keys),
+            ErrorKind::MalformedToken,
+            "{header}"
+        );
+    }
+    let crit = r#"{"alg":"ES256","kid":"ec","crit":["a"],"a":{"b":1,"b":2}}"#;
+    assert_eq!(kind(&rules(), &forge(&s.ec, crit, &claims()), &s.keys), ErrorKind::MalformedToken);
+
+    // A JWK Set with a duplicate inside a key.
+    let jwk = serde_json::to_string(&s.ec.verification_jwk()).unwrap();
+    let doubled = jwk.replacen('{', r#"{"use":"sig","use":"enc","#, 1);
+    let set = format!(r#"{{"keys":[{doubled}]}}"#);
+    assert_eq!(KeySet::from_json(set.as_bytes()).unwrap_err().kind(), ErrorKind::InvalidKeySet);
+    let set = format!(r#"{{"keys":[{jwk}],"x":{{"a":1,"a":2}}}}"#);
+    assert_eq!(KeySet::from_json(set.as_bytes()).unwrap_err().kind(), ErrorKind::InvalidKeySet);
+
+    // Discovery, with a duplicate in a nested member.
+    let doc = format!(
+        r#"{{"issuer":"{ISS}","jwks_uri":"{ISS}/jwks","mtls_endpoint_aliases":{{"token_endpoint":"{ISS}/a","token_endpoint":"{ISS}/b"}}}}"#
+    );
+    let policy = identity_model_core::DiscoveryPolicy::default().resource_server_fields();
+    let e = identity_model_core::DiscoveryDocument::from_json(doc.as_bytes(), ISS, &policy).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidDocument, "{e}");
+
+    // Token, introspection and error responses.
+    let response = |body: &'static str, status: u16| identity_model_core::EndpointResponse {
+        status,
+        content_type: Some("application/json"),
+        www_authenticate: None,
+        body: body.as_bytes(),
+    };
+    let token = r#"{"access_token":"a","token_type":"Bearer","authorization_details":[{"t":1,"t":2}]}"#;
+    let e = identity_model_core::TokenResponse::from_response(response(token, 200)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidResponse, "{e}");
+    let introspection = r#"{"active":true,"cnf":{"jkt":"aaa","jkt":"bbb"}}"#;
+    let e = identity_model_core::Introspection::from_response(response(introspection, 200)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidResponse, "{e}");
+    // An error body with two `error` members is not read as an OAuth error at all.
+    let error = r#"{"error":"invalid_grant","error":"access_denied"}"#;
+    let e = identity_model_core::TokenResponse::from_response(response(error, 400)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::HttpStatus, "{e}");
+}
+
+/// Issue 11: attacker-chosen member names are escaped and cut in messages.
+#[test]
+fn attacker_text_in_duplicate_messages_is_escaped_and_cut() {
+    let s = setup();
+    let name = format!("evil\\n{}", "x".repeat(500));
+    let payload = format!(r#"{{"iss":"{ISS}","aud":"api","exp":{},"{name}":1,"{name}":2}}"#, NOW + 600);
+    let token = forge(&s.ec, r#"{"alg":"ES256","kid":"ec"}"#, &payload);
+    let e = rules().validate(&token, &s.keys, UnixTime::from_secs(NOW)).unwrap_err();
+    let chain = format!("{e} {}", std::error::Error::source(&e).map(|c| c.to_string()).unwrap_or_default());
+    assert!(!chain.contains('\n'), "{chain}");
+    assert!(chain.len() < 400, "{} characters", chain.len());
+}

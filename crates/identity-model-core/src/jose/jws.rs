@@ -130,7 +130,10 @@ impl<'de> Visitor<'de> for HeaderVisitor {
         let mut seen = SeenKeys::new();
         while let Some(Key(name)) = map.next_key::<Key<'de>>()? {
             if !seen.insert(&name) {
-                return Err(de::Error::custom(format_args!("duplicate member \"{name}\"")));
+                return Err(de::Error::custom(format_args!(
+                    "duplicate member {}",
+                    json_object::shown(&name)
+                )));
             }
             match name.as_ref() {
                 "alg" => fields.alg = Some(map.next_value()?),
@@ -138,7 +141,7 @@ impl<'de> Visitor<'de> for HeaderVisitor {
                 "typ" => fields.typ = Some(map.next_value()?),
                 "cty" => fields.cty = Some(map.next_value()?),
                 "b64" => fields.b64 = Some(map.next_value()?),
-                "crit" => fields.crit = Some(map.next_value()?),
+                "crit" => fields.crit = Some(map.next_value::<json_object::StrictValue>()?.0),
                 _ => {
                     map.next_value::<json_object::CheckedValue>()?;
                 }

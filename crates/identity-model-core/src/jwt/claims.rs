@@ -179,7 +179,7 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
         let mut seen = SeenKeys::new();
         while let Some(Key(name)) = map.next_key::<Key<'de>>()? {
             if !seen.insert(&name) {
-                return Err(de::Error::custom(format_args!("duplicate claim \"{name}\"")));
+                return Err(de::Error::custom(format_args!("duplicate claim {}", json_object::shown(&name))));
             }
             let slot = match name.as_ref() {
                 "iss" => &mut fields.iss,

@@ -47,7 +47,8 @@ impl OAuthError {
     ) -> Result<OAuthError, Error> {
         let challenge = www_authenticate.map(challenge_params).unwrap_or_default();
         let from_challenge = |name: &str| challenge.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
-        let json: Option<Value> = serde_json::from_slice(body).ok();
+        // The one strict reading path: a body with a duplicate member is not read at all.
+        let json = crate::json_object::parse_members(body).ok();
         let text =
             |name: &str| json.as_ref().and_then(|j| j.get(name)).and_then(Value::as_str).map(str::to_owned);
         let error = text("error").or_else(|| from_challenge("error")).filter(|e| valid_code(e));

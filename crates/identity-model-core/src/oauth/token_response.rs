@@ -43,10 +43,9 @@ impl EndpointResponse<'_> {
             return Err(self.error());
         }
         media_type::check(self.content_type, media_type::JSON)?;
-        match serde_json::from_slice::<Value>(self.body) {
-            Ok(Value::Object(members)) => Ok(members),
-            _ => Err(invalid("the response body is not a JSON object")),
-        }
+        crate::json_object::parse_members(self.body).map_err(|e| {
+            invalid("the response body is not a JSON object without duplicate members").with_source(e)
+        })
     }
 }
 
