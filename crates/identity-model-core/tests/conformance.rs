@@ -138,9 +138,11 @@ fn rules(options: &Value) -> Validation {
         None => Validation::dangerous_any_issuer(),
     }
     .require("iat");
-    if let Some(aud) = options.get("expected_audience").and_then(Value::as_str) {
-        rules = rules.audience(aud);
-    }
+    // py-identity-model checks the audience only when given: here that is the explicit escape.
+    rules = match options.get("expected_audience").and_then(Value::as_str) {
+        Some(aud) => rules.audience(aud),
+        None => rules.dangerous_any_audience(),
+    };
     if let Some(skew) = options.get("clock_skew").and_then(Value::as_str) {
         rules = rules.leeway(Duration::from_secs(duration_secs(skew).unsigned_abs()));
     }

@@ -178,7 +178,9 @@ impl Shared {
             }
             None => {
                 let published = lock(&self.keys).published();
+                // The provider's own tokens, for every resource it serves: any audience.
                 let rules = Validation::new(self.issuer.clone())
+                    .dangerous_any_audience()
                     .token_type("at+jwt")
                     .leeway(std::time::Duration::ZERO);
                 let valid = rules.validate(token, &published.keys, UnixTime::from_secs(now)).ok()?;

@@ -12,8 +12,11 @@
 //!
 //! let key = SigningKey::generate(Algorithm::EdDSA)?;
 //! let keys = KeySet::from_jwks([key.verification_jwk().into()]);
-//! let validator = StaticKeyValidator::new(keys, Validation::new("https://issuer.example"));
-//! let token = key.sign_jwt(None, &json!({"iss": "https://issuer.example", "exp": 4_000_000_000u64}))?;
+//! let rules = Validation::new("https://issuer.example").audience("https://api.example");
+//! let validator = StaticKeyValidator::new(keys, rules)?;
+//! let token = key.sign_jwt(None, &json!({
+//!     "iss": "https://issuer.example", "aud": "https://api.example", "exp": 4_000_000_000u64,
+//! }))?;
 //! assert!(validator.validate(&token).is_ok());
 //! # Ok::<(), identity_model::Error>(())
 //! ```

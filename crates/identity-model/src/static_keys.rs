@@ -27,14 +27,18 @@ impl fmt::Debug for StaticKeyValidator {
 }
 
 impl StaticKeyValidator {
-    /// Validates with the system clock.
-    pub fn new(keys: KeySet, rules: Validation) -> Self {
+    /// Validates with the system clock. Refused (`invalid_config`) when the rules check no
+    /// audience and do not say [`Validation::dangerous_any_audience`].
+    pub fn new(keys: KeySet, rules: Validation) -> Result<Self, Error> {
         StaticKeyValidator::with_clock(keys, rules, Arc::new(SystemClock))
     }
 
-    /// Validates with `clock`.
-    pub fn with_clock(keys: KeySet, rules: Validation, clock: Arc<dyn Clock>) -> Self {
-        StaticKeyValidator { keys: Arc::new(keys), rules: Arc::new(rules), clock }
+    /// Validates with `clock`; refused like [`StaticKeyValidator::new`].
+    pub fn with_clock(keys: KeySet, rules: Validation, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+        if let Some(problem) = rules.config_problem() {
+            return Err(problem);
+        }
+        Ok(StaticKeyValidator { keys: Arc::new(keys), rules: Arc::new(rules), clock })
     }
 
     /// Validates `token` now.
@@ -60,9 +64,20 @@ mod tests {
         let key = SigningKey::generate(Algorithm::ES256).unwrap();
         let keys = KeySet::from_jwks([key.verification_jwk().into()]);
         let clock = FixedClock::new(UnixTime::from_secs(1_000));
-        let rules = Validation::new("https://issuer.example").leeway(std::time::Duration::ZERO);
-        let validator = StaticKeyValidator::with_clock(keys, rules, Arc::new(clock.clone()));
-        let token = key.sign_jwt(None, &json!({"iss": "https://issuer.example", "exp": 1_100})).unwrap();
+        let unchecked = Validation::new("https://issuer.example");
+        let e = StaticKeyValidator::with_clock(
+            KeySet::from_jwks([key.verification_jwk().into()]),
+            unchecked,
+            Arc::new(clock.clone()),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig, "no audience: refused at build");
+        let rules =
+            Validation::new("https://issuer.example").audience("api").leeway(std::time::Duration::ZERO);
+        let validator = StaticKeyValidator::with_clock(keys, rules, Arc::new(clock.clone())).unwrap();
+        let token = key
+            .sign_jwt(None, &json!({"iss": "https://issuer.example", "aud": "api", "exp": 1_100}))
+            .unwrap();
         let copy = validator.clone();
         assert!(copy.validate(&token).is_ok());
         clock.advance(100);

@@ -565,3 +565,40 @@ async fn rotation_bursts_on_a_multi_thread_runtime_never_refuse_the_new_key() {
 fn hits(provider: &Provider) -> (usize, usize) {
     (provider.discovery_hits.load(Ordering::SeqCst), provider.jwks_hits.load(Ordering::SeqCst))
 }
+
+/// Issue 11: rules without an audience accepted a token minted for another API; rules naming
+/// another issuer accepted its tokens with this issuer's keys. Both are refused at build now.
+#[tokio::test(start_paused = true)]
+async fn rules_must_check_an_audience_and_pin_the_authoritys_issuer() {
+    let (provider, key) = setup();
+    let builder = || {
+        Authority::builder(ISS)
+            .policy(DiscoveryPolicy::default().resource_server_fields())
+            .transport(Arc::clone(&provider) as Arc<dyn HttpTransport>)
+    };
+    let e = builder().rules(Validation::new(ISS)).build().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+    assert!(e.message().contains("dangerous_any_audience"), "the error names the fix: {e}");
+    for rules in [
+        Validation::new("https://other.example").audience("api"),
+        Validation::with_issuers([ISS, "https://other.example"]).audience("api"),
+        Validation::dangerous_any_issuer().audience("api"),
+    ] {
+        let e = builder().rules(rules.clone()).build().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{rules:?}");
+    }
+    // Without rules the authority only fetches: validation fails closed.
+    let fetch_only = builder().build().unwrap();
+    assert_eq!(fetch_only.validate(&token(&key)).await.unwrap_err().kind(), ErrorKind::InvalidConfig);
+    assert!(fetch_only.keys().await.is_ok());
+    // The explicit escape accepts any audience; an audience names which.
+    let any = builder().rules(Validation::new(ISS).dangerous_any_audience()).build().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let claims = serde_json::json!({"iss": ISS, "aud": "another-api", "exp": now + 600}).to_string();
+    let mut header = serde_json::Map::new();
+    header.insert("kid".into(), key.kid().unwrap().into());
+    let other_api = key.sign_compact(header, claims.as_bytes()).unwrap();
+    assert!(any.validate(&other_api).await.is_ok());
+    let api = builder().rules(Validation::new(ISS).audience("api")).build().unwrap();
+    assert_eq!(api.validate(&other_api).await.unwrap_err().kind(), ErrorKind::InvalidAudience);
+}

@@ -83,7 +83,7 @@ async fn provider(key: &SigningKey, jwks_content_type: &str) -> MockServer {
 
 fn authority(issuer: &str) -> Authority {
     Authority::builder(issuer)
-        .rules(Validation::new(issuer))
+        .rules(Validation::new(issuer).audience("api"))
         .policy(DiscoveryPolicy::default().allow_http_on_loopback().resource_server_fields())
         .build()
         .unwrap()
@@ -91,7 +91,7 @@ fn authority(issuer: &str) -> Authority {
 
 fn token(key: &SigningKey, issuer: &str) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    key.sign_jwt(None, &json!({"iss": issuer, "exp": now + 3600})).unwrap()
+    key.sign_jwt(None, &json!({"iss": issuer, "aud": "api", "exp": now + 3600})).unwrap()
 }
 
 #[tokio::test]

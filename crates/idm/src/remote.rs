@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use identity_model::{Authority, DiscoveryPolicy, Error, ErrorKind, Settings, Validation};
+use identity_model::{Authority, DiscoveryPolicy, Error, ErrorKind, Settings};
 use serde_json::Value;
 
 /// Exit code when keys or metadata could not be obtained.
@@ -37,18 +37,10 @@ pub(crate) fn config() -> Result<Settings, ExitCode> {
     })
 }
 
-/// An authority for `issuer` (only `issuer` and `jwks_uri` required of its metadata).
-pub(crate) fn authority(
-    issuer: &str,
-    allow_http: bool,
-    rules: Validation,
-    settings: Settings,
-) -> Result<Authority, Error> {
-    Authority::builder(issuer)
-        .rules(rules)
-        .policy(policy(allow_http).resource_server_fields())
-        .settings(settings)
-        .build()
+/// An authority for `issuer` that only fetches (only `issuer` and `jwks_uri` required of its
+/// metadata; it validates no token).
+pub(crate) fn authority(issuer: &str, allow_http: bool, settings: Settings) -> Result<Authority, Error> {
+    Authority::builder(issuer).policy(policy(allow_http).resource_server_fields()).settings(settings).build()
 }
 
 /// Whether an error means the keys or metadata could not be obtained (exit 3) rather than an

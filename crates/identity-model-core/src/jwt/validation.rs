@@ -21,12 +21,14 @@ type CustomCheck = Arc<dyn Fn(&Header, &Claims) -> Result<(), Error> + Send + Sy
 /// What a valid token must satisfy. Built once, shared, never changed by a validation.
 ///
 /// Defaults: every asymmetric algorithm, `exp` required, 60 s leeway, issuer pinned (the
-/// constructor takes it), audience not checked until one is given, any `typ`.
+/// constructor takes it), audience required (validation fails with `invalid_config` until
+/// one is given or [`Validation::dangerous_any_audience`] is called), any `typ`.
 #[derive(Clone)]
 pub struct Validation {
     algorithms: AlgorithmSet,
     issuers: Option<Vec<String>>,
     audiences: Vec<String>,
+    any_audience: bool,
     leeway_secs: f64,
     require_exp: bool,
     required: Vec<String>,
@@ -41,6 +43,7 @@ impl fmt::Debug for Validation {
             .field("algorithms", &self.algorithms)
             .field("issuers", &self.issuers)
             .field("audiences", &self.audiences)
+            .field("any_audience", &self.any_audience)
             .field("leeway_secs", &self.leeway_secs)
             .field("require_exp", &self.require_exp)
             .field("required", &self.required)
@@ -86,6 +89,7 @@ impl Validation {
             algorithms: AlgorithmSet::asymmetric(),
             issuers: None,
             audiences: Vec::new(),
+            any_audience: false,
             leeway_secs: DEFAULT_LEEWAY.as_secs_f64(),
             require_exp: true,
             required: Vec::new(),
@@ -93,6 +97,14 @@ impl Validation {
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             custom: None,
         }
+    }
+
+    /// Accepts tokens whatever their `aud`. Dangerous: a token minted for any other API of the
+    /// same issuer is then accepted here. Without it (or an [`Validation::audience`]) every
+    /// validation fails with `invalid_config`: the audience is required by default.
+    pub fn dangerous_any_audience(mut self) -> Self {
+        self.any_audience = true;
+        self
     }
 
     /// Adds an accepted audience: `aud` must contain at least one of the accepted audiences.
@@ -159,6 +171,17 @@ impl Validation {
         !self.audiences.is_empty()
     }
 
+    /// The accepted issuers (`None` after [`Validation::dangerous_any_issuer`]).
+    pub fn issuers(&self) -> Option<&[String]> {
+        self.issuers.as_deref()
+    }
+
+    /// Why these rules cannot validate anything, if they cannot: no audience and no
+    /// [`Validation::dangerous_any_audience`]. Builders call it to refuse at build time.
+    pub fn config_problem(&self) -> Option<Error> {
+        (self.audiences.is_empty() && !self.any_audience).then(no_audience)
+    }
+
     /// Validates a compact JWT against `keys` at time `now`.
     ///
     /// Order: structure and header (`alg` allowed, no `crit`, `typ`), key, signature, then
@@ -174,6 +197,9 @@ impl Validation {
     /// algorithm, the key and the signature. The claims are not looked at.
     #[inline]
     pub fn check_signature(&self, token: &UnverifiedToken<'_>, keys: &KeySet) -> Result<(), Error> {
+        if self.audiences.is_empty() && !self.any_audience {
+            return Err(no_audience()); // fail closed before looking at the token
+        }
         self.check_type(&token.header)?;
         jws::verify_signature(&token.compact, &token.header, keys, self.algorithms)
     }
@@ -289,6 +315,14 @@ impl Validation {
         }
         Ok(())
     }
+}
+
+fn no_audience() -> Error {
+    Error::new(
+        ErrorKind::InvalidConfig,
+        "the rules check no audience: add .audience(\"your-api\"), or call .dangerous_any_audience() \
+         to accept tokens meant for any audience",
+    )
 }
 
 /// Whether `typ` names the media type `normalized` (lower case, without `application/`).

@@ -27,8 +27,8 @@ fn fixture() -> &'static Fixture {
         Fixture {
             public: KeySet::from_jwks(["rfc7515_A2", "rfc7515_A3", "rfc7515_A4", "rfc8037_A4"].map(jwk)),
             secret: KeySet::from_jwks([jwk("rfc7515_A1")]),
-            rules: Validation::new("joe"),
-            hmac_rules: Validation::new("joe").algorithms(AlgorithmSet::symmetric()),
+            rules: Validation::new("joe").dangerous_any_audience(),
+            hmac_rules: Validation::new("joe").dangerous_any_audience().algorithms(AlgorithmSet::symmetric()),
         }
     })
 }

@@ -106,6 +106,7 @@ pub struct AuthorityBuilder {
     issuer: String,
     metadata: MetadataKind,
     rules: Validation,
+    rules_given: bool,
     policy: DiscoveryPolicy,
     config: HttpConfig,
     cache: CacheConfig,
@@ -122,6 +123,7 @@ impl Authority {
         AuthorityBuilder {
             metadata: MetadataKind::OpenId,
             rules: Validation::new(issuer.clone()),
+            rules_given: false,
             issuer,
             policy: DiscoveryPolicy::default(),
             config: HttpConfig::default(),
@@ -135,9 +137,14 @@ impl Authority {
 }
 
 impl AuthorityBuilder {
-    /// Validation rules for this issuer's tokens.
+    /// Validation rules for this issuer's tokens. They must pin exactly this authority's
+    /// issuer (`Validation::new(issuer)`) and check an audience (or say
+    /// `dangerous_any_audience()`): [`AuthorityBuilder::build`] refuses anything else with
+    /// `invalid_config`. Without rules the authority serves metadata and keys (for token
+    /// clients), and every `validate` fails with `invalid_config`.
     pub fn rules(mut self, rules: Validation) -> Self {
         self.rules = rules;
+        self.rules_given = true;
         self
     }
 
@@ -196,9 +203,26 @@ impl AuthorityBuilder {
         self
     }
 
-    /// Checks the issuer URL against the policy and builds.
+    /// Checks the issuer URL against the policy, the rules against the issuer and the
+    /// audience requirement, and builds.
     pub fn build(self) -> Result<Authority, Error> {
         self.policy.check_url(&self.issuer, "issuer")?;
+        if self.rules_given {
+            let pinned = self.rules.issuers().is_some_and(|issuers| issuers == [self.issuer.as_str()]);
+            if !pinned {
+                return Err(Error::new(
+                    ErrorKind::InvalidConfig,
+                    format!(
+                        "the rules must accept exactly this authority's issuer {:?} (build them with \
+                         Validation::new(issuer)); use Issuers for several issuers",
+                        self.issuer.chars().take(120).collect::<String>()
+                    ),
+                ));
+            }
+            if let Some(problem) = self.rules.config_problem() {
+                return Err(problem);
+            }
+        }
         let transport = match self.transport {
             Some(t) => t,
             None => {

@@ -264,8 +264,9 @@ impl TokenClient {
     }
 
     /// Checks the callback of `request` (state, RFC 9207 iss) and redeems its code with the
-    /// PKCE verifier (sent once: a code is single use). With an authority, an ID token in the
-    /// response is validated before the tokens are returned: signature with the issuer's keys,
+    /// PKCE verifier (sent once: a code is single use). An ID token in the response is
+    /// validated with the authority's keys before the tokens are returned (a client without
+    /// an authority is refused with `invalid_usage` before anything is sent): signature with the issuer's keys,
     /// `iss`, `aud` = client id, `exp`, `iat`, `nonce`, `at_hash`, `azp`. Use
     /// [`TokenClient::redeem_unverified`] to validate it yourself.
     pub async fn redeem(
@@ -273,8 +274,16 @@ impl TokenClient {
         request: &AuthorizationRequest,
         callback: &str,
     ) -> Result<TokenResponse, Error> {
+        let Some(authority) = &self.inner.authority else {
+            // Refused before the code is spent: without keys the ID token cannot be checked.
+            return Err(Error::new(
+                ErrorKind::InvalidUsage,
+                "redeem checks the ID token with the issuer's keys: build the client with \
+                 .authority(...), or call redeem_unverified and validate the ID token yourself",
+            ));
+        };
         let tokens = self.redeem_unverified(request, callback).await?;
-        if let (Some(id_token), Some(authority)) = (&tokens.id_token, &self.inner.authority) {
+        if let Some(id_token) = &tokens.id_token {
             let issuer = self.endpoints().await?.issuer.unwrap_or_default();
             let rules = IdTokenValidation::new(issuer, self.inner.client.client_id.clone())
                 .nonce(request.nonce.clone())
