@@ -71,7 +71,10 @@ impl TokenClient {
         &self.inner
     }
 
-    fn block<T>(&self, future: impl std::future::Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    fn block<T: Send>(
+        &self,
+        future: impl std::future::Future<Output = Result<T, Error>> + Send,
+    ) -> Result<T, Error> {
         block_on(future)
     }
 
@@ -97,6 +100,7 @@ impl TokenClient {
         &self,
         refresh_token: impl Into<identity_model_core::Secret>,
     ) -> Result<identity_model_core::TokenResponse, Error> {
+        let refresh_token: identity_model_core::Secret = refresh_token.into();
         self.block(self.inner.refresh(refresh_token))
     }
 

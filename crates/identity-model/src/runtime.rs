@@ -36,16 +36,39 @@ where
     Ok(())
 }
 
-/// Blocks the calling thread on `future`, driven by the background runtime. Refused with
-/// `invalid_usage` inside an async runtime (it would block one of its workers).
-pub(crate) fn block_on<T>(future: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
-    if tokio::runtime::Handle::try_current().is_ok() {
+/// Blocks the calling thread on `future`, driven by the background runtime. Works from plain
+/// threads and from a runtime's blocking threads (`spawn_blocking`, the usual bridge out of
+/// async code): there the wait happens on a helper thread, since the caller's thread carries
+/// the runtime's context. Refused with `invalid_usage` where the caller is visibly an async
+/// execution context (the future given to a runtime's `block_on`, `#[tokio::main]`).
+///
+/// Tokio has no public way to tell a worker thread running an async task from a blocking
+/// thread (tokio-rs/tokio#3559, #7769): a call from inside a spawned async task is not
+/// refused; it blocks that worker until the background runtime has done the work (never a
+/// deadlock: nothing it waits for runs on the caller's runtime).
+pub(crate) fn block_on<T: Send>(future: impl Future<Output = Result<T, Error>> + Send) -> Result<T, Error> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return background()?.block_on(future);
+    }
+    if tokio::task::try_id().is_none() {
         return Err(Error::new(
             ErrorKind::InvalidUsage,
-            "the blocking API was called inside an async runtime: use the async API there",
+            "the blocking API was called from async code (a runtime's block_on): use the async API \
+             there, or call it from spawn_blocking",
         ));
     }
-    background()?.block_on(future)
+    let runtime = background()?;
+    std::thread::scope(|scope| {
+        let waiter = std::thread::Builder::new()
+            .name("identity-model-wait".into())
+            .spawn_scoped(scope, || runtime.block_on(future))
+            .map_err(|e| {
+                Error::new(ErrorKind::InvalidUsage, format!("cannot start a waiting thread: {e}"))
+            })?;
+        waiter
+            .join()
+            .unwrap_or_else(|_| Err(Error::new(ErrorKind::InvalidUsage, "the blocking call panicked")))
+    })
 }
 
 /// A runtime for a program's own `main` (the `idm` command line): multi-threaded, every

@@ -602,3 +602,29 @@ async fn rules_must_check_an_audience_and_pin_the_authoritys_issuer() {
     let api = builder().rules(Validation::new(ISS).audience("api")).build().unwrap();
     assert_eq!(api.validate(&other_api).await.unwrap_err().kind(), ErrorKind::InvalidAudience);
 }
+
+/// Issue 11: `blocking::Authority::validate` from `spawn_blocking` (the usual bridge out of
+/// async code) failed with `invalid_usage`. It works there and from plain threads, cold (a
+/// fetch) and warm; the root future of a runtime is still refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_blocking_api_works_from_spawn_blocking_and_plain_threads() {
+    let (provider, key) = setup();
+    *provider.delay.lock().unwrap() = Duration::from_millis(1);
+    let authority = identity_model::blocking::Authority::new(authority(&provider));
+    let cold = {
+        let (authority, t) = (authority.clone(), token(&key));
+        tokio::task::spawn_blocking(move || authority.validate(&t).map(|_| ()).map_err(|e| e.kind()))
+    };
+    assert_eq!(cold.await.unwrap(), Ok(()), "a cold start (discovery + keys) from spawn_blocking");
+    let new = SigningKey::generate(Algorithm::ES256).unwrap();
+    provider.publish(&[&new, &key]);
+    let rotated = {
+        let (authority, t) = (authority.clone(), token(&new));
+        std::thread::spawn(move || authority.validate(&t).map(|_| ()).map_err(|e| e.kind()))
+    };
+    assert_eq!(rotated.join().unwrap(), Ok(()), "a kid-miss refetch from a plain thread");
+    let fresh = identity_model::blocking::Authority::new(authority.as_async().clone());
+    assert!(fresh.validate(&token(&key)).is_ok(), "the hot path needs no runtime at all");
+    let cold_here = identity_model::blocking::Authority::new(support::authority(&provider));
+    assert_eq!(cold_here.validate(&token(&key)).unwrap_err().kind(), ErrorKind::InvalidUsage);
+}

@@ -237,7 +237,8 @@ impl TokenClient {
 
     /// Uses a refresh token (sent once: a rotating refresh token is single use).
     pub async fn refresh(&self, refresh_token: impl Into<Secret>) -> Result<TokenResponse, Error> {
-        self.request_token(&TokenRequest::refresh(refresh_token)).await
+        let request = TokenRequest::refresh(refresh_token);
+        self.request_token(&request).await
     }
 
     /// Token exchange (sent once).
