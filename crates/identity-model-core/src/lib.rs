@@ -62,6 +62,6 @@ pub use oauth::pkce::{Pkce, challenge_s256};
 pub use oauth::secret::Secret;
 pub use oauth::token_request::{Grant, TokenExchange, TokenRequest, token_type};
 pub use oauth::token_response::{
-    DeviceAuthorization, EndpointResponse, Introspection, PushedAuthorization, TokenResponse, UserInfo,
-    revocation_result,
+    DeviceAuthorization, EndpointResponse, Introspection, MAX_DEVICE_EXPIRES_IN_SECS, MAX_EXPIRES_IN_SECS,
+    MAX_INTERVAL_SECS, PushedAuthorization, TokenResponse, UserInfo, revocation_result,
 };

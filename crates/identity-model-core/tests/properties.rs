@@ -220,3 +220,66 @@ fn seeds_are_accepted_before_mutation() {
     );
     assert!(doc.is_ok());
 }
+
+/// Issue 11: provider numbers never overflow. Any JSON number or digit string is read and
+/// clamped (`expires_in` to a year, a device code to a day, `interval` to five minutes), and
+/// time arithmetic on the results cannot panic.
+mod provider_numbers {
+    use identity_model_core::{
+        DeviceAuthorization, DevicePoller, EndpointResponse, MAX_DEVICE_EXPIRES_IN_SECS, MAX_EXPIRES_IN_SECS,
+        MAX_INTERVAL_SECS, PollStep, TokenResponse,
+    };
+    use proptest::prelude::*;
+
+    fn number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(u64::MAX.to_string()),
+            Just("18446744073709551616".to_string()),
+            Just("1e300".to_string()),
+            Just("-1e300".to_string()),
+            Just("-5".to_string()),
+            Just("0.5".to_string()),
+            Just("3599.999".to_string()),
+            Just(format!("\"{}\"", "9".repeat(500))),
+            Just("\"42\"".to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>()
+                .prop_filter("JSON numbers are finite", |f| f.is_finite())
+                .prop_map(|f| format!("{f:e}")),
+        ]
+    }
+
+    fn response(body: &str) -> EndpointResponse<'_> {
+        EndpointResponse {
+            status: 200,
+            content_type: Some("application/json"),
+            www_authenticate: None,
+            body: body.as_bytes(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_number_parses_within_its_bound(expires in number(), interval in number()) {
+            let body = format!(r#"{{"access_token":"a","token_type":"Bearer","expires_in":{expires}}}"#);
+            let tokens = TokenResponse::from_response(response(&body)).unwrap();
+            prop_assert!(tokens.expires_in.unwrap() <= MAX_EXPIRES_IN_SECS);
+            let body = format!(
+                r#"{{"device_code":"d","user_code":"u","verification_uri":"https://op/device","expires_in":{expires},"interval":{interval}}}"#
+            );
+            let device = DeviceAuthorization::from_response(response(&body)).unwrap();
+            prop_assert!(device.expires_in <= MAX_DEVICE_EXPIRES_IN_SECS && device.interval <= MAX_INTERVAL_SECS);
+            // Polling arithmetic with these numbers: slow_down forever never overflows.
+            let mut poller = DevicePoller::new(&device);
+            for _ in 0..100 {
+                let slow = identity_model_core::Error::from_oauth(identity_model_core::OAuthError {
+                    status: 400, error: "slow_down".into(), error_description: None, error_uri: None, www_authenticate: None,
+                });
+                match poller.next(Err(slow), std::time::Duration::from_secs(u64::MAX / 2)) {
+                    PollStep::Wait(wait) => prop_assert!(wait.as_secs() <= MAX_INTERVAL_SECS),
+                    _ => break,
+                }
+            }
+        }
+    }
+}

@@ -41,10 +41,11 @@ pub use identity_model_core::{
     BACKCHANNEL_LOGOUT_EVENT, Claims, Client, ClientAuth, Curve, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN,
     DeviceAuthorization, DevicePoller, DiscoveryDocument, DiscoveryPolicy, EndpointResponse, Endpoints,
     Error, ErrorKind, FormRequest, Grant, Header, IdTokenValidation, Introspection, JWT_BEARER_ASSERTION,
-    KeyFamily, KeySet, KeySetLimits, KeyType, MAX_RSA_BITS, MIN_RSA_BITS, MetadataKind, Method, NumericDate,
-    OAuthError, Pkce, PollStep, PushedAuthorization, RejectedKey, RetryClass, SLOW_DOWN_STEP, Secret,
-    SigningKey, TokenExchange, TokenRequest, TokenResponse, UnixTime, UnverifiedToken, UserInfo, ValidToken,
-    Validation, VerifiedJws, VerifyingKey, base64url, challenge_s256, default_algorithm, discovery_url, jws,
+    KeyFamily, KeySet, KeySetLimits, KeyType, MAX_DEVICE_EXPIRES_IN_SECS, MAX_EXPIRES_IN_SECS,
+    MAX_INTERVAL_SECS, MAX_RSA_BITS, MIN_RSA_BITS, MetadataKind, Method, NumericDate, OAuthError, Pkce,
+    PollStep, PushedAuthorization, RejectedKey, RetryClass, SLOW_DOWN_STEP, Secret, SigningKey,
+    TokenExchange, TokenRequest, TokenResponse, UnixTime, UnverifiedToken, UserInfo, ValidToken, Validation,
+    VerifiedJws, VerifyingKey, base64url, challenge_s256, default_algorithm, discovery_url, jws,
     left_half_hash, random_id, revocation_result, sha256, thumbprint, token_type, validate_logout_token,
 };
 pub use runtime::new_runtime;

@@ -51,10 +51,13 @@ impl DevicePoller {
         let code = error.oauth().map(|o| o.error.as_str());
         match code {
             Some("authorization_pending") => {}
-            Some("slow_down") => self.interval += SLOW_DOWN_STEP,
+            Some("slow_down") => {
+                let most = Duration::from_secs(crate::oauth::token_response::MAX_INTERVAL_SECS);
+                self.interval = self.interval.saturating_add(SLOW_DOWN_STEP).min(most);
+            }
             _ => return PollStep::Failed(error),
         }
-        if elapsed + self.interval >= self.lifetime {
+        if elapsed.saturating_add(self.interval) >= self.lifetime {
             // The provider would answer expired_token next; say so without asking.
             return PollStep::Failed(Error::from_oauth(OAuthError {
                 status: 400,

@@ -68,19 +68,30 @@ fn required_text(members: &Map<String, Value>, name: &'static str) -> Result<Str
 }
 
 /// A non-negative integer, also accepted as a string of digits (some providers quote it).
-fn seconds(members: &Map<String, Value>, name: &'static str) -> Result<Option<u64>, Error> {
-    match members.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64))
-            .map(Some)
-            .ok_or_else(|| invalid(format!("\"{name}\" is negative")).with_claim(name)),
-        Some(Value::String(s)) if !s.is_empty() && s.len() < 20 && s.bytes().all(|b| b.is_ascii_digit()) => {
-            Ok(s.parse().ok())
+/// Longest `expires_in` believed for a token or a pushed request: one year.
+pub const MAX_EXPIRES_IN_SECS: u64 = 365 * 86_400;
+/// Longest device code lifetime believed: one day.
+pub const MAX_DEVICE_EXPIRES_IN_SECS: u64 = 86_400;
+/// Longest device flow polling interval: five minutes.
+pub const MAX_INTERVAL_SECS: u64 = 300;
+
+/// A number of seconds from a provider: any JSON number or string of digits is read
+/// (negatives as 0, fractions rounded down, beyond `u64` saturated) and clamped to `max`, so
+/// no provider number can overflow time arithmetic. Anything else is `invalid_response`.
+fn seconds(members: &Map<String, Value>, name: &'static str, max: u64) -> Result<Option<u64>, Error> {
+    let value = match members.get(name) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+            (Some(whole), _) => whole,
+            (None, Some(f)) if f > 0.0 => f as u64, // saturating; NaN is not a JSON number
+            _ => 0,
+        },
+        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse::<u64>().unwrap_or(u64::MAX)
         }
-        Some(_) => Err(invalid(format!("\"{name}\" is not a number of seconds")).with_claim(name)),
-    }
+        Some(_) => return Err(invalid(format!("\"{name}\" is not a number of seconds")).with_claim(name)),
+    };
+    Ok(Some(value.min(max)))
 }
 
 /// A successful token response. `Debug` redacts the tokens; [`TokenResponse::json`] is the
@@ -91,7 +102,7 @@ pub struct TokenResponse {
     pub access_token: Secret,
     /// `token_type` (`Bearer`, `DPoP`, `N_A`...).
     pub token_type: String,
-    /// `expires_in`, seconds.
+    /// `expires_in`, seconds, at most [`MAX_EXPIRES_IN_SECS`].
     pub expires_in: Option<u64>,
     /// `refresh_token`.
     pub refresh_token: Option<Secret>,
@@ -126,7 +137,7 @@ impl TokenResponse {
         Ok(TokenResponse {
             access_token: required_text(&json, "access_token")?.into(),
             token_type,
-            expires_in: seconds(&json, "expires_in")?,
+            expires_in: seconds(&json, "expires_in", MAX_EXPIRES_IN_SECS)?,
             refresh_token: text(&json, "refresh_token")?.map(Secret::from),
             scope: text(&json, "scope")?,
             id_token: text(&json, "id_token")?.map(Secret::from),
@@ -159,7 +170,7 @@ pub struct DeviceAuthorization {
     pub verification_uri_complete: Option<String>,
     /// `expires_in`, seconds.
     pub expires_in: u64,
-    /// `interval`, seconds (5 when absent).
+    /// `interval`, seconds (5 when absent), at most [`MAX_INTERVAL_SECS`].
     pub interval: u64,
 }
 
@@ -177,9 +188,9 @@ impl DeviceAuthorization {
             user_code: required_text(&json, "user_code")?,
             verification_uri,
             verification_uri_complete: text(&json, "verification_uri_complete")?,
-            expires_in: seconds(&json, "expires_in")?
+            expires_in: seconds(&json, "expires_in", MAX_DEVICE_EXPIRES_IN_SECS)?
                 .ok_or_else(|| invalid("the response has no \"expires_in\"").with_claim("expires_in"))?,
-            interval: seconds(&json, "interval")?.unwrap_or(5),
+            interval: seconds(&json, "interval", MAX_INTERVAL_SECS)?.unwrap_or(5),
         })
     }
 }
@@ -199,7 +210,7 @@ impl PushedAuthorization {
         let json = response.json_object()?;
         Ok(PushedAuthorization {
             request_uri: required_text(&json, "request_uri")?,
-            expires_in: seconds(&json, "expires_in")?
+            expires_in: seconds(&json, "expires_in", MAX_EXPIRES_IN_SECS)?
                 .ok_or_else(|| invalid("the response has no \"expires_in\"").with_claim("expires_in"))?,
         })
     }
@@ -338,12 +349,13 @@ mod tests {
             (r#"{"token_type":"Bearer"}"#, "access_token"),
             (r#"{"access_token":"a"}"#, "token_type"),
             (r#"{"access_token":5,"token_type":"Bearer"}"#, "access_token"),
-            (r#"{"access_token":"a","token_type":"Bearer","expires_in":-1}"#, "expires_in"),
             (r#"{"access_token":"a","token_type":"Bearer","expires_in":"soon"}"#, "expires_in"),
         ] {
             let e = TokenResponse::from_response(ok(body)).unwrap_err();
             assert_eq!((e.kind(), e.claim()), (ErrorKind::InvalidResponse, Some(claim)), "{body}");
         }
+        let negative = ok(r#"{"access_token":"a","token_type":"Bearer","expires_in":-1}"#);
+        assert_eq!(TokenResponse::from_response(negative).unwrap().expires_in, Some(0), "already expired");
         assert_eq!(TokenResponse::from_response(ok("[]")).unwrap_err().kind(), ErrorKind::InvalidResponse);
         let html = EndpointResponse { content_type: Some("text/html"), ..ok("{}") };
         assert_eq!(TokenResponse::from_response(html).unwrap_err().kind(), ErrorKind::UnexpectedContentType);
