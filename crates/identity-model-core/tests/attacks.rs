@@ -611,3 +611,19 @@ fn attacker_text_in_duplicate_messages_is_escaped_and_cut() {
     assert!(!chain.contains('\n'), "{chain}");
     assert!(chain.len() < 400, "{} characters", chain.len());
 }
+
+/// Issue 11: a token without `kid` was tried against every fitting key (up to 100 signature
+/// checks for one forged token). At most `jws::MAX_KIDLESS_CANDIDATES` are tried.
+#[test]
+fn a_token_without_kid_tries_a_bounded_number_of_keys() {
+    let limit = identity_model_core::jws::MAX_KIDLESS_CANDIDATES;
+    let keys: Vec<SigningKey> =
+        (0..=limit).map(|_| SigningKey::generate(Algorithm::ES256).unwrap()).collect();
+    let set = |n: usize| KeySet::from_jwks(keys[..n].iter().map(|k| Value::Object(k.verification_jwk())));
+    let token = forge(&keys[limit - 1], r#"{"alg":"ES256"}"#, &claims());
+    let within = rules().validate(&token, &set(limit), UnixTime::from_secs(NOW));
+    assert!(within.is_ok(), "the last of {limit} candidates is found: {within:?}");
+    let e = rules().validate(&token, &set(limit + 1), UnixTime::from_secs(NOW)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidKey, "{e}");
+    assert!(e.message().contains("no kid"), "{e}");
+}

@@ -51,4 +51,4 @@ pub use identity_model_core::{
 pub use runtime::new_runtime;
 pub use static_keys::StaticKeyValidator;
 pub use tokens::client::{MAX_RESPONSE_BYTES, TokenClient, TokenClientBuilder, TokenClientStats};
-pub use tokens::manager::{TokenManager, TokenManagerConfig, TokenManagerStats};
+pub use tokens::manager::{MAX_TOKEN_SLOTS, TokenManager, TokenManagerConfig, TokenManagerStats};

@@ -252,3 +252,23 @@ async fn a_huge_expires_in_does_not_overflow() {
     assert_eq!(manager.get().await.unwrap().access_token.expose(), "t1", "cached, lifetime clamped");
     assert_eq!(provider.requests.load(Ordering::SeqCst), 1);
 }
+
+/// Issue 11: one slot per distinct (scope set, resource set) forever; callers passing
+/// arbitrary scopes grew it without bound. Bounded now; the least recently used goes first.
+#[tokio::test(start_paused = true)]
+async fn a_flood_of_scope_sets_keeps_a_bounded_number_of_slots() {
+    let (provider, manager) = setup(exact());
+    manager.get().await.unwrap();
+    manager.get_for(&["kept"], &[]).await.unwrap();
+    for i in 0..(identity_model::MAX_TOKEN_SLOTS * 4) {
+        manager.get_for(&[&format!("scope-{i}")], &[]).await.unwrap();
+        if i % 8 == 0 {
+            manager.get_for(&["kept"], &[]).await.unwrap(); // recently used: survives
+        }
+    }
+    assert!(manager.slots() <= identity_model::MAX_TOKEN_SLOTS + 1, "{} slots", manager.slots());
+    let before = provider.requests.load(Ordering::SeqCst);
+    manager.get().await.unwrap();
+    manager.get_for(&["kept"], &[]).await.unwrap();
+    assert_eq!(provider.requests.load(Ordering::SeqCst), before, "the default and a busy slot stay cached");
+}

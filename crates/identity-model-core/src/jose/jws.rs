@@ -16,6 +16,9 @@ use crate::jose::base64url;
 use crate::jose::key_set::KeySet;
 use crate::json_object::{self, Key, Scalar, SeenKeys, Text};
 
+/// Most keys a token without `kid` is tried against (keys that fit its `alg`).
+pub const MAX_KIDLESS_CANDIDATES: usize = 4;
+
 /// Longest signature accepted, in base64url characters (an 8192-bit RSA signature is 1366).
 const MAX_SIGNATURE_B64: usize = 1368;
 
@@ -230,6 +233,20 @@ pub(crate) fn verify_signature(
         return Err(keys.explain_miss(alg, header.kid()));
     };
     let second = fitting.next();
+    if header.kid().is_none() && second.is_some() {
+        // Without a kid every fitting key may be tried: bounded, so a forged kid-less token
+        // cannot cost a hundred signature checks.
+        let fit = keys.matching(None).filter(|key| key.fits(alg)).take(MAX_KIDLESS_CANDIDATES + 1).count();
+        if fit > MAX_KIDLESS_CANDIDATES {
+            return Err(Error::new(
+                ErrorKind::InvalidKey,
+                format!(
+                    "the token has no kid and more than {MAX_KIDLESS_CANDIDATES} keys fit {alg}: tokens \
+                     must name their key when the set holds that many"
+                ),
+            ));
+        }
+    }
     if let Some(kid) =
         header.kid().filter(|kid| second.is_some() || keys.shares_kid_with_set_aside(kid, first))
     {

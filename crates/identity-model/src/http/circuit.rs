@@ -166,4 +166,15 @@ mod tests {
         b.allow("h", later).expect("released by unwinding").record(true, later);
         assert!(!b.is_open("h", later));
     }
+
+    #[test]
+    fn a_flood_of_hosts_stays_bounded() {
+        let b = Breakers::new(1, Duration::from_secs(30));
+        let t0 = Instant::now();
+        for i in 0..10_000 {
+            let host = format!("h{i}.example:443");
+            b.allow(&host, t0).unwrap().record(false, t0);
+        }
+        assert!(b.states().len() <= MAX_HOSTS, "{} hosts remembered", b.states().len());
+    }
 }

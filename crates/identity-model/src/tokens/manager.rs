@@ -89,6 +89,8 @@ struct Slot {
     /// The token request in flight, in its own task: callers wait on its outcome and may be
     /// dropped without cancelling it.
     flight: Arc<SingleFlight<Arc<TokenResponse>>>,
+    /// When `get_for` last asked for it (a tick of the manager's counter), for eviction.
+    last_used: AtomicU64,
 }
 
 impl Slot {
@@ -98,6 +100,7 @@ impl Slot {
             current: ArcSwapOption::empty(),
             state: std::sync::Mutex::new(SlotState::default()),
             flight: SingleFlight::new(ErrorKind::TransportError),
+            last_used: AtomicU64::new(0),
         })
     }
 
@@ -119,8 +122,13 @@ struct Inner {
     /// The slot of the default scopes and resources: `get()` goes straight to it.
     default: Arc<Slot>,
     slots: std::sync::Mutex<HashMap<Key, Arc<Slot>>>,
+    ticks: AtomicU64,
     stats: TokenManagerStats,
 }
+
+/// Most (scope set, resource set) slots a manager keeps besides its default one; past it the
+/// least recently used is dropped, so callers passing arbitrary scopes cannot grow it.
+pub const MAX_TOKEN_SLOTS: usize = 64;
 
 /// Client-credentials tokens for one client, cached and refreshed. Cheap to clone.
 #[derive(Clone)]
@@ -170,6 +178,7 @@ impl TokenManager {
                 config,
                 default,
                 slots: std::sync::Mutex::new(slots),
+                ticks: AtomicU64::new(0),
                 stats: TokenManagerStats::default(),
             }),
         }
@@ -242,13 +251,33 @@ impl TokenManager {
     }
 
     fn slot(&self, key: Key) -> Arc<Slot> {
-        let mut slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let inner = &self.inner;
+        let tick = inner.ticks.fetch_add(1, Ordering::Relaxed);
+        let mut slots = inner.slots.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(slot) = slots.get(&key) {
+            slot.last_used.store(tick, Ordering::Relaxed);
             return Arc::clone(slot);
         }
+        if slots.len() > MAX_TOKEN_SLOTS {
+            let default = &inner.default.key;
+            let oldest = slots
+                .iter()
+                .filter(|(k, _)| *k != default)
+                .min_by_key(|(_, slot)| slot.last_used.load(Ordering::Relaxed))
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                slots.remove(&oldest);
+            }
+        }
         let slot = Slot::new(key);
+        slot.last_used.store(tick, Ordering::Relaxed);
         slots.insert(slot.key.clone(), Arc::clone(&slot));
         slot
+    }
+
+    /// How many slots are kept (the default one included).
+    pub fn slots(&self) -> usize {
+        self.inner.slots.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// One background refresh while the current token is still good, unless one is running
