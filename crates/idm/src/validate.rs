@@ -120,10 +120,9 @@ fn load_keys(path: &std::path::Path) -> Result<KeySet, ExitCode> {
         );
     }
     if keys.is_empty() {
-        let message = format!("{} holds no usable key", path.display());
-        eprintln!("idm: {message}");
-        print_failure("keys_unavailable", &message);
-        return Err(ExitCode::from(EXIT_NO_KEYS));
+        // A JWK Set with no usable key is still a JWK Set: the token is judged against it
+        // (invalid_key when its kid names a set-aside key, key_not_found otherwise), exit 1.
+        eprintln!("idm: note: {} holds no usable key", path.display());
     }
     Ok(keys)
 }

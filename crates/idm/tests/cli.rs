@@ -138,17 +138,75 @@ fn keys_that_cannot_be_obtained_exit_3() {
     std::fs::create_dir_all(&dir).unwrap();
     let invalid = dir.join("invalid.json");
     std::fs::write(&invalid, "{\"keys\": 7}").unwrap();
-    let unusable = dir.join("unusable.json");
-    std::fs::write(&unusable, r#"{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"}]}"#).unwrap();
-    for (path, kind) in [
-        (dir.join("missing.json"), "keys_unavailable"),
-        (invalid, "invalid_key_set"),
-        (unusable, "keys_unavailable"),
-    ] {
+    for (path, kind) in [(dir.join("missing.json"), "keys_unavailable"), (invalid, "invalid_key_set")] {
         let out =
             idm(&["validate", &example_token(), "--issuer", ISS, "--jwks", path.to_str().unwrap()], None);
         assert_eq!(out.status.code(), Some(3), "{}", path.display());
         assert_eq!(stdout_json(&out)["error"], kind);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 11: a JWK Set whose keys were all set aside is still a JWK Set: the token is judged
+/// as usual (exit 1), not "keys unavailable" (exit 3).
+#[test]
+fn a_set_with_no_usable_key_judges_the_token_and_exits_1() {
+    let dir = std::env::temp_dir().join(format!("idm-cli-unusable-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let unusable = dir.join("unusable.json");
+    std::fs::write(&unusable, r#"{"keys":[{"kty":"RSA","kid":"weak","n":"AQAB","e":"AQAB"}]}"#).unwrap();
+    let jwks = unusable.to_str().unwrap();
+    let key = SigningKey::generate(Algorithm::RS256).unwrap();
+    let sign = |kid: &str| {
+        let mut header = serde_json::Map::new();
+        header.insert("kid".into(), kid.into());
+        let claims = json!({"iss": ISS, "exp": 4_000_000_000u64}).to_string();
+        key.sign_compact(header, claims.as_bytes()).unwrap()
+    };
+    for (token, kind) in [
+        (sign("weak"), "invalid_key"),
+        (sign("other"), "key_not_found"),
+        ("eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a.b.c.d".to_owned(), "malformed_token"),
+        ("not-a-jwt".to_owned(), "malformed_token"),
+    ] {
+        let out = idm(&["validate", &token, "--issuer", ISS, "--jwks", jwks], None);
+        assert_eq!(out.status.code(), Some(1), "{token}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(stdout_json(&out)["error"], kind, "{token}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 11: `typ` is compared exactly (case-insensitively, `application/` optional), with no
+/// whitespace trimming.
+#[test]
+fn token_type_is_compared_exactly() {
+    let key = SigningKey::generate(Algorithm::ES256).unwrap().with_kid("k");
+    let dir = std::env::temp_dir().join(format!("idm-cli-typ-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jwks = dir.join("jwks.json");
+    std::fs::write(&jwks, json!({"keys": [key.verification_jwk()]}).to_string()).unwrap();
+    let claims = json!({"iss": ISS, "exp": 4_000_000_000u64}).to_string();
+    for (typ, code) in
+        [("at+jwt", 0), ("Application/AT+JWT", 0), (" at+jwt", 1), ("at+jwt ", 1), ("at+jwt\n", 1)]
+    {
+        let mut header = serde_json::Map::new();
+        header.insert("kid".into(), "k".into());
+        header.insert("typ".into(), typ.into());
+        let token = key.sign_compact(header, claims.as_bytes()).unwrap();
+        let out = idm(
+            &[
+                "validate",
+                &token,
+                "--issuer",
+                ISS,
+                "--jwks",
+                jwks.to_str().unwrap(),
+                "--token-type",
+                "at+jwt",
+            ],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(code), "{typ:?}: {}", String::from_utf8_lossy(&out.stdout));
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

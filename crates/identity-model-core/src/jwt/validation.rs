@@ -327,7 +327,6 @@ fn no_audience() -> Error {
 
 /// Whether `typ` names the media type `normalized` (lower case, without `application/`).
 fn media_type_is(typ: &str, normalized: &str) -> bool {
-    let typ = typ.trim();
     let short = match typ.get(..12) {
         Some(prefix) if prefix.eq_ignore_ascii_case("application/") && !typ[12..].contains('/') => &typ[12..],
         _ => typ,
@@ -337,7 +336,7 @@ fn media_type_is(typ: &str, normalized: &str) -> bool {
 
 /// Lower-cases a media type and drops an `application/` prefix (RFC 7515 section 4.1.9).
 fn normalize_media_type(typ: &str) -> String {
-    let lower = typ.trim().to_ascii_lowercase();
+    let lower = typ.to_ascii_lowercase();
     match lower.strip_prefix("application/") {
         Some(rest) if !rest.contains('/') => rest.to_owned(),
         _ => lower,
@@ -357,5 +356,8 @@ mod tests {
         assert!(media_type_is("at+jwt", "at+jwt"));
         assert!(!media_type_is("application/jwt", "at+jwt"));
         assert!(!media_type_is("dpop+jwt", "at+jwt"));
+        assert!(!media_type_is(" at+jwt", "at+jwt"), "exact: no whitespace trimming");
+        assert!(!media_type_is("at+jwt\t", "at+jwt"));
+        assert!(!media_type_is("application/ at+jwt", "at+jwt"));
     }
 }
