@@ -254,6 +254,25 @@ impl StdError for Error {
     }
 }
 
+/// Text from outside (a provider's description, a header member's name) as it may appear in a
+/// message or a log line: at most `max_chars` characters (`...` marks a cut), control
+/// characters escaped (`\n`, `\u{1b}`), so nobody can forge log lines or flood them.
+pub(crate) fn printable(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars * 2));
+    for (i, c) in text.chars().enumerate() {
+        if i == max_chars {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 pub(crate) fn malformed(message: impl Into<Cow<'static, str>>) -> Error {
     Error::new(ErrorKind::MalformedToken, message)
 }
@@ -269,6 +288,13 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), ErrorKind::ALL.len());
+    }
+
+    #[test]
+    fn outside_text_is_escaped_and_cut() {
+        assert_eq!(printable("a\nb\u{1b}[31m", 100), "a\\nb\\u{1b}[31m");
+        assert_eq!(printable(&"x".repeat(10), 4), "xxxx...");
+        assert_eq!(printable("é✓", 2), "é✓");
     }
 
     #[test]

@@ -627,3 +627,36 @@ fn a_token_without_kid_tries_a_bounded_number_of_keys() {
     assert_eq!(e.kind(), ErrorKind::InvalidKey, "{e}");
     assert!(e.message().contains("no kid"), "{e}");
 }
+
+/// Issue 11: `crit` names and a provider's `error_description` reached messages raw (a
+/// newline could forge a log line). Escaped and cut now.
+#[test]
+fn crit_names_and_error_descriptions_are_escaped_in_messages() {
+    let s = setup();
+    let header = format!(
+        r#"{{"alg":"ES256","kid":"ec","crit":["x\n2026-12-02 ERROR forged","{}"]}}"#,
+        "y".repeat(300)
+    );
+    let e =
+        rules().validate(&forge(&s.ec, &header, &claims()), &s.keys, UnixTime::from_secs(NOW)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnsupportedCriticalHeader);
+    assert!(!e.to_string().contains('\n') && e.to_string().len() < 200, "{e}");
+    let body = format!(
+        r#"{{"error":"invalid_grant","error_description":"bad\r\nINFO forged {}"}}"#,
+        "z".repeat(5000)
+    );
+    let response = identity_model_core::EndpointResponse {
+        status: 400,
+        content_type: Some("application/json"),
+        www_authenticate: None,
+        body: body.as_bytes(),
+    };
+    let e = identity_model_core::TokenResponse::from_response(response).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::OAuthError);
+    let shown = e.to_string();
+    assert!(!shown.contains('\n') && !shown.contains('\r') && shown.len() < 400, "{shown}");
+    assert!(
+        e.oauth().unwrap().error_description.as_deref().unwrap().starts_with("bad\r\n"),
+        "kept as received"
+    );
+}

@@ -83,7 +83,12 @@ impl Header {
                 .ok_or_else(|| {
                     malformed("header \"crit\" is not a non-empty array of names").with_claim("crit")
                 })?;
-            let shown: Vec<_> = names.iter().filter_map(Value::as_str).take(5).collect();
+            let shown: Vec<_> = names
+                .iter()
+                .filter_map(Value::as_str)
+                .take(5)
+                .map(|n| crate::error::printable(n, 40))
+                .collect();
             return Err(Error::new(
                 ErrorKind::UnsupportedCriticalHeader,
                 format!("critical header extensions are not understood: {}", shown.join(", ")),

@@ -29,7 +29,8 @@ impl fmt::Display for OAuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (HTTP {})", self.error, self.status)?;
         if let Some(description) = &self.error_description {
-            write!(f, ": {description}")?;
+            // The provider's text: escaped and cut, never written raw into a message or a log.
+            write!(f, ": {}", crate::error::printable(description, 300))?;
         }
         Ok(())
     }
