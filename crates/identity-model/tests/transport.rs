@@ -166,3 +166,35 @@ fn blocking_validates_over_http_with_etag_revalidation() {
     assert_eq!(jwks.len(), 2);
     assert!(jwks[1].headers.get("if-none-match").is_some(), "revalidated with the ETag");
 }
+
+/// Issue 11: the URL policy checked IP literals only; a name resolving to a private or local
+/// address was fetched. Resolved addresses are checked now, before any connection.
+#[tokio::test]
+async fn names_resolving_to_refused_addresses_are_not_fetched() {
+    let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    let server = provider(&key, "application/jwk-set+json").await;
+    let port = server.address().port();
+    // `localhost` resolves to loopback: refused under the strict policy, before connecting.
+    let strict = Authority::builder(format!("https://localhost:{port}"))
+        .rules(Validation::new(format!("https://localhost:{port}")).audience("api"))
+        .build()
+        .unwrap();
+    let e = strict.discover().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PolicyViolation, "{e}");
+    assert!(e.message().contains("resolves only to addresses the URL policy refuses"), "{e}");
+    // Loopback is allowed with HTTP on loopback: the same name is then resolved and fetched.
+    let dev = Authority::builder(server.uri().replace("127.0.0.1", "localhost"))
+        .policy(DiscoveryPolicy::default().allow_http_on_loopback().resource_server_fields())
+        .build()
+        .unwrap();
+    let reached = dev.discover().await;
+    assert!(
+        !matches!(&reached, Err(e) if e.kind() == ErrorKind::PolicyViolation),
+        "loopback names are allowed with allow_http_on_loopback: {reached:?}"
+    );
+    // Non-canonical IPv4 literals never reach a resolver.
+    for host in ["127.1", "0x7f.0.0.1", "2130706433"] {
+        let e = Authority::builder(format!("https://{host}")).build().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PolicyViolation, "{host}");
+    }
+}

@@ -166,37 +166,87 @@ impl DiscoveryPolicy {
             _ => return Err(violation(format!("{what} {:?} must use https", shorten(url)))),
         }
         if let Some(ip) = ip {
-            let loopback_ok = ip.is_loopback() && self.allow_http_loopback;
-            if !self.allow_private_targets && !loopback_ok && is_private(ip) {
+            if !self.permits_address(ip) {
                 return Err(violation(format!(
                     "{what} {:?} targets a private or local address",
                     shorten(url)
                 )));
             }
+        } else if non_canonical_ipv4(host) {
+            return Err(violation(format!(
+                "{what} {:?} writes an IPv4 address in a non-canonical form",
+                shorten(url)
+            )));
         }
         Ok(uri)
     }
+
+    /// Whether a request may reach `ip` (a literal in a URL, or what a name resolved to):
+    /// private, local and reserved ranges are refused unless private targets are allowed;
+    /// loopback is allowed when HTTP on loopback is.
+    pub fn permits_address(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        self.allow_private_targets || (ip.is_loopback() && self.allow_http_loopback) || !is_private(ip)
+    }
 }
 
+/// Addresses a request must not reach unless private targets are allowed: private, loopback,
+/// link-local, unique local, CGNAT (`100.64.0.0/10`), `0.0.0.0/8`, benchmarking
+/// (`198.18.0.0/15`), reserved (`240.0.0.0/4`), broadcast, multicast, and IPv6 forms that
+/// carry an IPv4 address (`::ffff:0:0/96` mapped, `64:ff9b::/96` NAT64-translated, `2002::/16`
+/// 6to4, `::/96` compatible), judged by the address they carry.
 fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
             v4.is_private()
                 || v4.is_loopback()
                 || v4.is_link_local()
-                || v4.is_unspecified()
                 || v4.is_broadcast()
-                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xC0) == 64) // 100.64.0.0/10 (CGNAT)
+                || v4.is_multicast()
+                || a == 0 // 0.0.0.0/8
+                || (a == 100 && (b & 0xC0) == 64) // 100.64.0.0/10 (CGNAT)
+                || (a == 198 && (b & 0xFE) == 18) // 198.18.0.0/15 (benchmarking)
+                || a >= 240 // 240.0.0.0/4 (reserved)
         }
         IpAddr::V6(v6) => {
             let segments = v6.segments();
+            let embedded = |high: usize| {
+                let [hi, lo] = [segments[high], segments[high + 1]];
+                std::net::Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
+            };
             v6.is_loopback()
                 || v6.is_unspecified()
+                || v6.is_multicast()
                 || (segments[0] & 0xFE00) == 0xFC00 // fc00::/7 unique local
                 || (segments[0] & 0xFFC0) == 0xFE80 // fe80::/10 link local
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4))) // ::ffff:0:0/96
+                || (segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && is_private(IpAddr::V4(embedded(6)))) // NAT64
+                || (segments[0] == 0x2002 && is_private(IpAddr::V4(embedded(1)))) // 6to4
+                || (segments[..6] == [0; 6] && is_private(IpAddr::V4(embedded(6)))) // ::a.b.c.d
         }
     }
+}
+
+/// Whether `host` (no brackets) is written like a number but is not a canonical dotted-quad
+/// IPv4 literal: `127.1`, `0x7f.0.0.1`, `2130706433`, `0177.0.0.1`. Resolvers read such names
+/// as addresses, so they would slip past the address rules: refused.
+fn non_canonical_ipv4(host: &str) -> bool {
+    if host.parse::<std::net::Ipv4Addr>().is_ok() {
+        return false;
+    }
+    let last = host.trim_end_matches('.').rsplit('.').next().unwrap_or_default();
+    let numeric = |label: &str| {
+        !label.is_empty()
+            && (label.bytes().all(|b| b.is_ascii_digit())
+                || (label.len() > 2
+                    && label[..2].eq_ignore_ascii_case("0x")
+                    && label[2..].bytes().all(|b| b.is_ascii_hexdigit())))
+    };
+    numeric(last)
 }
 
 /// The scheme, lower-cased host and effective port of a URL: what "same authority" compares.
@@ -348,6 +398,75 @@ fn is_url_member(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn address_rules_cover_every_private_and_translated_range() {
+        let strict = DiscoveryPolicy::default();
+        let refused = [
+            "10.0.0.1",
+            "172.16.0.1",
+            "192.168.1.1",
+            "127.0.0.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "0.1.2.3",
+            "100.64.0.1",
+            "100.127.255.255",
+            "198.18.0.1",
+            "198.19.255.255",
+            "240.0.0.1",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "::ffff:127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::7f00:1",
+            "2002:0a00:0001::1",
+            "2002:7f00:1::",
+            "::10.0.0.1",
+            "ff02::1",
+        ];
+        for ip in refused {
+            assert!(!strict.permits_address(ip.parse().unwrap()), "{ip} must be refused");
+        }
+        for ip in [
+            "93.184.216.34",
+            "100.128.0.1",
+            "198.20.0.1",
+            "2606:4700::1",
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+            "::ffff:93.184.216.34",
+        ] {
+            assert!(strict.permits_address(ip.parse().unwrap()), "{ip} must be allowed");
+        }
+        let loopback = DiscoveryPolicy::default().allow_http_on_loopback();
+        assert!(
+            loopback.permits_address("127.0.0.1".parse().unwrap())
+                && loopback.permits_address("::1".parse().unwrap())
+        );
+        assert!(!loopback.permits_address("10.0.0.1".parse().unwrap()));
+        assert!(
+            DiscoveryPolicy::default().allow_private_targets().permits_address("10.0.0.1".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn only_canonical_dotted_quads_are_ipv4_literals() {
+        let strict = DiscoveryPolicy::default().allow_private_targets();
+        for host in ["127.1", "0x7f.0.0.1", "2130706433", "0177.0.0.1", "1.2.3", "10.0.0.1.", "0x7f000001"] {
+            let e = strict.check_url(&format!("https://{host}/x"), "URL").unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::PolicyViolation, "{host}");
+        }
+        for host in ["93.184.216.34", "example.com", "1a.example", "a.0x"] {
+            assert!(strict.check_url(&format!("https://{host}/x"), "URL").is_ok(), "{host}");
+        }
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -225,9 +225,10 @@ impl AuthorityBuilder {
         }
         let transport = match self.transport {
             Some(t) => t,
-            None => {
-                Arc::new(ReqwestTransport::new(&self.config).map_err(crate::http::transport::config_error)?)
-            }
+            None => Arc::new(
+                ReqwestTransport::with_policy(&self.config, &self.policy)
+                    .map_err(crate::http::transport::config_error)?,
+            ),
         };
         Ok(Authority {
             inner: Arc::new(Inner {

@@ -138,6 +138,10 @@ impl Fetcher {
                     (Ok(response), wait)
                 }
                 Err(e) => {
+                    if let Some(refusal) = transport::policy_refusal(&e) {
+                        // The name resolved only to refused addresses: no request was sent.
+                        return Err(Error::new(ErrorKind::PolicyViolation, refusal).with_source(e));
+                    }
                     let timeout = e.timeout;
                     let error =
                         Error::new(ErrorKind::TransportError, format!("{url}: {}", e.message)).with_source(e);

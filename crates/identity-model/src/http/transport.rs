@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use identity_model_core::{Error, ErrorKind, FormRequest, Method};
+use identity_model_core::{DiscoveryPolicy, Error, ErrorKind, FormRequest, Method};
 
 use crate::config::HttpConfig;
 
@@ -99,19 +99,84 @@ pub trait HttpTransport: Send + Sync + fmt::Debug {
     }
 }
 
-/// The default transport: one pooled reqwest client (rustls), timeouts, redirects off.
+/// The default transport: one pooled reqwest client (rustls), timeouts, redirects off, and a
+/// resolver that applies the URL policy to the addresses a name resolves to.
 #[derive(Debug, Clone)]
 pub struct ReqwestTransport {
     client: reqwest::Client,
 }
 
+/// Resolves names with the system resolver, then keeps only the addresses the URL policy
+/// permits (private, local, reserved and IPv4-carrying IPv6 ranges refused unless allowed;
+/// loopback when HTTP on loopback is). A name left with none is refused before any connection.
+#[derive(Debug)]
+struct PolicyResolver {
+    policy: DiscoveryPolicy,
+}
+
+/// A name whose every address the URL policy refuses (found in an error's source chain).
+#[derive(Debug)]
+pub(crate) struct PolicyRefusal(String);
+
+impl fmt::Display for PolicyRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PolicyRefusal {}
+
+impl reqwest::dns::Resolve for PolicyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let permitted: Vec<std::net::SocketAddr> =
+                found.iter().copied().filter(|addr| policy.permits_address(addr.ip())).collect();
+            if permitted.is_empty() {
+                let shown: Vec<String> = found.iter().take(4).map(|a| a.ip().to_string()).collect();
+                let host: String = host.chars().take(120).collect();
+                let message = format!(
+                    "{host:?} resolves only to addresses the URL policy refuses ({}): private, local \
+                     and reserved targets need allow_private_targets()",
+                    shown.join(", ")
+                );
+                return Err(Box::new(PolicyRefusal(message)) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(permitted.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The policy refusal in `error`'s source chain, if a resolver refused the name.
+pub(crate) fn policy_refusal(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(refusal) = e.downcast_ref::<PolicyRefusal>() {
+            return Some(refusal.0.clone());
+        }
+        current = e.source();
+    }
+    None
+}
+
 impl ReqwestTransport {
-    /// A client configured from `config` (timeouts, extra CA bundle).
+    /// A client configured from `config` (timeouts, extra CA bundle), resolving names under
+    /// the strict default URL policy.
     pub fn new(config: &HttpConfig) -> Result<Self, TransportError> {
+        ReqwestTransport::with_policy(config, &DiscoveryPolicy::default())
+    }
+
+    /// A client whose resolver applies `policy` to resolved addresses (the Authority and the
+    /// token client build theirs with their own policy).
+    pub fn with_policy(config: &HttpConfig, policy: &DiscoveryPolicy) -> Result<Self, TransportError> {
         let mut builder = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(PolicyResolver { policy: policy.clone() })
             .user_agent(concat!("identity-model/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &config.ca_bundle {
             let pem = std::fs::read(path).map_err(|e| TransportError {

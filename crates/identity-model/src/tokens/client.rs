@@ -155,7 +155,7 @@ impl TokenClientBuilder {
             (Some(a), None) if !mtls => Arc::new(Fetcher::new(a.transport(), config, circuit, clock)),
             // mTLS needs the certificate on the connection: the authority's pool may not have it.
             (_, None) => {
-                let transport = ReqwestTransport::new(&config).map_err(config_error)?;
+                let transport = ReqwestTransport::with_policy(&config, &policy).map_err(config_error)?;
                 Arc::new(Fetcher::new(Arc::new(transport), config, circuit, clock))
             }
         };
