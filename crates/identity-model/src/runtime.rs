@@ -36,25 +36,38 @@ where
     Ok(())
 }
 
+/// Whether the calling thread is running an async task (or a runtime's `block_on` future)
+/// rather than a blocking thread (`spawn_blocking`). Tokio has no direct API for it
+/// (tokio-rs/tokio#3559, #7769); its cooperative budget tells: async tasks are polled under a
+/// finite budget, blocking threads run unconstrained. The probe spends at most the task's
+/// budget, which only makes a task that is about to be refused yield a little sooner.
+fn in_async_task() -> bool {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    for _ in 0..=256 {
+        match tokio::task::coop::poll_proceed(&mut cx) {
+            std::task::Poll::Ready(restore) => restore.made_progress(),
+            std::task::Poll::Pending => return true,
+        }
+    }
+    false
+}
+
 /// Blocks the calling thread on `future`, driven by the background runtime. Works from plain
 /// threads and from a runtime's blocking threads (`spawn_blocking`, the usual bridge out of
 /// async code): there the wait happens on a helper thread, since the caller's thread carries
-/// the runtime's context. Refused with `invalid_usage` where the caller is visibly an async
-/// execution context (the future given to a runtime's `block_on`, `#[tokio::main]`).
-///
-/// Tokio has no public way to tell a worker thread running an async task from a blocking
-/// thread (tokio-rs/tokio#3559, #7769): a call from inside a spawned async task is not
-/// refused; it blocks that worker until the background runtime has done the work (never a
-/// deadlock: nothing it waits for runs on the caller's runtime).
+/// the runtime's context. Refused with `invalid_usage` on an async execution context (a task
+/// on a runtime's worker, or the future given to `block_on` / `#[tokio::main]`): blocking
+/// there would stall the runtime. (A task wrapped in `tokio::task::unconstrained` cannot be
+/// told from a blocking thread and is let through.)
 pub(crate) fn block_on<T: Send>(future: impl Future<Output = Result<T, Error>> + Send) -> Result<T, Error> {
     if tokio::runtime::Handle::try_current().is_err() {
         return background()?.block_on(future);
     }
-    if tokio::task::try_id().is_none() {
+    if in_async_task() {
         return Err(Error::new(
             ErrorKind::InvalidUsage,
-            "the blocking API was called from async code (a runtime's block_on): use the async API \
-             there, or call it from spawn_blocking",
+            "the blocking API was called on an async task: use the async API there, or call it \
+             from spawn_blocking",
         ));
     }
     let runtime = background()?;

@@ -628,3 +628,34 @@ async fn the_blocking_api_works_from_spawn_blocking_and_plain_threads() {
     let cold_here = identity_model::blocking::Authority::new(support::authority(&provider));
     assert_eq!(cold_here.validate(&token(&key)).unwrap_err().kind(), ErrorKind::InvalidUsage);
 }
+
+/// Issue 11: only a call on an async task is refused: spawned tasks on a multi-thread
+/// runtime's workers and on a current-thread runtime both get `invalid_usage`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_blocking_api_is_refused_on_async_tasks_only() {
+    let (provider, key) = setup();
+    let cold = identity_model::blocking::Authority::new(authority(&provider));
+    let on_worker = {
+        let (cold, t) = (cold.clone(), token(&key));
+        tokio::spawn(async move { cold.validate(&t).map(|_| ()).map_err(|e| e.kind()) })
+    };
+    assert_eq!(on_worker.await.unwrap(), Err(ErrorKind::InvalidUsage), "a task on a worker");
+    let current = std::thread::spawn({
+        let (cold, t) = (cold.clone(), token(&key));
+        move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let spawned =
+                    tokio::spawn(async move { cold.validate(&t).map(|_| ()).map_err(|e| e.kind()) });
+                spawned.await.unwrap()
+            })
+        }
+    });
+    assert_eq!(current.join().unwrap(), Err(ErrorKind::InvalidUsage), "a task on a current-thread runtime");
+    assert_eq!(provider.discovery_hits.load(Ordering::SeqCst), 0, "nothing was sent");
+    let bridged = {
+        let (cold, t) = (cold.clone(), token(&key));
+        tokio::task::spawn_blocking(move || cold.validate(&t).map(|_| ()).map_err(|e| e.kind()))
+    };
+    assert_eq!(bridged.await.unwrap(), Ok(()), "spawn_blocking is the bridge");
+}
