@@ -32,10 +32,16 @@ impl Authority {
     pub fn validate(&self, token: &str) -> Result<ValidToken, Error> {
         // The same hot path as the async API, on the caller's thread: refresh-ahead and the
         // staleness bound apply alike (background refreshes run on the background runtime).
-        match self.inner.check(token) {
+        if let Some(valid) = self.inner.cached(token) {
+            return Ok(valid);
+        }
+        let before = self.inner.snapshot_generation();
+        let result = match self.inner.check(token) {
             Step::Ready(result) => result,
             Step::NeedsRefresh(need) => block_on(self.inner.resolve(need)),
-        }
+        };
+        self.inner.remember(token, before, &result);
+        result
     }
 
     /// Fetches and checks the discovery document.

@@ -31,7 +31,7 @@ mod runtime;
 mod static_keys;
 mod tokens;
 
-pub use authority::{Authority, AuthorityBuilder, Issuers, Stats};
+pub use authority::{Authority, AuthorityBuilder, Issuers, Stats, TokenCacheConfig, TokenCacheStats};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::{CacheConfig, CircuitConfig, ConfigError, ConfigProblem, HttpConfig, Settings};
 pub use http::transport;

@@ -659,3 +659,54 @@ async fn the_blocking_api_is_refused_on_async_tasks_only() {
     };
     assert_eq!(bridged.await.unwrap(), Ok(()), "spawn_blocking is the bridge");
 }
+
+/// Issue 12 (groundwork): the validated-token cache answers a repeated token without
+/// validating it again, never past its `exp`, never once its key left the key set, and never
+/// for a failure.
+#[tokio::test(start_paused = true)]
+async fn the_validated_token_cache_serves_only_what_would_still_validate() {
+    let (provider, key) = setup();
+    let clock = identity_model::FixedClock::new(identity_model::UnixTime::from_secs(1_000));
+    let authority = Authority::builder(ISS)
+        .rules(Validation::new(ISS).audience("api").leeway(Duration::ZERO))
+        .policy(DiscoveryPolicy::default().resource_server_fields())
+        .transport(Arc::clone(&provider) as Arc<dyn HttpTransport>)
+        .clock(Arc::new(clock.clone()))
+        .token_cache(identity_model::TokenCacheConfig::default())
+        .build()
+        .unwrap();
+    let sign = |key: &SigningKey, exp: u64| {
+        let mut header = serde_json::Map::new();
+        header.insert("kid".into(), key.kid().unwrap().into());
+        let claims = serde_json::json!({"iss": ISS, "aud": "api", "sub": "s", "exp": exp}).to_string();
+        key.sign_compact(header, claims.as_bytes()).unwrap()
+    };
+    let token = sign(&key, 2_000);
+    authority.validate(&token).await.unwrap();
+    let hot = authority.stats().hits.load(Ordering::Relaxed);
+    for _ in 0..10 {
+        assert_eq!(authority.validate(&token).await.unwrap().claims.sub(), Some("s"));
+    }
+    let cache = authority.token_cache_stats().unwrap();
+    assert_eq!(cache.hits.load(Ordering::Relaxed), 10);
+    assert_eq!(authority.stats().hits.load(Ordering::Relaxed), hot, "no validation ran for the hits");
+    // A failure is never cached: a forged token is validated (and refused) every time.
+    let forged = format!("{}AAAA", &token[..token.len() - 4]);
+    for _ in 0..3 {
+        assert!(authority.validate(&forged).await.is_err());
+    }
+    assert_eq!(cache.hits.load(Ordering::Relaxed), 10);
+    // Past `exp` the entry is not served: the token is validated again, and refused.
+    clock.set(identity_model::UnixTime::from_secs(2_000));
+    assert_eq!(authority.validate(&token).await.unwrap_err().kind(), ErrorKind::TokenExpired);
+    clock.set(identity_model::UnixTime::from_secs(1_000));
+    // Its key leaves the key set: the entry dies with it.
+    authority.validate(&token).await.unwrap();
+    let new = SigningKey::generate(Algorithm::ES256).unwrap();
+    provider.publish(&[&new]);
+    tokio::time::advance(Duration::from_secs(6)).await; // past the cooldown the forged token started
+    authority.validate(&sign(&new, 2_000)).await.unwrap(); // the refetch that drops the old key
+    let e = authority.validate(&token).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::KeyNotFound, "{e}");
+    assert!(cache.invalidations.load(Ordering::Relaxed) >= 2);
+}

@@ -72,6 +72,33 @@ fn latency(c: &mut Criterion) {
     group.finish();
 }
 
+/// The validated-token cache: a repeated RS256 token answered by a hash lookup, on one thread
+/// and on two threads at once (per-call wall time; halving means it scales).
+fn token_cache_hit(c: &mut Criterion) {
+    let case = speed::case(Algorithm::RS256).expect("case");
+    let authority = speed::cached_facade(&case).expect("authority");
+    let mut group = c.benchmark_group("token_cache_hit");
+    group.bench_function("1_thread", |b| b.iter(|| authority.validate(&case.token).is_ok()));
+    group.bench_function("2_threads", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            std::thread::scope(|scope| {
+                for _ in 0..2 {
+                    scope.spawn(|| {
+                        for _ in 0..iters / 2 {
+                            assert!(authority.validate(&case.token).is_ok());
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        })
+    });
+    group.finish();
+    let stats = authority.as_async().token_cache_stats().expect("cache on");
+    assert!(stats.hits.load(Relaxed) > 0 && stats.misses.load(Relaxed) <= 1, "every call a hit");
+}
+
 /// A flood of tokens with random `kid`s inside the kid-miss cooldown: each is refused at once
 /// (no lock held across a fetch, no request). Per-token time, on the caller's thread.
 fn unknown_kid_flood(c: &mut Criterion) {
@@ -115,6 +142,6 @@ fn unknown_kid_flood(c: &mut Criterion) {
 #[allow(missing_docs)]
 mod harness {
     use super::*;
-    criterion_group!(benches, latency, unknown_kid_flood);
+    criterion_group!(benches, latency, unknown_kid_flood, token_cache_hit);
 }
 criterion_main!(harness::benches);

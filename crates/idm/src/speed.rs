@@ -247,6 +247,27 @@ impl Rotation {
     }
 }
 
+/// [`facade`] with the validated-token cache on (warmed: each call is a cache hit).
+pub fn cached_facade(case: &Case) -> Result<identity_model::blocking::Authority, String> {
+    let provider = std::sync::Arc::new(InMemoryProvider {
+        discovery: json!({"issuer": ISSUER, "jwks_uri": format!("{ISSUER}/jwks")}).to_string().into_bytes(),
+        jwks: std::sync::Mutex::new(jwks_of(&case.keys)),
+        delay: Duration::ZERO,
+    });
+    let authority = identity_model::Authority::builder(ISSUER)
+        .rules(case.rules.clone())
+        .policy(identity_model::DiscoveryPolicy::default().resource_server_fields())
+        .transport(provider)
+        .clock(std::sync::Arc::new(identity_model::FixedClock::new(UnixTime::from_secs(NOW))))
+        .token_cache(identity_model::TokenCacheConfig::default())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let authority = identity_model::blocking::Authority::new(authority);
+    authority.validate(&case.token).map_err(|e| e.to_string())?;
+    authority.validate(&case.token).map_err(|e| e.to_string())?;
+    Ok(authority)
+}
+
 /// The case's token validated through the façade: a blocking `Authority` whose keys came from
 /// an in-memory provider, warmed, so each call takes the cached hot path.
 pub fn facade(case: &Case) -> Result<identity_model::blocking::Authority, String> {

@@ -220,6 +220,15 @@ impl Validation {
         Ok(ValidToken { header, claims })
     }
 
+    /// The span of `now` (seconds since the epoch) in which `claims`' time checks pass:
+    /// `[nbf - leeway, exp + leeway)`, open-ended where a claim is absent. For caches of
+    /// validated tokens: an entry must not be served outside it.
+    pub fn validity_window(&self, claims: &Claims) -> (f64, f64) {
+        let from = claims.nbf().map_or(f64::NEG_INFINITY, |nbf| nbf.as_secs_f64() - self.leeway_secs);
+        let until = claims.exp().map_or(f64::INFINITY, |exp| exp.as_secs_f64() + self.leeway_secs);
+        (from, until)
+    }
+
     /// The longest token accepted, in bytes (for [`UnverifiedToken::parse`]).
     pub fn token_len_limit(&self) -> usize {
         self.max_token_len

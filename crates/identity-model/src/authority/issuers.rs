@@ -36,16 +36,25 @@ impl Issuers {
 
     /// Validates `token` with the authority its `iss` names.
     pub async fn validate(&self, token: &str) -> Result<ValidToken, Error> {
+        let raw = token;
         let limit = self.max_token_len.max(identity_model_core::DEFAULT_MAX_TOKEN_LEN);
         let mut token = UnverifiedToken::parse(token, limit)?;
         let issuer = token.unverified_claims()?.iss().ok_or_else(|| {
             Error::new(ErrorKind::MalformedToken, "token has no readable \"iss\" to choose an issuer by")
         })?;
         match self.by_issuer.get(issuer) {
-            Some(authority) => match authority.check_parsed(token) {
-                Step::Ready(result) => result,
-                Step::NeedsRefresh(need) => authority.resolve(need).await,
-            },
+            Some(authority) => {
+                if let Some(valid) = authority.cached(raw) {
+                    return Ok(valid);
+                }
+                let before = authority.snapshot_generation();
+                let result = match authority.check_parsed(token) {
+                    Step::Ready(result) => result,
+                    Step::NeedsRefresh(need) => authority.resolve(need).await,
+                };
+                authority.remember(raw, before, &result);
+                result
+            }
             None => {
                 let shown: String = issuer.chars().take(80).collect();
                 Err(Error::new(ErrorKind::InvalidIssuer, format!("issuer {shown:?} is not trusted"))

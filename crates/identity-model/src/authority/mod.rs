@@ -10,6 +10,7 @@ mod issuers;
 mod missing;
 mod refresh;
 mod snapshot;
+mod token_cache;
 
 pub(crate) use snapshot::later;
 
@@ -26,6 +27,7 @@ use identity_model_core::{
 use tokio::time::Instant;
 
 pub use issuers::Issuers;
+pub use token_cache::{TokenCacheConfig, TokenCacheStats};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{CacheConfig, CircuitConfig, HttpConfig, Settings};
@@ -35,6 +37,7 @@ use crate::http::transport::{HttpTransport, ReqwestTransport};
 use missing::MissingKids;
 use refresh::RefreshState;
 use snapshot::Snapshot;
+use token_cache::{KeysNow, TokenCache};
 
 /// Counters per issuer.
 #[derive(Debug, Default)]
@@ -85,6 +88,7 @@ pub(crate) struct Inner {
     keys_flight: Arc<SingleFlight<Arc<Snapshot>>>,
     document_flight: Arc<SingleFlight<Arc<DiscoveryDocument>>>,
     missing_kids: MissingKids,
+    token_cache: Option<TokenCache>,
     stats: Stats,
 }
 
@@ -114,6 +118,7 @@ pub struct AuthorityBuilder {
     max_staleness: Duration,
     transport: Option<Arc<dyn HttpTransport>>,
     clock: Arc<dyn Clock>,
+    token_cache: Option<TokenCacheConfig>,
 }
 
 impl Authority {
@@ -132,6 +137,7 @@ impl Authority {
             max_staleness: Duration::from_secs(24 * 3600),
             transport: None,
             clock: Arc::new(SystemClock),
+            token_cache: None,
         }
     }
 }
@@ -197,6 +203,14 @@ impl AuthorityBuilder {
         self
     }
 
+    /// Caches validated tokens: a token that validated before is answered by a hash lookup
+    /// (see [`TokenCacheConfig`] for the bounds and when an entry stops being served). Off by
+    /// default.
+    pub fn token_cache(mut self, config: TokenCacheConfig) -> Self {
+        self.token_cache = Some(config);
+        self
+    }
+
     /// The wall clock for `exp`/`nbf`/`iat` and HTTP dates.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -251,6 +265,7 @@ impl AuthorityBuilder {
                 keys_flight: SingleFlight::new(ErrorKind::KeysUnavailable),
                 document_flight: SingleFlight::new(ErrorKind::KeysUnavailable),
                 missing_kids: MissingKids::default(),
+                token_cache: self.token_cache.map(TokenCache::new),
                 stats: Stats::default(),
             }),
         })
@@ -309,6 +324,9 @@ impl Authority {
     /// Forgets cached metadata, keys and remembered kids. A refresh already running still
     /// lands its result.
     pub async fn clear(&self) {
+        if let Some(cache) = &self.inner.token_cache {
+            cache.clear();
+        }
         self.inner.state().reset();
         self.inner.snapshot.store(None);
         self.inner.document.store(None);
@@ -374,9 +392,68 @@ impl Authority {
     /// Validates `token`. With keys cached and fresh this takes no lock and awaits nothing.
     /// Dropping the future at any point leaves every refresh it started running.
     pub async fn validate(&self, token: &str) -> Result<ValidToken, Error> {
-        match self.check(token) {
+        if let Some(valid) = self.cached(token) {
+            return Ok(valid);
+        }
+        let before = self.generation();
+        let result = match self.check(token) {
             Step::Ready(result) => result,
             Step::NeedsRefresh(need) => self.resolve(need).await,
+        };
+        self.remember(token, before, &result);
+        result
+    }
+
+    /// Counters of the validated-token cache, when it is on.
+    pub fn token_cache_stats(&self) -> Option<&TokenCacheStats> {
+        self.inner.token_cache.as_ref().map(|cache| &cache.stats)
+    }
+
+    fn generation(&self) -> Option<u64> {
+        self.inner.snapshot.load().as_ref().map(|s| s.generation)
+    }
+
+    pub(crate) fn snapshot_generation(&self) -> Option<u64> {
+        self.generation()
+    }
+
+    /// A validation answered by the validated-token cache: only within the staleness bound,
+    /// the token's validity window, and while its key is published.
+    pub(crate) fn cached(&self, token: &str) -> Option<ValidToken> {
+        let inner = &self.inner;
+        let cache = inner.token_cache.as_ref()?;
+        let snapshot = inner.snapshot.load();
+        let snapshot = snapshot.as_ref()?;
+        let now = Instant::now();
+        if now > snapshot.stale_after {
+            return None;
+        }
+        let keys =
+            KeysNow { generation: snapshot.generation, has_kid: &|kid| snapshot.keys.contains_kid(kid) };
+        let valid = cache.get(token, inner.clock.now().as_secs() as f64, &keys)?;
+        if now >= snapshot.refresh_at {
+            self.refresh_in_background(now);
+        }
+        Some(valid)
+    }
+
+    /// Caches a successful validation with the key generation that verified it: the one seen
+    /// before (unchanged since), or, after a cold start, the first one when its keys hold the
+    /// token's `kid` (a token without `kid` needs an unchanged generation).
+    pub(crate) fn remember(&self, token: &str, before: Option<u64>, result: &Result<ValidToken, Error>) {
+        let (Some(cache), Ok(valid)) = (&self.inner.token_cache, result) else {
+            return;
+        };
+        let snapshot = self.inner.snapshot.load();
+        let Some(snapshot) = snapshot.as_ref() else { return };
+        let verified_here = match (before, valid.header.kid()) {
+            (Some(generation), _) => generation == snapshot.generation,
+            (None, Some(kid)) => snapshot.keys.contains_kid(kid),
+            (None, None) => false,
+        };
+        if verified_here {
+            let window = self.inner.rules.validity_window(&valid.claims);
+            cache.insert(token, valid, window, snapshot.generation);
         }
     }
 
