@@ -28,6 +28,8 @@ mod config;
 mod flight;
 mod http;
 mod runtime;
+#[cfg(feature = "tower")]
+mod service;
 mod static_keys;
 mod tokens;
 
@@ -49,6 +51,10 @@ pub use identity_model_core::{
     left_half_hash, random_id, revocation_result, sha256, thumbprint, token_type, validate_logout_token,
 };
 pub use runtime::new_runtime;
+#[cfg(feature = "axum")]
+pub use service::{AuthRejection, Authenticated, MaybeAuthenticated};
+#[cfg(feature = "tower")]
+pub use service::{BearerLayer, BearerService, Rejection};
 pub use static_keys::StaticKeyValidator;
 pub use tokens::client::{MAX_RESPONSE_BYTES, TokenClient, TokenClientBuilder, TokenClientStats};
 pub use tokens::manager::{MAX_TOKEN_SLOTS, TokenManager, TokenManagerConfig, TokenManagerStats};

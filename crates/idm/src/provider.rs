@@ -50,28 +50,47 @@ pub(crate) fn run(args: Args) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // Listen for SIGINT/SIGTERM before the banner says we are up: a stop sent right after
+        // it must be a clean stop, not the default action.
+        let stop = Stop::listen();
         print!("{}", banner(&provider));
         let _ = std::io::Write::flush(&mut std::io::stdout());
-        wait_for_stop().await;
+        stop.wait().await;
         provider.shutdown();
         eprintln!("idm: provider stopped");
         ExitCode::SUCCESS
     })
 }
 
-async fn wait_for_stop() {
+/// SIGINT and SIGTERM, listened for from the moment this is made.
+struct Stop {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Stop {
+    fn listen() -> Stop {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = signal(SignalKind::interrupt()).ok().zip(signal(SignalKind::terminate()).ok());
+            Stop { signals }
+        }
+        #[cfg(not(unix))]
+        Stop {}
+    }
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut interrupt, mut terminate)) = self.signals {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn banner(provider: &TestProvider) -> String {

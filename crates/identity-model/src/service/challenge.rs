@@ -1,0 +1,59 @@
+//! `WWW-Authenticate: Bearer` challenges (RFC 6750 section 3, RFC 7235 syntax): parameters
+//! separated by commas, values quoted with `\` and `"` escaped, only visible ASCII.
+
+/// A quoted-string of `value`: printable ASCII kept, `"` and `\` escaped, anything else
+/// (control characters, non-ASCII) replaced by `?`, cut to 200 characters.
+fn quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars().take(200) {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A `Bearer` challenge: `realm`, then `error`, `error_description`, `scope` when given.
+pub(crate) fn bearer(
+    realm: &str,
+    error: Option<&str>,
+    description: Option<&str>,
+    scope: Option<&str>,
+) -> String {
+    let mut params = vec![format!("realm={}", quoted(realm))];
+    if let Some(error) = error {
+        params.push(format!("error={}", quoted(error)));
+    }
+    if let Some(description) = description {
+        params.push(format!("error_description={}", quoted(description)));
+    }
+    if let Some(scope) = scope {
+        params.push(format!("scope={}", quoted(scope)));
+    }
+    format!("Bearer {}", params.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comma_separated_quoted_and_escaped() {
+        assert_eq!(bearer("api", None, None, None), r#"Bearer realm="api""#);
+        assert_eq!(
+            bearer("api", Some("invalid_token"), Some("say \"hi\" \\ \n é"), None),
+            r#"Bearer realm="api", error="invalid_token", error_description="say \"hi\" \\ ? ?""#
+        );
+        assert_eq!(
+            bearer("a", Some("insufficient_scope"), None, Some("orders:read orders:write")),
+            r#"Bearer realm="a", error="insufficient_scope", scope="orders:read orders:write""#
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! The tower layer and axum extractors against the test provider over real HTTP: every
+//! answer a protected service gives (200, 400, 401 with and without `error`, 403, 503).
+
+#![cfg(feature = "axum")]
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use http::{Request, StatusCode, header};
+use identity_model::{
+    Authenticated, Authority, BearerLayer, DiscoveryPolicy, HttpConfig, MaybeAuthenticated, Validation,
+};
+use identity_model_testkit::{Endpoint, Fault, TestProvider, Times};
+use tower::ServiceExt;
+
+#[derive(Debug, serde::Deserialize)]
+struct Caller {
+    sub: String,
+    scope: Option<String>,
+}
+
+fn authority(provider: &TestProvider) -> Authority {
+    Authority::builder(provider.issuer())
+        .rules(Validation::new(provider.issuer()).audience(provider.default_audience()).token_type("at+jwt"))
+        .policy(DiscoveryPolicy::default().allow_http_on_loopback())
+        .config(HttpConfig {
+            retry_max_attempts: 1,
+            timeout: Duration::from_secs(5),
+            ..HttpConfig::default()
+        })
+        .build()
+        .unwrap()
+}
+
+fn app(layer: BearerLayer) -> Router {
+    Router::new()
+        .route(
+            "/orders",
+            get(|Authenticated(caller): Authenticated<Caller>| async move {
+                format!("hello {} ({})", caller.sub, caller.scope.unwrap_or_default())
+            }),
+        )
+        .route(
+            "/public",
+            get(|MaybeAuthenticated(caller): MaybeAuthenticated<Caller>| async move {
+                caller.map_or("anonymous".to_owned(), |c| c.sub)
+            }),
+        )
+        .layer(layer)
+}
+
+async fn call(app: &Router, path: &str, authorization: Option<&str>) -> (StatusCode, Option<String>, String) {
+    let mut request = Request::get(path);
+    if let Some(value) = authorization {
+        request = request.header(header::AUTHORIZATION, value);
+    }
+    let response = app.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    let status = response.status();
+    let challenge = response.headers().get(header::WWW_AUTHENTICATE).map(|v| v.to_str().unwrap().to_owned());
+    let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    (status, challenge, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_of_a_protected_service() {
+    let provider = TestProvider::start().await.unwrap();
+    let layer = BearerLayer::new(authority(&provider)).realm("orders").require_all_scopes(["orders:read"]);
+    let app = app(layer);
+    let good = provider.token().subject("alice").claim("scope", "orders:read orders:write").sign();
+    let (status, _, body) = call(&app, "/orders", Some(&format!("Bearer {good}"))).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "hello alice (orders:read orders:write)"));
+    // The scheme is case-insensitive.
+    assert_eq!(call(&app, "/orders", Some(&format!("bearer {good}"))).await.0, StatusCode::OK);
+
+    // No token, or another scheme: 401 with a challenge and no error (RFC 6750 3.1).
+    for authorization in [None, Some("Basic YWxpY2U6c2VjcmV0")] {
+        let (status, challenge, _) = call(&app, "/orders", authorization).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(challenge.as_deref(), Some(r#"Bearer realm="orders""#));
+    }
+    // A malformed credential: 400 invalid_request.
+    let (status, challenge, _) = call(&app, "/orders", Some("Bearer not a token")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        challenge
+            .unwrap()
+            .starts_with(r#"Bearer realm="orders", error="invalid_request", error_description=""#)
+    );
+    // Expired, forged, unsigned, wrong audience: 401 invalid_token, comma-separated parameters.
+    for bad in [
+        provider.token().expired().sign(),
+        provider.token().tampered_signature(),
+        provider.token().unsigned(),
+        provider.token().audience("https://other.example").sign(),
+    ] {
+        let (status, challenge, _) = call(&app, "/orders", Some(&format!("Bearer {bad}"))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let challenge = challenge.unwrap();
+        assert!(
+            challenge.starts_with(r#"Bearer realm="orders", error="invalid_token", error_description=""#),
+            "{challenge}"
+        );
+    }
+    // A valid token without the scope: 403 insufficient_scope naming it.
+    let reader = provider.token().claim("scope", "orders:list").sign();
+    let (status, challenge, _) = call(&app, "/orders", Some(&format!("Bearer {reader}"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        challenge.as_deref(),
+        Some(r#"Bearer realm="orders", error="insufficient_scope", scope="orders:read""#)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optional_mode_and_an_unreachable_provider() {
+    let provider = TestProvider::start().await.unwrap();
+    let optional = app(BearerLayer::new(authority(&provider)).optional());
+    assert_eq!(call(&optional, "/public", None).await, (StatusCode::OK, None, "anonymous".to_owned()));
+    let token = provider.token().subject("bob").sign();
+    assert_eq!(call(&optional, "/public", Some(&format!("Bearer {token}"))).await.2, "bob");
+    let forged = provider.token().tampered_signature();
+    assert_eq!(
+        call(&optional, "/public", Some(&format!("Bearer {forged}"))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // A route behind an optional layer that needs a caller: the extractor refuses (401, JSON).
+    let (status, _, body) = call(&optional, "/orders", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"], "missing_token");
+
+    // No keys can be obtained (a cold authority, the provider failing): 503, no challenge.
+    provider.inject(Endpoint::Discovery, Fault::Status(503), Times::UntilCleared);
+    let cold = app(BearerLayer::new(authority(&provider)));
+    let (status, challenge, _) = call(&cold, "/orders", Some(&format!("Bearer {token}"))).await;
+    assert_eq!((status, challenge), (StatusCode::SERVICE_UNAVAILABLE, None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_tower_service_gets_the_validated_token() {
+    let provider = TestProvider::start().await.unwrap();
+    let service = tower::ServiceBuilder::new().layer(BearerLayer::new(authority(&provider))).service_fn(
+        |request: Request<String>| async move {
+            let sub = request
+                .extensions()
+                .get::<identity_model::ValidToken>()
+                .and_then(|v| v.claims.sub().map(str::to_owned));
+            Ok::<_, std::convert::Infallible>(http::Response::new(sub.unwrap_or_default()))
+        },
+    );
+    let token = provider.token().subject("carol").sign();
+    let request = Request::get("/")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(String::new())
+        .unwrap();
+    let response = service.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.body(), "carol");
+    let refused = service.oneshot(Request::get("/").body(String::new()).unwrap()).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.headers()["x-auth-error"], "missing_token");
+    assert_eq!(refused.body(), "", "the default answer has an empty body");
+}
