@@ -35,7 +35,7 @@ impl Authority {
         if let Some(valid) = self.inner.cached(token) {
             return Ok(valid);
         }
-        let before = self.inner.snapshot_generation();
+        let before = self.inner.cache_generation();
         let result = match self.inner.check(token) {
             Step::Ready(result) => result,
             Step::NeedsRefresh(need) => block_on(self.inner.resolve(need)),

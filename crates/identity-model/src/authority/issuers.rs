@@ -47,7 +47,7 @@ impl Issuers {
                 if let Some(valid) = authority.cached(raw) {
                     return Ok(valid);
                 }
-                let before = authority.snapshot_generation();
+                let before = authority.cache_generation();
                 let result = match authority.check_parsed(token) {
                     Step::Ready(result) => result,
                     Step::NeedsRefresh(need) => authority.resolve(need).await,

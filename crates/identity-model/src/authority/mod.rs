@@ -395,7 +395,7 @@ impl Authority {
         if let Some(valid) = self.cached(token) {
             return Ok(valid);
         }
-        let before = self.generation();
+        let before = self.cache_generation();
         let result = match self.check(token) {
             Step::Ready(result) => result,
             Step::NeedsRefresh(need) => self.resolve(need).await,
@@ -413,8 +413,10 @@ impl Authority {
         self.inner.snapshot.load().as_ref().map(|s| s.generation)
     }
 
-    pub(crate) fn snapshot_generation(&self) -> Option<u64> {
-        self.generation()
+    /// The key generation before a validation, for the validated-token cache (nothing is
+    /// read when the cache is off: the hot path stays as it was).
+    pub(crate) fn cache_generation(&self) -> Option<u64> {
+        self.inner.token_cache.as_ref().and_then(|_| self.generation())
     }
 
     /// A validation answered by the validated-token cache: only within the staleness bound,
