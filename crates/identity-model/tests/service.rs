@@ -162,3 +162,20 @@ async fn a_plain_tower_service_gets_the_validated_token() {
     assert_eq!(refused.headers()["x-auth-error"], "missing_token");
     assert_eq!(refused.body(), "", "the default answer has an empty body");
 }
+
+/// A request dropped while the layer waits for keys (a client disconnect, a proxy timeout)
+/// cancels nothing: the fetch it started lands, and the next request uses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_dropped_mid_fetch_leaves_the_next_one_unaffected() {
+    let provider = TestProvider::start().await.unwrap();
+    provider.inject(Endpoint::Jwks, Fault::Latency(Duration::from_millis(300)), Times::Next(1));
+    let app = app(BearerLayer::new(authority(&provider)));
+    let token = provider.token().subject("dave").sign();
+    let authorization = format!("Bearer {token}");
+    let dropped =
+        tokio::time::timeout(Duration::from_millis(50), call(&app, "/orders", Some(&authorization))).await;
+    assert!(dropped.is_err(), "the first request gave up while the key set was being fetched");
+    let (status, _, body) = call(&app, "/orders", Some(&authorization)).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "hello dave ()"));
+    assert_eq!(provider.requests(Endpoint::Jwks), 1, "the dropped request's fetch served the next one");
+}

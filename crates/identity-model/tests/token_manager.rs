@@ -228,9 +228,13 @@ async fn a_caller_dropped_mid_request_does_not_cancel_it_for_the_others() {
         let manager = manager.clone();
         tokio::spawn(async move { manager.get().await.map(|t| t.access_token.expose().to_owned()) })
     };
-    while provider.requests.load(Ordering::SeqCst) == 0 {
+    for _ in 0..1000 {
+        if provider.requests.load(Ordering::SeqCst) > 0 {
+            break;
+        }
         tokio::task::yield_now().await;
     }
+    assert_eq!(provider.requests.load(Ordering::SeqCst), 1, "the leader's request is out");
     leader.abort();
     assert!(leader.await.unwrap_err().is_cancelled());
     // A caller that gives up on its own deadline changes nothing either.

@@ -346,7 +346,7 @@ impl Authority {
     #[inline]
     pub(crate) fn check<'t>(&self, token: &'t str) -> Step<'t> {
         match UnverifiedToken::parse(token, self.inner.rules.token_len_limit()) {
-            Ok(token) => self.check_parsed(token),
+            Ok(token) => self.judge(token),
             Err(e) => Step::Ready(Err(e)),
         }
     }
@@ -354,12 +354,19 @@ impl Authority {
     /// [`Authority::check`] for a token already parsed (by [`Issuers`], to read its `iss`).
     #[inline]
     pub(crate) fn check_parsed<'t>(&self, token: UnverifiedToken<'t>) -> Step<'t> {
-        let inner = &self.inner;
-        let limit = inner.rules.token_len_limit();
+        // Issuers parsed it under the largest limit of its authorities: apply this one's.
+        let limit = self.inner.rules.token_len_limit();
         if token.len() > limit {
             let message = format!("token is {} bytes, over the {limit}-byte limit", token.len());
             return Step::Ready(Err(Error::new(ErrorKind::MalformedToken, message)));
         }
+        self.judge(token)
+    }
+
+    /// The hot path after parsing (the length limit already applied).
+    #[inline]
+    fn judge<'t>(&self, token: UnverifiedToken<'t>) -> Step<'t> {
+        let inner = &self.inner;
         let arrived = inner.keys_flight.started();
         let Some(snapshot) = inner.snapshot.load_full() else {
             inner.stats.misses.fetch_add(1, Ordering::Relaxed);

@@ -43,8 +43,10 @@ impl IntoResponse for AuthRejection {
     }
 }
 
-fn claims_of<C: DeserializeOwned>(valid: &ValidToken) -> Result<C, AuthRejection> {
-    serde_json::from_str(valid.claims.raw_json()).map_err(|e| AuthRejection {
+/// The claims of the token the layer validated, as `C`; `None` when there is none.
+fn claims_of<C: DeserializeOwned>(parts: &Parts) -> Result<Option<C>, AuthRejection> {
+    let Some(valid) = parts.extensions.get::<ValidToken>() else { return Ok(None) };
+    serde_json::from_str(valid.claims.raw_json()).map(Some).map_err(|e| AuthRejection {
         kind: "invalid_claim",
         message: format!("the token's claims do not have the shape this route needs: {e}"),
     })
@@ -58,10 +60,10 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AuthRejection> {
-        match parts.extensions.get::<ValidToken>() {
-            Some(valid) => claims_of(valid).map(Authenticated),
-            None => Err(AuthRejection { kind: "missing_token", message: "no validated bearer token".into() }),
-        }
+        claims_of(parts)?.map(Authenticated).ok_or_else(|| AuthRejection {
+            kind: "missing_token",
+            message: "no validated bearer token".into(),
+        })
     }
 }
 
@@ -73,9 +75,6 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AuthRejection> {
-        match parts.extensions.get::<ValidToken>() {
-            Some(valid) => claims_of(valid).map(|c| MaybeAuthenticated(Some(c))),
-            None => Ok(MaybeAuthenticated(None)),
-        }
+        claims_of(parts).map(MaybeAuthenticated)
     }
 }
