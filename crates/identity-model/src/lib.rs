@@ -31,9 +31,12 @@ mod runtime;
 #[cfg(feature = "tower")]
 mod service;
 mod static_keys;
+mod telemetry;
 mod tokens;
 
-pub use authority::{Authority, AuthorityBuilder, Issuers, Stats, TokenCacheConfig, TokenCacheStats};
+pub use authority::{
+    Authority, AuthorityBuilder, Issuers, KeyStatus, Stats, TokenCacheConfig, TokenCacheStats,
+};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::{CacheConfig, CircuitConfig, ConfigError, ConfigProblem, HttpConfig, Settings};
 pub use http::transport;

@@ -6,6 +6,7 @@ mod demo;
 mod discover;
 mod provider;
 mod remote;
+mod serve;
 mod token;
 mod validate;
 
@@ -40,6 +41,10 @@ enum Command {
     Demo(demo::Args),
     /// Serve the embedded OpenID provider for development (Ctrl-C stops it).
     Provider(provider::Args),
+    /// A forward-auth sidecar for nginx auth_request (GET /auth), Traefik forwardAuth and Envoy
+    /// ext_authz (/ext-authz/...), with /healthz, /readyz and /metrics. Exit 0 after SIGTERM or
+    /// Ctrl-C once checks in flight are answered; 2: configuration problems (all listed).
+    Serve(serve::Args),
     /// Get tokens (client credentials, refresh, exchange, device), introspect, revoke, userinfo.
     /// Exit 0: success; 1: the provider refused (the OAuth error as JSON with --json); 2: usage.
     Token(token::Args),
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Provider(args) => provider::run(args),
         Command::Token(args) => token::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }
 

@@ -63,13 +63,13 @@ pub(crate) fn run(args: Args) -> ExitCode {
 }
 
 /// SIGINT and SIGTERM, listened for from the moment this is made.
-struct Stop {
+pub(crate) struct Stop {
     #[cfg(unix)]
     signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
 }
 
 impl Stop {
-    fn listen() -> Stop {
+    pub(crate) fn listen() -> Stop {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -80,7 +80,7 @@ impl Stop {
         Stop {}
     }
 
-    async fn wait(self) {
+    pub(crate) async fn wait(self) {
         #[cfg(unix)]
         if let Some((mut interrupt, mut terminate)) = self.signals {
             tokio::select! {

@@ -117,6 +117,26 @@ impl Claims {
         self.jti.as_ref().map(|t| t.get(&self.raw))
     }
 
+    /// The scopes granted: the `scope` claim split on spaces (RFC 8693, RFC 9068), or an `scp`
+    /// claim (an array, or a space-separated string, as some providers send).
+    ///
+    /// ```
+    /// let claims = identity_model_core::Claims::from_json(br#"{"scope":"a  b"}"#.to_vec())?;
+    /// assert_eq!(claims.scopes(), ["a", "b"]);
+    /// # Ok::<(), identity_model_core::Error>(())
+    /// ```
+    pub fn scopes(&self) -> Vec<String> {
+        let words = |s: &str| s.split(' ').filter(|w| !w.is_empty()).map(str::to_owned).collect();
+        match (self.get("scope"), self.get("scp")) {
+            (Some(Value::String(scope)), _) => words(scope),
+            (_, Some(Value::Array(items))) => {
+                items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+            }
+            (_, Some(Value::String(scp))) => words(scp),
+            _ => Vec::new(),
+        }
+    }
+
     /// A claim other than the registered ones above (`scope`, `client_id`, `nonce`, ...).
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.other().get(name)

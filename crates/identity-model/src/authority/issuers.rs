@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 use identity_model_core::{Error, ErrorKind, UnverifiedToken, ValidToken};
 
-use super::{Authority, Step};
+use super::Authority;
+use crate::telemetry;
 
 /// A fixed set of pinned issuers.
 #[derive(Debug, Clone, Default)]
@@ -38,27 +39,27 @@ impl Issuers {
     pub async fn validate(&self, token: &str) -> Result<ValidToken, Error> {
         let raw = token;
         let limit = self.max_token_len.max(identity_model_core::DEFAULT_MAX_TOKEN_LEN);
-        let mut token = UnverifiedToken::parse(token, limit)?;
-        let issuer = token.unverified_claims()?.iss().ok_or_else(|| {
-            Error::new(ErrorKind::MalformedToken, "token has no readable \"iss\" to choose an issuer by")
-        })?;
-        match self.by_issuer.get(issuer) {
-            Some(authority) => {
-                if let Some(valid) = authority.cached(raw) {
-                    return Ok(valid);
+        let chosen = UnverifiedToken::parse(token, limit).and_then(|mut token| {
+            let issuer = token.unverified_claims()?.iss().ok_or_else(|| {
+                Error::new(ErrorKind::MalformedToken, "token has no readable \"iss\" to choose an issuer by")
+            })?;
+            match self.by_issuer.get(issuer) {
+                Some(authority) => Ok((authority, token)),
+                None => {
+                    let shown: String = issuer.chars().take(80).collect();
+                    Err(Error::new(ErrorKind::InvalidIssuer, format!("issuer {shown:?} is not trusted"))
+                        .with_claim("iss"))
                 }
-                let before = authority.cache_generation();
-                let result = match authority.check_parsed(token) {
-                    Step::Ready(result) => result,
-                    Step::NeedsRefresh(need) => authority.resolve(need).await,
-                };
-                authority.remember(raw, before, &result);
-                result
             }
-            None => {
-                let shown: String = issuer.chars().take(80).collect();
-                Err(Error::new(ErrorKind::InvalidIssuer, format!("issuer {shown:?} is not trusted"))
-                    .with_claim("iss"))
+        });
+        match chosen {
+            Ok((authority, token)) => {
+                authority.validate_with(raw, |authority| authority.check_parsed(token)).await
+            }
+            Err(e) => {
+                let result = Err(e);
+                telemetry::unattributed(&result);
+                result
             }
         }
     }

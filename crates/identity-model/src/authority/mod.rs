@@ -15,7 +15,7 @@ mod token_cache;
 pub(crate) use snapshot::later;
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,6 +34,7 @@ use crate::config::{CacheConfig, CircuitConfig, HttpConfig, Settings};
 use crate::flight::SingleFlight;
 use crate::http::Fetcher;
 use crate::http::transport::{HttpTransport, ReqwestTransport};
+use crate::telemetry::{self, AuthorityMeters, tally};
 use missing::MissingKids;
 use refresh::RefreshState;
 use snapshot::Snapshot;
@@ -71,6 +72,22 @@ pub struct Stats {
     pub kid_miss_refusals: AtomicU64,
 }
 
+/// The state of an authority's cached keys ([`Authority::key_status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyStatus {
+    /// Keys are loaded and not past the allowed staleness: tokens can be validated.
+    pub usable: bool,
+    /// The keys are past their freshness (served because a refresh failed or is running).
+    pub stale: bool,
+    /// How long ago the keys in use were fetched (`None` before the first fetch).
+    pub age: Option<Duration>,
+    /// How many keys are usable.
+    pub keys: usize,
+    /// Why the last refresh failed, when it did.
+    pub last_error: Option<String>,
+}
+
 pub(crate) struct Inner {
     issuer: String,
     metadata: MetadataKind,
@@ -90,6 +107,8 @@ pub(crate) struct Inner {
     missing_kids: MissingKids,
     token_cache: Option<TokenCache>,
     stats: Stats,
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    meters: AuthorityMeters,
 }
 
 /// A pinned issuer: validates its tokens with keys fetched through discovery.
@@ -244,6 +263,8 @@ impl AuthorityBuilder {
                     .map_err(crate::http::transport::config_error)?,
             ),
         };
+        let token_cache = self.token_cache.map(|config| TokenCache::new(config, &self.issuer));
+        let meters = AuthorityMeters::new(&[("issuer", &self.issuer)]);
         Ok(Authority {
             inner: Arc::new(Inner {
                 rules: self.rules,
@@ -265,8 +286,9 @@ impl AuthorityBuilder {
                 keys_flight: SingleFlight::new(ErrorKind::KeysUnavailable),
                 document_flight: SingleFlight::new(ErrorKind::KeysUnavailable),
                 missing_kids: MissingKids::default(),
-                token_cache: self.token_cache.map(TokenCache::new),
+                token_cache,
                 stats: Stats::default(),
+                meters,
             }),
         })
     }
@@ -369,7 +391,7 @@ impl Authority {
         let inner = &self.inner;
         let arrived = inner.keys_flight.started();
         let Some(snapshot) = inner.snapshot.load_full() else {
-            inner.stats.misses.fetch_add(1, Ordering::Relaxed);
+            tally!(inner, misses);
             return Step::NeedsRefresh(Need { token, why: Why::Cold, arrived });
         };
         let now = Instant::now();
@@ -377,10 +399,10 @@ impl Authority {
             return Step::NeedsRefresh(Need { token, why: Why::TooStale(snapshot), arrived });
         }
         if now >= snapshot.fresh_until {
-            inner.stats.stale_serves.fetch_add(1, Ordering::Relaxed);
+            tally!(inner, stale_serves);
             self.refresh_in_background(now);
         } else {
-            inner.stats.hits.fetch_add(1, Ordering::Relaxed);
+            tally!(inner, hits);
             if now >= snapshot.refresh_at {
                 self.refresh_in_background(now);
             }
@@ -399,16 +421,64 @@ impl Authority {
     /// Validates `token`. With keys cached and fresh this takes no lock and awaits nothing.
     /// Dropping the future at any point leaves every refresh it started running.
     pub async fn validate(&self, token: &str) -> Result<ValidToken, Error> {
-        if let Some(valid) = self.cached(token) {
-            return Ok(valid);
-        }
-        let before = self.cache_generation();
-        let result = match self.check(token) {
-            Step::Ready(result) => result,
-            Step::NeedsRefresh(need) => self.resolve(need).await,
+        self.validate_with(token, |authority| authority.check(token)).await
+    }
+
+    /// Validation around the hot path `step`: the validated-token cache first, then `step`,
+    /// the slow path when it needs keys, the cache fed, the outcome recorded.
+    #[inline]
+    pub(crate) async fn validate_with<'t>(
+        &self,
+        token: &'t str,
+        step: impl FnOnce(&Self) -> Step<'t>,
+    ) -> Result<ValidToken, Error> {
+        let started = telemetry::Started::now();
+        let result = match self.cached(token) {
+            Some(valid) => Ok(valid),
+            None => {
+                let before = self.cache_generation();
+                let result = match step(self) {
+                    Step::Ready(result) => result,
+                    Step::NeedsRefresh(need) => self.resolve(need).await,
+                };
+                self.remember(token, before, &result);
+                result
+            }
         };
-        self.remember(token, before, &result);
+        telemetry::validated(&self.inner.meters, &self.inner.issuer, started, &result);
         result
+    }
+
+    /// Makes sure keys are loaded and fresh: fetches them (or joins the fetch in flight) when
+    /// none are cached or the cached ones are past their freshness, and does nothing
+    /// otherwise. A sidecar calls it at start and, while the provider is down, again with
+    /// its own backoff; within the refresh failure backoff it answers the last failure
+    /// without a request. Dropping the future leaves the fetch running.
+    pub async fn ensure_fresh_keys(&self) -> Result<(), Error> {
+        let current = self.inner.snapshot.load_full();
+        let reason = match &current {
+            None => refresh::Reason::Cold,
+            Some(snapshot) if Instant::now() >= snapshot.fresh_until => refresh::Reason::Stale,
+            Some(_) => return Ok(()),
+        };
+        self.refresh(reason, current.map(|s| s.generation)).await.map(|_| ())
+    }
+
+    /// What the cached keys are worth right now, without any request: for readiness checks
+    /// (`idm serve`'s `/readyz`).
+    pub fn key_status(&self) -> KeyStatus {
+        let now = Instant::now();
+        let last_error = self.inner.state().failure.as_ref().map(|(_, e)| e.message().to_owned());
+        match self.inner.snapshot.load().as_ref() {
+            None => KeyStatus { usable: false, stale: false, age: None, keys: 0, last_error },
+            Some(snapshot) => KeyStatus {
+                usable: now <= snapshot.stale_after,
+                stale: now >= snapshot.fresh_until,
+                age: Some(now.saturating_duration_since(snapshot.fetched_at)),
+                keys: snapshot.keys.len(),
+                last_error,
+            },
+        }
     }
 
     /// Counters of the validated-token cache, when it is on.
@@ -533,7 +603,7 @@ impl Authority {
         arrived: u64,
     ) -> Result<ValidToken, Error> {
         let inner = &self.inner;
-        inner.stats.kid_misses.fetch_add(1, Ordering::Relaxed);
+        tally!(inner, kid_misses);
         let mut seen = seen;
         let cooldown = inner.cache.kid_miss_refresh_cooldown;
         // At most a few passes: a flight that starts or ends while this caller looks is
@@ -543,7 +613,7 @@ impl Authority {
             // A refresh in flight may bring the key: join it. Its keys prove the kid missing
             // only if it started after the token arrived.
             if let Some(ticket) = inner.keys_flight.in_flight() {
-                inner.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+                tally!(inner, coalesced);
                 let seq = ticket.seq;
                 match ticket.outcome().await {
                     Ok(snapshot) if seq > arrived => return self.settle(token, &snapshot, true, None),
@@ -573,12 +643,12 @@ impl Authority {
             }
             if let Some(kid) = token.kid() {
                 if inner.missing_kids.contains(kid, seen.generation, Instant::now(), cooldown) {
-                    inner.stats.negative_kid_hits.fetch_add(1, Ordering::Relaxed);
+                    tally!(inner, negative_kid_hits);
                     return Err(miss);
                 }
             }
             if let Some(failure) = self.outage() {
-                inner.stats.kid_miss_refusals.fetch_add(1, Ordering::Relaxed);
+                tally!(inner, kid_miss_refusals);
                 return Err(because(miss, failure));
             }
             if self.kid_miss_budget(Instant::now()) {
@@ -593,7 +663,7 @@ impl Authority {
             }
         }
         if !may_fetch {
-            inner.stats.kid_miss_refusals.fetch_add(1, Ordering::Relaxed);
+            tally!(inner, kid_miss_refusals);
             return Err(miss);
         }
         match self.refresh(refresh::Reason::KidMiss, Some(seen.generation)).await {

@@ -2,7 +2,6 @@
 //! the failure backoff, the kid-miss cooldown, and the freshness the provider's headers give.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use identity_model_core::http::{FreshnessBounds, freshness};
@@ -17,6 +16,7 @@ use super::{Authority, Inner, unavailable};
 use crate::flight::{Ticket, shared};
 use crate::http::transport::{HttpRequest, HttpResponse};
 use crate::http::{Outgoing, Tally, jitter_unit};
+use crate::telemetry::tally;
 
 /// What a refresh is for. Only kid-miss refetches start the kid-miss cooldown, and they are
 /// sent once (the cached keys keep serving valid tokens; an unknown `kid` should not wait
@@ -33,7 +33,7 @@ pub(super) enum Reason {
 #[derive(Debug, Default)]
 pub(super) struct RefreshState {
     etag: Option<String>,
-    failure: Option<(Instant, Arc<Error>)>,
+    pub(super) failure: Option<(Instant, Arc<Error>)>,
     kid_miss_started: Option<Instant>,
 }
 
@@ -85,14 +85,14 @@ impl Authority {
         let inner = &self.inner;
         let ticket = match inner.keys_flight.in_flight() {
             Some(ticket) => {
-                inner.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+                tally!(inner, coalesced);
                 ticket
             }
             None => {
                 // A flight ends after storing its keys: with none in flight, newer keys are visible.
                 if let Some(current) = inner.snapshot.load_full() {
                     if Some(current.generation) != seen {
-                        inner.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+                        tally!(inner, coalesced);
                         return Ok((current, 0));
                     }
                 }
@@ -106,7 +106,7 @@ impl Authority {
     fn start_refresh(&self, reason: Reason) -> Result<Ticket<Arc<Snapshot>>, Error> {
         let inner = &self.inner;
         if let Some(ticket) = inner.keys_flight.in_flight() {
-            inner.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+            tally!(inner, coalesced);
             return Ok(ticket);
         }
         let now = Instant::now();
@@ -128,7 +128,7 @@ impl Authority {
             async move { this.fetch_keys(reason).await }
         })?;
         if !started {
-            inner.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+            tally!(inner, coalesced);
         }
         Ok(ticket)
     }
@@ -169,7 +169,7 @@ impl Authority {
     /// The body of a key refresh task.
     async fn fetch_keys(self, reason: Reason) -> Result<Arc<Snapshot>, Error> {
         let inner = &self.inner;
-        inner.stats.refreshes.fetch_add(1, Ordering::Relaxed);
+        tally!(inner, refreshes);
         let result = self.fetch_keys_once(reason).await;
         match &result {
             Ok(snapshot) => {
@@ -186,7 +186,7 @@ impl Authority {
                 inner.state().failure = Some((Instant::now(), Arc::new(e.replicate())));
                 let serving_last_good = inner.snapshot.load().is_some();
                 tracing::warn!(issuer = %inner.issuer, error = %e, serving_last_good, "key refresh failed");
-                inner.stats.fetch_errors.fetch_add(1, Ordering::Relaxed);
+                tally!(inner, fetch_errors);
             }
         }
         result
@@ -271,7 +271,7 @@ impl Authority {
         let url = discovery_url(&inner.issuer, inner.metadata)?;
         let response =
             self.get(&url, "application/json", None, MAX_DISCOVERY_BYTES, RetryClass::Retryable).await?;
-        inner.stats.discovery_fetches.fetch_add(1, Ordering::Relaxed);
+        tally!(inner, discovery_fetches);
         media_type::check(response.content_type.as_deref(), media_type::JSON)?;
         let document = DiscoveryDocument::from_json(&response.body, &inner.issuer, &inner.policy)?;
         Ok((document, response))

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 pub(crate) struct Snapshot {
     pub(crate) keys: Arc<KeySet>,
     pub(crate) generation: u64,
+    pub(crate) fetched_at: Instant,
     pub(crate) fresh_until: Instant,
     /// Past this (fetched + the allowed staleness) the keys are not trusted at all.
     pub(crate) stale_after: Instant,
@@ -35,6 +36,7 @@ impl Snapshot {
         Snapshot {
             keys,
             generation,
+            fetched_at: now,
             fresh_until: later(now, ttl),
             stale_after: later(now, max_staleness),
             refresh_at: later(now, ttl - ahead),

@@ -12,9 +12,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use identity_model_core::ValidToken;
+
+use crate::telemetry::{TokenCacheMeters, tally};
 
 /// Settings of the validated-token cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +68,8 @@ pub(crate) struct TokenCache {
     hasher: std::collections::hash_map::RandomState,
     shards: Box<[Mutex<Shard>]>,
     pub(crate) stats: TokenCacheStats,
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    meters: TokenCacheMeters,
 }
 
 /// Where a hit's key is checked: the current key generation and a way to ask for a `kid`.
@@ -75,7 +79,7 @@ pub(crate) struct KeysNow<'a> {
 }
 
 impl TokenCache {
-    pub(crate) fn new(config: TokenCacheConfig) -> TokenCache {
+    pub(crate) fn new(config: TokenCacheConfig, issuer: &str) -> TokenCache {
         let per_shard = config.max_entries.div_ceil(SHARDS).max(1);
         TokenCache {
             config,
@@ -83,6 +87,7 @@ impl TokenCache {
             hasher: std::collections::hash_map::RandomState::new(),
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             stats: TokenCacheStats::default(),
+            meters: TokenCacheMeters::new(&[("issuer", issuer)]),
         }
     }
 
@@ -110,12 +115,12 @@ impl TokenCache {
         let hash = self.hash(token);
         let mut shard = self.shard(hash);
         let Some(entry) = shard.entries.get(&hash) else {
-            self.stats.misses.fetch_add(1, Ordering::Relaxed);
+            tally!(self, misses);
             return None;
         };
         if *entry.token != *token {
             // A hash collision: the full comparison says this is another token.
-            self.stats.misses.fetch_add(1, Ordering::Relaxed);
+            tally!(self, misses);
             return None;
         }
         let in_window = now >= entry.window.0 && now < entry.window.1;
@@ -123,10 +128,10 @@ impl TokenCache {
             || entry.kid.as_deref().is_some_and(|kid| (keys.has_kid)(kid));
         if !(in_window && key_present) {
             shard.entries.remove(&hash);
-            self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
+            tally!(self, invalidations);
             return None;
         }
-        self.stats.hits.fetch_add(1, Ordering::Relaxed);
+        tally!(self, hits);
         Some(entry.valid.clone())
     }
 
@@ -143,7 +148,7 @@ impl TokenCache {
         while shard.entries.len() >= self.per_shard {
             let Some(oldest) = shard.order.pop_front() else { break };
             if shard.entries.remove(&oldest).is_some() {
-                self.stats.evictions.fetch_add(1, Ordering::Relaxed);
+                tally!(self, evictions);
             }
         }
         // Keys of entries removed early stay in `order` until they reach its front: bound it.
@@ -189,7 +194,10 @@ mod tests {
 
     #[test]
     fn bounded_windowed_and_tied_to_the_key() {
-        let cache = TokenCache::new(TokenCacheConfig { max_entries: 32, max_token_bytes: 4096 });
+        let cache = TokenCache::new(
+            TokenCacheConfig { max_entries: 32, max_token_bytes: 4096 },
+            "https://issuer.example",
+        );
         let same = KeysNow { generation: 1, has_kid: &|_| false };
         let (token, v) = valid(100, "k");
         cache.insert(&token, &v, (0.0, 100.0), 1);
@@ -206,6 +214,6 @@ mod tests {
             cache.insert(&t, &v, (0.0, 100.0), 1);
         }
         assert!(cache.len() <= 32, "{} entries", cache.len());
-        assert!(cache.stats.evictions.load(Ordering::Relaxed) > 0);
+        assert!(cache.stats.evictions.load(std::sync::atomic::Ordering::Relaxed) > 0);
     }
 }

@@ -17,6 +17,7 @@ pub use retry::{Backoff, RetryDecision};
 
 use crate::clock::Clock;
 use crate::config::{CircuitConfig, HttpConfig};
+use crate::telemetry;
 use circuit::Breakers;
 use transport::{HttpRequest, HttpResponse, HttpTransport, TransportError};
 
@@ -124,9 +125,13 @@ impl Fetcher {
             tally.requests.fetch_add(1, Ordering::Relaxed);
             let outcome = self.attempt(&request).await;
             let failed = outcome.as_ref().map_or(true, |r| r.status == 429 || r.status >= 500);
-            if permit.record(!failed, Instant::now()) {
+            let status = outcome.as_ref().ok().map(|r| r.status);
+            telemetry::provider_request(&host, uri.path(), status, attempt > 0);
+            let opened = permit.record(!failed, Instant::now());
+            if opened {
                 tally.circuit_opens.fetch_add(1, Ordering::Relaxed);
             }
+            telemetry::circuit_state(&host, self.breakers.is_open(&host, Instant::now()), opened);
             let (last, retry_after) = match outcome {
                 Ok(response) if !failed => return Ok(response),
                 Ok(response) => {

@@ -242,7 +242,7 @@ impl BearerLayer {
             }
             _ => Rejection::Invalid(e),
         })?;
-        let granted = scopes_of(&valid);
+        let granted = valid.claims.scopes();
         let has = |scope: &String| granted.iter().any(|g| g == scope);
         if !self.all_scopes.iter().all(has) {
             return Err(Rejection::InsufficientScope(self.all_scopes.join(" ")));
@@ -283,22 +283,6 @@ fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Rejection> {
         return Err(Rejection::BadRequest("the bearer credential is not a b64token".into()));
     }
     Ok(Some(credential))
-}
-
-/// The scopes a token grants: the `scope` claim (space-separated, RFC 9068) or an `scp` array.
-pub(crate) fn scopes_of(valid: &ValidToken) -> Vec<String> {
-    match (valid.claims.get("scope"), valid.claims.get("scp")) {
-        (Some(serde_json::Value::String(scope)), _) => {
-            scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()
-        }
-        (_, Some(serde_json::Value::Array(items))) => {
-            items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
-        }
-        (_, Some(serde_json::Value::String(scp))) => {
-            scp.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()
-        }
-        _ => Vec::new(),
-    }
 }
 
 impl<S> tower::Layer<S> for BearerLayer {

@@ -13,6 +13,8 @@ use arc_swap::ArcSwapOption;
 use identity_model_core::{Error, ErrorKind, TokenResponse};
 use tokio::time::Instant;
 
+use crate::telemetry::{TokenManagerMeters, tally};
+
 use crate::flight::SingleFlight;
 use crate::http::{Backoff, jitter_unit};
 use crate::tokens::client::TokenClient;
@@ -124,6 +126,8 @@ struct Inner {
     slots: std::sync::Mutex<HashMap<Key, Arc<Slot>>>,
     ticks: AtomicU64,
     stats: TokenManagerStats,
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    meters: TokenManagerMeters,
 }
 
 /// Most (scope set, resource set) slots a manager keeps besides its default one; past it the
@@ -172,6 +176,7 @@ impl TokenManager {
     ) -> Self {
         let default = Slot::new(key(scopes, resources));
         let slots = HashMap::from([(default.key.clone(), Arc::clone(&default))]);
+        let meters = TokenManagerMeters::new(&[("client_id", &client.client().client_id)]);
         TokenManager {
             inner: Arc::new(Inner {
                 client,
@@ -180,6 +185,7 @@ impl TokenManager {
                 slots: std::sync::Mutex::new(slots),
                 ticks: AtomicU64::new(0),
                 stats: TokenManagerStats::default(),
+                meters,
             }),
         }
     }
@@ -204,7 +210,7 @@ impl TokenManager {
         let now = Instant::now();
         if let Some(cached) = slot.current.load_full() {
             if now < cached.expires_at {
-                inner.stats.hits.fetch_add(1, Ordering::Relaxed);
+                tally!(inner, hits);
                 if now >= cached.refresh_at {
                     self.refresh_ahead(slot, now);
                 }
@@ -212,12 +218,12 @@ impl TokenManager {
             }
         }
         if let Some(error) = slot.backing_off(now) {
-            inner.stats.backoff_rejections.fetch_add(1, Ordering::Relaxed);
+            tally!(inner, backoff_rejections);
             return Err(error);
         }
         let (ticket, started) = self.start(slot)?;
         if !started {
-            inner.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+            tally!(inner, coalesced);
         }
         ticket.outcome().await
     }
@@ -294,7 +300,7 @@ impl TokenManager {
     async fn fetch(&self, slot: &Slot) -> Result<Arc<TokenResponse>, Error> {
         let inner = &self.inner;
         let config = &inner.config;
-        inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+        tally!(inner, requests);
         let scopes: Vec<&str> = slot.key.0.iter().map(String::as_str).collect();
         let resources: Vec<&str> = slot.key.1.iter().map(String::as_str).collect();
         let started = Instant::now();
@@ -317,7 +323,7 @@ impl TokenManager {
                 Ok(token)
             }
             Err(e) => {
-                inner.stats.failures.fetch_add(1, Ordering::Relaxed);
+                tally!(inner, failures);
                 let mut state = slot.state();
                 state.failures = state.failures.saturating_add(1);
                 let backoff =

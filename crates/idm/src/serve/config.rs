@@ -1,0 +1,419 @@
+//! `idm serve`'s configuration: the TOML file (`--config`) merged with the flags, checked as a
+//! whole so that every problem is listed at once.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use http::{HeaderName, Method};
+use serde::Deserialize;
+
+/// The file, as written (unknown keys are errors: a typo must not silently loosen a rule).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct File {
+    listen: Option<String>,
+    realm: Option<String>,
+    allow_http: Option<bool>,
+    log_format: Option<String>,
+    /// Scopes every route without its own rule requires.
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default, rename = "issuer")]
+    issuers: Vec<IssuerFile>,
+    #[serde(default, rename = "route")]
+    routes: Vec<RouteFile>,
+    /// Claim name → upstream header name.
+    #[serde(default)]
+    claims: BTreeMap<String, String>,
+    token_cache: Option<TokenCacheFile>,
+    rate_limit: Option<RateLimitFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssuerFile {
+    issuer: String,
+    #[serde(default)]
+    audience: OneOrMany,
+    allow_http: Option<bool>,
+    max_staleness_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::None => Vec::new(),
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteFile {
+    prefix: String,
+    #[serde(default)]
+    methods: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    any_scopes: Vec<String>,
+    #[serde(default)]
+    anonymous: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenCacheFile {
+    enabled: Option<bool>,
+    max_entries: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimitFile {
+    per_second: u32,
+    burst: Option<u32>,
+    key: Option<String>,
+}
+
+/// What the flags add to (or set over) the file.
+#[derive(Debug, Default)]
+pub(crate) struct Flags {
+    pub(crate) issuers: Vec<String>,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) allow_http: bool,
+    pub(crate) listen: Option<String>,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) realm: Option<String>,
+    pub(crate) log_format: Option<String>,
+    pub(crate) rate_limit: Option<u32>,
+    pub(crate) rate_burst: Option<u32>,
+    pub(crate) no_token_cache: bool,
+}
+
+/// One trusted issuer.
+#[derive(Debug, Clone)]
+pub(crate) struct IssuerPlan {
+    pub(crate) issuer: String,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) allow_http: bool,
+    pub(crate) max_staleness_secs: Option<u64>,
+}
+
+/// A route rule: requests whose path starts with `prefix` (on a segment boundary) and whose
+/// method is listed (any when none is).
+#[derive(Debug, Clone)]
+pub(crate) struct RoutePlan {
+    pub(crate) prefix: String,
+    pub(crate) methods: Vec<Method>,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) any_scopes: Vec<String>,
+    pub(crate) anonymous: bool,
+}
+
+/// Whose bucket a request drains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LimitKey {
+    ClientId,
+    Subject,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RateLimitPlan {
+    pub(crate) per_second: u32,
+    pub(crate) burst: u32,
+    pub(crate) key: LimitKey,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) listen: SocketAddr,
+    pub(crate) realm: String,
+    pub(crate) log_format: LogFormat,
+    pub(crate) issuers: Vec<IssuerPlan>,
+    pub(crate) default_scopes: Vec<String>,
+    pub(crate) routes: Vec<RoutePlan>,
+    pub(crate) claim_headers: Vec<(String, HeaderName)>,
+    pub(crate) token_cache: Option<usize>,
+    pub(crate) rate_limit: Option<RateLimitPlan>,
+}
+
+/// Where `idm serve` listens unless told.
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:9401";
+
+/// Reads the file (when given) and merges the flags: the plan, or every problem found.
+pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String>> {
+    let mut problems = Vec::new();
+    let file = match file {
+        None => File::default(),
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text).unwrap_or_else(|e: toml::de::Error| {
+                problems.push(format!("{}: {}", path.display(), e.to_string().trim_end()));
+                File::default()
+            }),
+            Err(e) => {
+                problems.push(format!("cannot read {}: {e}", path.display()));
+                File::default()
+            }
+        },
+    };
+    let allow_http = flags.allow_http || file.allow_http.unwrap_or(false);
+    let listen_text = flags.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    let listen = listen_text.parse::<SocketAddr>().map_err(|_| {
+        problems.push(format!("listen {listen_text:?} is not an address and port (like 127.0.0.1:9401)"))
+    });
+    let log_format = match flags.log_format.or(file.log_format).as_deref() {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            problems.push(format!("log format {other:?} is neither \"text\" nor \"json\""));
+            LogFormat::Text
+        }
+    };
+
+    let mut issuers: Vec<IssuerPlan> = file
+        .issuers
+        .into_iter()
+        .map(|i| IssuerPlan {
+            issuer: i.issuer,
+            audiences: i.audience.into_vec(),
+            allow_http: i.allow_http.unwrap_or(allow_http),
+            max_staleness_secs: i.max_staleness_secs,
+        })
+        .collect();
+    for issuer in flags.issuers {
+        issuers.push(IssuerPlan {
+            issuer,
+            audiences: flags.audiences.clone(),
+            allow_http,
+            max_staleness_secs: None,
+        });
+    }
+    if issuers.is_empty() {
+        problems.push("no issuer: give --issuer ISS --audience AUD, or [[issuer]] in --config".into());
+    }
+    if !flags.audiences.is_empty() && issuers.iter().all(|i| i.audiences != flags.audiences) {
+        problems.push("--audience goes with --issuer (file issuers take `audience`)".into());
+    }
+    let mut seen = std::collections::HashSet::new();
+    for issuer in &issuers {
+        if !seen.insert(issuer.issuer.clone()) {
+            problems.push(format!("issuer {:?} is listed twice", issuer.issuer));
+        }
+        if issuer.audiences.is_empty() || issuer.audiences.iter().any(|a| a.is_empty()) {
+            problems.push(format!(
+                "issuer {:?} has no audience: an API must say which tokens are meant for it (--audience)",
+                issuer.issuer
+            ));
+        }
+        if let Some(0) = issuer.max_staleness_secs {
+            problems.push(format!("issuer {:?}: max_staleness_secs must be above 0", issuer.issuer));
+        }
+    }
+
+    let mut routes = Vec::new();
+    for route in file.routes {
+        if !route.prefix.starts_with('/') {
+            problems.push(format!("route prefix {:?} must start with '/'", route.prefix));
+            continue;
+        }
+        let normalized = match super::forward::normalize_path(&route.prefix) {
+            Ok(path) => path,
+            Err(why) => {
+                problems.push(format!("route prefix {:?}: {why}", route.prefix));
+                continue;
+            }
+        };
+        let mut methods = Vec::new();
+        for method in &route.methods {
+            match Method::from_bytes(method.to_ascii_uppercase().as_bytes()) {
+                Ok(m) => methods.push(m),
+                Err(_) => {
+                    problems.push(format!("route {:?}: {method:?} is not an HTTP method", route.prefix))
+                }
+            }
+        }
+        if route.anonymous && (!route.scopes.is_empty() || !route.any_scopes.is_empty()) {
+            problems.push(format!("route {:?} is anonymous and requires scopes: choose one", route.prefix));
+        }
+        routes.push(RoutePlan {
+            prefix: normalized,
+            methods,
+            scopes: route.scopes,
+            any_scopes: route.any_scopes,
+            anonymous: route.anonymous,
+        });
+    }
+
+    let mut claim_headers = Vec::new();
+    for (claim, header) in file.claims {
+        match HeaderName::from_bytes(header.as_bytes()) {
+            Ok(name) => claim_headers.push((claim, name)),
+            Err(_) => problems.push(format!("claims: {header:?} (for claim {claim:?}) is not a header name")),
+        }
+    }
+
+    let cache = file.token_cache.unwrap_or(TokenCacheFile { enabled: None, max_entries: None });
+    let token_cache = match (flags.no_token_cache, cache.enabled.unwrap_or(true), cache.max_entries) {
+        (true, _, _) | (false, false, _) => None,
+        (false, true, Some(0)) => {
+            problems.push("token_cache.max_entries must be above 0 (or enabled = false)".into());
+            None
+        }
+        (false, true, entries) => Some(entries.unwrap_or(100_000)),
+    };
+
+    let file_limit = file.rate_limit;
+    let per_second = flags.rate_limit.or(file_limit.as_ref().map(|l| l.per_second));
+    let rate_limit = match per_second {
+        None => None,
+        Some(0) => {
+            problems.push("rate limit must be above 0 per second (leave it out to turn it off)".into());
+            None
+        }
+        Some(per_second) => {
+            let burst = flags.rate_burst.or(file_limit.as_ref().and_then(|l| l.burst)).unwrap_or(per_second);
+            let key = match file_limit.as_ref().and_then(|l| l.key.as_deref()) {
+                None | Some("client_id") => LimitKey::ClientId,
+                Some("sub") => LimitKey::Subject,
+                Some(other) => {
+                    problems.push(format!("rate_limit.key {other:?} is neither \"client_id\" nor \"sub\""));
+                    LimitKey::ClientId
+                }
+            };
+            if burst == 0 {
+                problems.push("rate limit burst must be above 0".into());
+            }
+            Some(RateLimitPlan { per_second, burst: burst.max(1), key })
+        }
+    };
+
+    let mut default_scopes = file.scopes;
+    default_scopes.extend(flags.scopes);
+    match listen {
+        Ok(listen) if problems.is_empty() => Ok(Plan {
+            listen,
+            realm: flags.realm.or(file.realm).unwrap_or_else(|| "api".into()),
+            log_format,
+            issuers,
+            default_scopes,
+            routes,
+            claim_headers,
+            token_cache,
+            rate_limit,
+        }),
+        _ => Err(problems),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> tempfile_path::TempPath {
+        tempfile_path::TempPath::with(text)
+    }
+
+    /// A file under the target directory, removed when dropped (no extra crate for it).
+    mod tempfile_path {
+        pub(crate) struct TempPath(pub(crate) std::path::PathBuf);
+        impl TempPath {
+            pub(crate) fn with(text: &str) -> TempPath {
+                use std::sync::atomic::{AtomicU32, Ordering};
+                static N: AtomicU32 = AtomicU32::new(0);
+                let path = std::env::temp_dir().join(format!(
+                    "idm-serve-config-{}-{}.toml",
+                    std::process::id(),
+                    N.fetch_add(1, Ordering::Relaxed)
+                ));
+                std::fs::write(&path, text).expect("write the config");
+                TempPath(path)
+            }
+        }
+        impl Drop for TempPath {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let file = write(
+            r#"
+            listen = "nowhere"
+            log_format = "xml"
+            [[issuer]]
+            issuer = "https://a.example"
+            [[route]]
+            prefix = "admin"
+            [[route]]
+            prefix = "/x"
+            methods = ["GE T"]
+            anonymous = true
+            scopes = ["s"]
+            [claims]
+            tenant = "bad header"
+            [rate_limit]
+            per_second = 0
+            "#,
+        );
+        let problems = plan(Some(&file.0), Flags::default()).expect_err("problems");
+        let all = problems.join("\n");
+        for expected in [
+            "listen",
+            "log format",
+            "no audience",
+            "must start with '/'",
+            "not an HTTP method",
+            "anonymous and requires",
+            "not a header name",
+            "rate limit",
+        ] {
+            assert!(all.contains(expected), "{expected:?} missing from:\n{all}");
+        }
+        assert_eq!(problems.len(), 8, "{all}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let file = write("[[issuer]]\nissuer = \"https://a.example\"\naudiance = \"x\"\n");
+        let problems = plan(Some(&file.0), Flags::default()).expect_err("a typo");
+        assert!(problems[0].contains("audiance"), "{problems:?}");
+    }
+
+    #[test]
+    fn flags_alone_make_a_plan() {
+        let flags = Flags {
+            issuers: vec!["https://login.example".into()],
+            audiences: vec!["api".into()],
+            scopes: vec!["read".into()],
+            ..Flags::default()
+        };
+        let plan = plan(None, flags).expect("a plan");
+        assert_eq!(plan.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(plan.issuers[0].audiences, ["api"]);
+        assert_eq!(plan.default_scopes, ["read"]);
+        assert_eq!(plan.token_cache, Some(100_000));
+        assert!(plan.rate_limit.is_none());
+    }
+}

@@ -1,0 +1,424 @@
+//! `idm serve`: a forward-auth sidecar. nginx (`auth_request`), Traefik (`forwardAuth`) and
+//! Envoy (`ext_authz`, HTTP service) ask it whether a request may pass; it validates the
+//! bearer token with the library's [`BearerLayer`] (one per route rule), answers 200 with the
+//! identity headers, or 401 / 403 / 429 / 503 with a challenge and a JSON body. `/healthz`,
+//! `/readyz` and `/metrics` (Prometheus text) are beside it.
+
+mod answer;
+mod config;
+pub(crate) mod forward;
+mod health;
+mod limit;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use clap::Args as ClapArgs;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use identity_model::{Authority, BearerLayer, Issuers, Rejection, TokenCacheConfig, Validation};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use serde_json::json;
+
+use config::{LogFormat, Plan};
+use forward::{Mode, Original};
+
+/// Serve forward-auth checks (see README "Protect a service").
+#[derive(Debug, ClapArgs)]
+pub(crate) struct Args {
+    /// Trust tokens from this issuer (repeatable; each gets every --audience). More issuers,
+    /// route rules and claim headers go in --config.
+    #[arg(long = "issuer", value_name = "ISS")]
+    issuers: Vec<String>,
+    /// An accepted audience (repeatable): a token's `aud` must contain one. Required.
+    #[arg(long = "audience", value_name = "AUD")]
+    audiences: Vec<String>,
+    /// Allow http:// issuers on loopback hosts (development and tests only).
+    #[arg(long)]
+    allow_http: bool,
+    /// Address and port to listen on [default: 127.0.0.1:9401; port 0 picks a free one].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// A scope every check requires (repeatable), unless a route rule of --config says
+    /// otherwise.
+    #[arg(long = "scope", value_name = "S")]
+    scopes: Vec<String>,
+    /// A TOML file: [[issuer]] (issuer, audience, allow_http, max_staleness_secs), [[route]]
+    /// (prefix, methods, scopes, any_scopes, anonymous), [claims] (claim = "Header-Name"),
+    /// [token_cache] (enabled, max_entries), [rate_limit] (per_second, burst, key =
+    /// "client_id" | "sub"), listen, realm, scopes, log_format. Flags add to it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log format on standard error: text or json [default: text]. Level from RUST_LOG
+    /// (default info). Tokens are never logged.
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<String>,
+    /// The realm of WWW-Authenticate challenges [default: api].
+    #[arg(long, value_name = "REALM")]
+    realm: Option<String>,
+    /// Per-client rate limit in checks per second (token bucket keyed by client_id, else azp,
+    /// else sub); over it a check gets 429 with Retry-After. Off by default.
+    #[arg(long, value_name = "PER_SECOND")]
+    rate_limit: Option<u32>,
+    /// The rate limit's burst [default: the per-second rate].
+    #[arg(long, value_name = "N")]
+    rate_burst: Option<u32>,
+    /// Validate every check in full: turn the validated-token cache off.
+    #[arg(long)]
+    no_token_cache: bool,
+}
+
+/// Histogram buckets for durations, in seconds (10 us to 1 s).
+const DURATION_BUCKETS: [f64; 12] =
+    [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.1, 1.0];
+
+/// One set of requirements: the layer that enforces it and whether no token is fine.
+#[derive(Debug, Clone)]
+struct Guard {
+    layer: BearerLayer,
+    rule: String,
+}
+
+#[derive(Debug)]
+struct App {
+    plan: Plan,
+    authorities: Vec<Authority>,
+    default_guard: Guard,
+    /// Route rules with their guards, most specific first.
+    routes: Vec<(config::RoutePlan, Guard)>,
+    limiter: Option<limit::Limiter>,
+    metrics: Option<PrometheusHandle>,
+}
+
+pub(crate) fn run(args: Args) -> ExitCode {
+    let flags = config::Flags {
+        issuers: args.issuers,
+        audiences: args.audiences,
+        allow_http: args.allow_http,
+        listen: args.listen,
+        scopes: args.scopes,
+        realm: args.realm,
+        log_format: args.log_format,
+        rate_limit: args.rate_limit,
+        rate_burst: args.rate_burst,
+        no_token_cache: args.no_token_cache,
+    };
+    let mut problems = Vec::new();
+    let settings = identity_model::Settings::from_env().unwrap_or_else(|e| {
+        problems.extend(e.problems.iter().map(|p| format!("{}: {}", p.variable, p.reason)));
+        identity_model::Settings::default()
+    });
+    let plan = match config::plan(args.config.as_deref(), flags) {
+        Ok(plan) => Some(plan),
+        Err(found) => {
+            problems.extend(found);
+            None
+        }
+    };
+    // The recorder first: authorities register their counters with it when built.
+    let metrics = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), &DURATION_BUCKETS)
+        .and_then(|builder| builder.install_recorder())
+        .map_err(|e| format!("metrics are off: cannot install the recorder: {e}"));
+    let authorities = plan.as_ref().map(|plan| build_authorities(plan, &settings, &mut problems));
+    let (Some(plan), Some(authorities)) = (plan, authorities) else { return usage(&problems) };
+    if !problems.is_empty() {
+        return usage(&problems);
+    }
+    init_logging(plan.log_format);
+    let metrics = metrics.map_err(|e| tracing::warn!("{e}")).ok();
+    let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    let runtime = match identity_model::new_runtime(threads) {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("idm: {}", e.message());
+            return ExitCode::FAILURE;
+        }
+    };
+    let app = Arc::new(App::new(plan, authorities, metrics));
+    runtime.block_on(serve(app))
+}
+
+/// Prints every problem and gives the usage exit code.
+fn usage(problems: &[String]) -> ExitCode {
+    for problem in problems {
+        eprintln!("idm serve: {problem}");
+    }
+    eprintln!("idm serve: {} configuration problem(s); see idm serve --help", problems.len());
+    ExitCode::from(2)
+}
+
+/// Builds every issuer's authority; the problems of those that cannot be built are collected.
+fn build_authorities(
+    plan: &Plan,
+    settings: &identity_model::Settings,
+    problems: &mut Vec<String>,
+) -> Vec<Authority> {
+    let mut built = Vec::new();
+    for issuer in &plan.issuers {
+        let mut rules = Validation::new(issuer.issuer.clone());
+        for audience in &issuer.audiences {
+            rules = rules.audience(audience.clone());
+        }
+        let mut builder = Authority::builder(issuer.issuer.clone())
+            .rules(rules)
+            .policy(crate::remote::policy(issuer.allow_http).resource_server_fields())
+            .settings(settings.clone());
+        if let Some(secs) = issuer.max_staleness_secs {
+            builder = builder.max_staleness(Duration::from_secs(secs));
+        }
+        if let Some(max_entries) = plan.token_cache {
+            builder = builder.token_cache(TokenCacheConfig { max_entries, ..TokenCacheConfig::default() });
+        }
+        match builder.build() {
+            Ok(authority) => built.push(authority),
+            Err(e) => problems.push(format!("issuer {:?}: {}", issuer.issuer, e.message())),
+        }
+    }
+    built
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+impl App {
+    fn new(plan: Plan, authorities: Vec<Authority>, metrics: Option<PrometheusHandle>) -> App {
+        let base = match authorities.as_slice() {
+            [one] => BearerLayer::new(one.clone()),
+            many => BearerLayer::issuers(many.iter().cloned().fold(Issuers::new(), Issuers::with)),
+        }
+        .realm(plan.realm.clone());
+        let default_guard = Guard {
+            layer: base.clone().require_all_scopes(plan.default_scopes.clone()),
+            rule: "default".into(),
+        };
+        let mut routes: Vec<(config::RoutePlan, Guard)> = plan
+            .routes
+            .iter()
+            .map(|route| {
+                let mut layer = base
+                    .clone()
+                    .require_all_scopes(route.scopes.clone())
+                    .require_any_scope(route.any_scopes.clone());
+                if route.anonymous {
+                    layer = layer.optional();
+                }
+                (route.clone(), Guard { layer, rule: route.prefix.clone() })
+            })
+            .collect();
+        // Most specific first: the longest prefix, then a rule naming methods before one that
+        // takes any; equal rules keep the file's order.
+        routes.sort_by_key(|(route, _)| (std::cmp::Reverse(route.prefix.len()), route.methods.is_empty()));
+        let limiter = plan.rate_limit.map(limit::Limiter::new);
+        App { plan, authorities, default_guard, routes, limiter, metrics }
+    }
+
+    fn guard_for(&self, original: &Original) -> &Guard {
+        let Some(path) = original.path.as_deref() else { return &self.default_guard };
+        self.routes
+            .iter()
+            .find(|(route, _)| {
+                forward::under(path, &route.prefix)
+                    && (route.methods.is_empty() || route.methods.contains(&original.method))
+            })
+            .map_or(&self.default_guard, |(_, guard)| guard)
+    }
+}
+
+async fn serve(app: Arc<App>) -> ExitCode {
+    let listener = match tokio::net::TcpListener::bind(app.plan.listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("idm serve: cannot listen on {}: {e}", app.plan.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = listener.local_addr().map_or_else(|_| app.plan.listen.to_string(), |a| a.to_string());
+    for authority in &app.authorities {
+        tokio::spawn(health::keep(authority.clone()));
+    }
+    let tidy = Arc::clone(&app);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            if let Some(metrics) = &tidy.metrics {
+                metrics.run_upkeep();
+            }
+            if let Some(limiter) = &tidy.limiter {
+                limiter.tidy();
+            }
+        }
+    });
+    // Signals are listened for before the address is printed: a stop sent right after it is
+    // a clean stop.
+    let stop = crate::provider::Stop::listen();
+    let issuers: Vec<&str> = app.authorities.iter().map(Authority::issuer).collect();
+    tracing::info!(listen = %addr, issuers = ?issuers, "idm serve started; loading keys");
+    println!("idm serve: listening on http://{addr}");
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let router = axum::Router::new().fallback(handle).with_state(Arc::clone(&app));
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            stop.wait().await;
+            tracing::info!("stop requested: draining checks in flight");
+        })
+        .await;
+    match served {
+        Ok(()) => {
+            tracing::info!("idm serve stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("idm serve: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+    let path = request.uri().path();
+    match path {
+        "/healthz" => answer::json(StatusCode::OK, &json!({"status": "ok"})),
+        "/readyz" => health::readyz(&app.authorities),
+        "/metrics" => metrics(&app),
+        "/auth" => {
+            let original = forward::from_auth(request.method(), request.headers());
+            check(&app, original, request.headers()).await
+        }
+        _ => match path.strip_prefix("/ext-authz") {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                let target = match request.uri().query() {
+                    Some(query) => format!("{rest}?{query}"),
+                    None => rest.to_owned(),
+                };
+                let original = forward::from_envoy(request.method(), &target);
+                check(&app, original, request.headers()).await
+            }
+            _ => answer::json(
+                StatusCode::NOT_FOUND,
+                &json!({"error": "not_found", "message": "checks are on /auth and /ext-authz/..."}),
+            ),
+        },
+    }
+}
+
+fn metrics(app: &App) -> Response {
+    match &app.metrics {
+        Some(handle) => {
+            let mut response = Response::new(Body::from(handle.render()));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+            response
+        }
+        None => answer::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"error": "metrics_unavailable", "message": "the metrics recorder could not be installed"}),
+        ),
+    }
+}
+
+/// One forward-auth check: the rule for the original request, the token against it, the rate
+/// limit, then the answer; counted and timed by mode and outcome.
+async fn check(app: &App, original: Result<Original, String>, headers: &HeaderMap) -> Response {
+    let started = Instant::now();
+    let _in_flight = InFlight::enter();
+    let (mode, response, kind) = match original {
+        Err(why) => {
+            // The proxy's report of the request is unusable: refuse rather than guess.
+            let rejection = Rejection::BadRequest(why);
+            (Mode::Bare, answer::refusal(&rejection, &app.plan.realm), "invalid_request")
+        }
+        Ok(original) => {
+            let (response, kind) = decide(app, &original, headers).await;
+            (original.mode, response, kind)
+        }
+    };
+    let status = response.status();
+    metrics::histogram!("idm_serve_check_duration_seconds", "mode" => mode.as_str())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(
+        "idm_serve_checks_total",
+        "mode" => mode.as_str(),
+        "status" => status_label(status),
+        "kind" => kind,
+    )
+    .increment(1);
+    response
+}
+
+async fn decide(app: &App, original: &Original, headers: &HeaderMap) -> (Response, &'static str) {
+    let guard = app.guard_for(original);
+    let refused = |rejection: Rejection| {
+        tracing::info!(
+            kind = rejection.kind(),
+            status = rejection.status().as_u16(),
+            mode = original.mode.as_str(),
+            method = %original.method,
+            path = original.path.as_deref().unwrap_or("(not given)"),
+            origin = original.origin.as_deref().unwrap_or("(not given)"),
+            rule = %guard.rule,
+            "check refused"
+        );
+        (answer::refusal(&rejection, &app.plan.realm), rejection.kind())
+    };
+    match guard.layer.authorize(headers).await {
+        Err(rejection) => refused(rejection),
+        Ok(None) => (Response::new(Body::empty()), "anonymous"),
+        Ok(Some(valid)) => {
+            if let Some(limiter) = &app.limiter {
+                if let Err(limit::Wait(secs)) = limiter.check(&valid) {
+                    tracing::info!(mode = original.mode.as_str(), rule = %guard.rule, "check rate limited");
+                    return (answer::too_many(secs), "rate_limited");
+                }
+            }
+            let mut response = Response::new(Body::empty());
+            *response.headers_mut() = answer::identity_headers(&valid, &app.plan.claim_headers);
+            tracing::debug!(mode = original.mode.as_str(), rule = %guard.rule, "check allowed");
+            (response, "none")
+        }
+    }
+}
+
+/// Counts a check in `idm_serve_checks_in_flight` until dropped (answered or abandoned).
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> InFlight {
+        metrics::gauge!("idm_serve_checks_in_flight").increment(1.0);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!("idm_serve_checks_in_flight").decrement(1.0);
+    }
+}
+
+fn status_label(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        200 => "200",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        429 => "429",
+        500 => "500",
+        503 => "503",
+        _ => "other",
+    }
+}

@@ -1,0 +1,353 @@
+//! `idm serve` as a process, driven with the headers nginx, Traefik and Envoy send, against
+//! the testkit provider.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod support;
+
+use std::time::Duration;
+
+use identity_model_testkit::{Endpoint, Fault, Rotation, TestProvider, Times};
+use serde_json::json;
+use support::{Sidecar, free_port, metric, request, until};
+
+/// The provider on its own runtime (kept alive with it).
+struct Provider {
+    provider: TestProvider,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn provider_on(port: u16) -> Provider {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let provider = runtime.block_on(TestProvider::builder().port(port).start()).unwrap();
+    Provider { provider, _runtime: runtime }
+}
+
+fn sidecar_for(provider: &TestProvider, extra: &[&str]) -> Sidecar {
+    let mut args =
+        vec!["--issuer", provider.issuer(), "--audience", provider.default_audience(), "--allow-http"];
+    args.extend_from_slice(extra);
+    Sidecar::start(&args)
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn write_config(text: &str) -> std::path::PathBuf {
+    let path =
+        std::env::temp_dir().join(format!("idm-serve-test-{}-{}.toml", std::process::id(), free_port()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn nginx_headers_valid_token_gets_identity_headers() {
+    let p = provider_on(0);
+    let sidecar = sidecar_for(&p.provider, &[]);
+    let token = p
+        .provider
+        .token()
+        .subject("alice")
+        .claim("email", "alice@example.com")
+        .claim("preferred_username", "alice")
+        .claim("groups", json!(["admins", "ops"]))
+        .claim("scope", "orders:read orders:write")
+        .sign();
+    let reply = sidecar.get(
+        "/auth",
+        &[
+            ("Authorization", &bearer(&token)),
+            ("X-Original-Method", "GET"),
+            ("X-Original-URI", "/orders?x=1"),
+        ],
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.header("x-auth-request-user"), Some("alice"));
+    assert_eq!(reply.header("x-auth-request-email"), Some("alice@example.com"));
+    assert_eq!(reply.header("x-auth-request-preferred-username"), Some("alice"));
+    assert_eq!(reply.header("x-auth-request-groups"), Some("admins,ops"));
+    assert_eq!(reply.header("x-auth-request-client-id"), Some("test-client"));
+    assert_eq!(reply.header("x-auth-request-scope"), Some("orders:read orders:write"));
+    assert_eq!(reply.header("x-auth-request-issuer"), Some(p.provider.issuer()));
+}
+
+#[test]
+fn refusals_carry_a_challenge_and_a_json_kind() {
+    let p = provider_on(0);
+    let sidecar = sidecar_for(&p.provider, &[]);
+    let missing = sidecar.get("/auth", &[("X-Original-URI", "/")]);
+    assert_eq!(missing.status, 401);
+    assert_eq!(missing.header("www-authenticate"), Some(r#"Bearer realm="api""#));
+    assert_eq!(missing.json()["error"], "missing_token");
+    assert_eq!(missing.header("content-type"), Some("application/json"));
+
+    let token = p.provider.token();
+    for (token, kind) in [
+        (token.clone().expired().sign(), "token_expired"),
+        (token.clone().tampered_signature(), "invalid_signature"),
+        (token.clone().audience("https://other.example").sign(), "invalid_audience"),
+        (token.clone().unsigned(), "algorithm_not_allowed"),
+    ] {
+        let reply = sidecar.get("/auth", &[("Authorization", &bearer(&token)), ("X-Original-URI", "/")]);
+        assert_eq!(reply.status, 401, "{kind}: {reply:?}");
+        let challenge = reply.header("www-authenticate").unwrap();
+        assert!(
+            challenge.starts_with(r#"Bearer realm="api", error="invalid_token", error_description=""#),
+            "{challenge}"
+        );
+        assert_eq!(reply.json()["error"], kind);
+        assert!(reply.json()["message"].is_string());
+        assert_eq!(reply.header("x-auth-error"), Some(kind));
+    }
+    let metrics = sidecar.get("/metrics", &[]).body;
+    assert_eq!(
+        metric(&metrics, r#"idm_serve_checks_total{mode="nginx",status="401",kind="token_expired"}"#),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn route_rules_scopes_anonymous_and_every_proxy_mode() {
+    let p = provider_on(0);
+    let config = write_config(&format!(
+        r#"
+        [[issuer]]
+        issuer = "{}"
+        audience = "{}"
+        allow_http = true
+
+        [[route]]
+        prefix = "/admin"
+        scopes = ["admin"]
+
+        [[route]]
+        prefix = "/orders"
+        methods = ["POST"]
+        scopes = ["orders:write"]
+
+        [[route]]
+        prefix = "/public"
+        anonymous = true
+
+        [claims]
+        tenant = "X-Tenant"
+        "#,
+        p.provider.issuer(),
+        p.provider.default_audience()
+    ));
+    let sidecar = Sidecar::start(&["--config", config.to_str().unwrap()]);
+    let reader = p.provider.token().claim("scope", "orders:read").claim("tenant", "acme").sign();
+    let auth = bearer(&reader);
+
+    // nginx
+    let nginx = |uri: &str, method: &str, auth: Option<&str>| {
+        let mut headers = vec![("X-Original-URI", uri), ("X-Original-Method", method)];
+        if let Some(auth) = auth {
+            headers.push(("Authorization", auth));
+        }
+        sidecar.get("/auth", &headers)
+    };
+    let admin = nginx("/admin/users", "GET", Some(&auth));
+    assert_eq!(admin.status, 403);
+    assert_eq!(
+        admin.header("www-authenticate"),
+        Some(r#"Bearer realm="api", error="insufficient_scope", scope="admin""#)
+    );
+    assert_eq!(admin.json()["error"], "insufficient_scope");
+    assert_eq!(nginx("/orders/1", "GET", Some(&auth)).status, 200);
+    assert_eq!(nginx("/orders/1", "POST", Some(&auth)).status, 403);
+    assert_eq!(nginx("/public/page", "GET", None).status, 200);
+    // An anonymous prefix cannot be used to climb into a protected one.
+    assert_eq!(nginx("/public/..%2fadmin", "GET", Some(&auth)).status, 403);
+    assert_eq!(nginx("/public/%2e%2e/admin", "GET", None).status, 401);
+    assert_eq!(nginx("/publicity", "GET", None).status, 401);
+    assert_eq!(nginx("/%zz", "GET", None).status, 400);
+    let allowed = nginx("/orders", "GET", Some(&auth));
+    assert_eq!(allowed.header("x-tenant"), Some("acme"));
+
+    // Traefik
+    let traefik = sidecar.get(
+        "/auth",
+        &[
+            ("Authorization", &auth),
+            ("X-Forwarded-Method", "POST"),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "api.example"),
+            ("X-Forwarded-Uri", "/orders/7"),
+        ],
+    );
+    assert_eq!(traefik.status, 403);
+    let traefik_public =
+        sidecar.get("/auth", &[("X-Forwarded-Method", "GET"), ("X-Forwarded-Uri", "/public/x")]);
+    assert_eq!(traefik_public.status, 200);
+
+    // Envoy: the original path follows /ext-authz, the method is the check's own.
+    assert_eq!(
+        request(&sidecar.addr, "POST", "/ext-authz/orders/7", &[("Authorization", &auth)]).status,
+        403
+    );
+    let envoy = request(&sidecar.addr, "GET", "/ext-authz/orders/7?q=1", &[("Authorization", &auth)]);
+    assert_eq!(envoy.status, 200);
+    assert_eq!(envoy.header("x-auth-request-user"), Some("test-subject"));
+    assert_eq!(request(&sidecar.addr, "GET", "/ext-authz/public", &[]).status, 200);
+    assert_eq!(request(&sidecar.addr, "GET", "/ext-authzpublic", &[]).status, 404);
+    let _ = std::fs::remove_file(config);
+}
+
+#[test]
+fn started_while_the_provider_is_down_it_is_not_ready_then_recovers() {
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let sidecar = Sidecar::start(&["--issuer", &issuer, "--audience", "https://api.example", "--allow-http"]);
+    assert_eq!(sidecar.get("/healthz", &[]).status, 200);
+    let ready = sidecar.get("/readyz", &[]);
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.json()["ready"], false);
+    assert_eq!(ready.json()["issuers"][0]["ready"], false);
+    let check = sidecar.get("/auth", &[("Authorization", "Bearer a.b.c"), ("X-Original-URI", "/")]);
+    assert_eq!(check.status, 401, "a malformed token is refused whatever the keys: {check:?}");
+    let dummy = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsifQ.eyJpc3MiOiJodHRwOi8vMTI3LjAuMC4xIn0.c2ln";
+    let unavailable = sidecar.get("/auth", &[("Authorization", &bearer(dummy)), ("X-Original-URI", "/")]);
+    assert_eq!(unavailable.status, 503, "{unavailable:?}");
+    // The refused connection itself, or the memory of it within the refresh failure backoff.
+    let kind = unavailable.json()["error"].as_str().unwrap().to_owned();
+    assert!(["transport_error", "keys_unavailable"].contains(&kind.as_str()), "{kind}");
+    assert!(unavailable.header("retry-after").is_some());
+
+    let p = provider_on(port);
+    until("the sidecar becomes ready", Duration::from_secs(60), || sidecar.get("/readyz", &[]).status == 200);
+    let token = p.provider.token().sign();
+    let ok = sidecar.get("/auth", &[("Authorization", &bearer(&token)), ("X-Original-URI", "/")]);
+    assert_eq!(ok.status, 200);
+    let report = sidecar.get("/readyz", &[]).json();
+    assert_eq!(report["issuers"][0]["stale"], false);
+    assert_eq!(report["issuers"][0]["keys"], p.provider.active_kids().len());
+}
+
+#[test]
+fn keys_cached_outlive_the_provider_and_a_rotation_costs_one_key_set_request() {
+    let p = provider_on(0);
+    let sidecar = sidecar_for(&p.provider, &[]);
+    until("ready", Duration::from_secs(30), || sidecar.get("/readyz", &[]).status == 200);
+    let jwks_before = p.provider.requests(Endpoint::Jwks);
+    p.provider.rotate_keys(Rotation::Replace);
+    let rotated = p.provider.token().sign();
+    for _ in 0..5 {
+        let reply = sidecar.get("/auth", &[("Authorization", &bearer(&rotated)), ("X-Original-URI", "/")]);
+        assert_eq!(reply.status, 200, "{reply:?}");
+    }
+    assert_eq!(p.provider.requests(Endpoint::Jwks) - jwks_before, 1);
+
+    // The provider fails from now on: tokens signed by the cached keys still pass.
+    p.provider.inject(Endpoint::Jwks, Fault::Status(503), Times::UntilCleared);
+    p.provider.inject(Endpoint::Discovery, Fault::Status(503), Times::UntilCleared);
+    let fresh = p.provider.token().subject("bob").sign();
+    let reply = sidecar.get("/auth", &[("Authorization", &bearer(&fresh)), ("X-Original-URI", "/")]);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("x-auth-request-user"), Some("bob"));
+    assert_eq!(sidecar.get("/readyz", &[]).status, 200);
+}
+
+#[test]
+fn sigterm_answers_the_check_in_flight_then_exits_0() {
+    let p = provider_on(0);
+    p.provider.inject(Endpoint::Jwks, Fault::Latency(Duration::from_secs(2)), Times::Next(1));
+    let mut sidecar = sidecar_for(&p.provider, &[]);
+    let token = p.provider.token().sign();
+    let addr = sidecar.addr.clone();
+    let check = std::thread::spawn(move || {
+        request(&addr, "GET", "/auth", &[("Authorization", &bearer(&token)), ("X-Original-URI", "/")])
+    });
+    until("the check is in flight", Duration::from_secs(30), || {
+        metric(&sidecar.get("/metrics", &[]).body, "idm_serve_checks_in_flight") == Some(1.0)
+    });
+    sidecar.terminate();
+    let reply = check.join().unwrap();
+    assert_eq!(reply.status, 200, "the check in flight is answered: {reply:?}");
+    assert_eq!(sidecar.wait_exit(), Some(0));
+}
+
+#[test]
+fn rate_limit_answers_429_with_retry_after() {
+    let p = provider_on(0);
+    let sidecar = sidecar_for(&p.provider, &["--rate-limit", "1", "--rate-burst", "2"]);
+    let token = p.provider.token().claim("client_id", "noisy").sign();
+    let statuses: Vec<u16> = (0..3)
+        .map(|_| sidecar.get("/auth", &[("Authorization", &bearer(&token)), ("X-Original-URI", "/")]).status)
+        .collect();
+    assert_eq!(statuses, [200, 200, 429]);
+    let limited = sidecar.get("/auth", &[("Authorization", &bearer(&token)), ("X-Original-URI", "/")]);
+    assert_eq!(limited.json()["error"], "rate_limited");
+    assert!(limited.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+    let other = p.provider.token().claim("client_id", "quiet").sign();
+    assert_eq!(
+        sidecar.get("/auth", &[("Authorization", &bearer(&other)), ("X-Original-URI", "/")]).status,
+        200
+    );
+}
+
+#[test]
+fn metrics_show_library_and_sidecar_counters() {
+    let p = provider_on(0);
+    let sidecar = sidecar_for(&p.provider, &[]);
+    let token = p.provider.token().sign();
+    for _ in 0..3 {
+        assert_eq!(
+            sidecar.get("/auth", &[("Authorization", &bearer(&token)), ("X-Original-URI", "/")]).status,
+            200
+        );
+    }
+    let text = sidecar.get("/metrics", &[]).body;
+    let issuer = p.provider.issuer();
+    assert_eq!(metric(&text, r#"idm_serve_checks_total{mode="nginx",status="200",kind="none"}"#), Some(3.0));
+    assert_eq!(
+        metric(&text, &format!(r#"identity_model_token_cache_total{{issuer="{issuer}",result="hit"}}"#)),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            &format!(r#"identity_model_validations_total{{issuer="{issuer}",outcome="valid",kind="none"}}"#)
+        ),
+        Some(3.0)
+    );
+    assert!(text.contains("identity_model_provider_requests_total{host="), "{text}");
+    assert!(text.contains("idm_serve_check_duration_seconds_bucket"), "{text}");
+    assert!(text.contains("identity_model_validation_duration_seconds_bucket"), "{text}");
+}
+
+#[test]
+fn configuration_problems_are_listed_at_once_exit_2() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_idm"))
+        .args(["serve", "--issuer", "http://login.example", "--listen", "nowhere", "--log-format", "xml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for expected in ["no audience", "listen", "log format", "3 configuration problem(s)"] {
+        assert!(err.contains(expected), "{expected:?} missing from:\n{err}");
+    }
+}
+
+#[test]
+fn help_documents_every_flag() {
+    let out =
+        std::process::Command::new(env!("CARGO_BIN_EXE_idm")).args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--issuer",
+        "--audience",
+        "--allow-http",
+        "--listen",
+        "--scope",
+        "--config",
+        "--log-format",
+        "--realm",
+        "--rate-limit",
+        "--rate-burst",
+        "--no-token-cache",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from\n{help}");
+    }
+}
