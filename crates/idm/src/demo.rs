@@ -261,7 +261,73 @@ async fn walk(demo: &mut Demo) -> Result<(), String> {
     let extra = provider.requests(Endpoint::Jwks) - before;
     lines.push(format!("key set requests caused by the rejected tokens: {extra}"));
     demo.step("rejections", clock.elapsed(), &lines, json!({"rejected": rejected, "jwks_requests": extra}));
+
+    // 8. The forward-auth sidecar, in this process, asked as nginx asks it.
+    let clock = Instant::now();
+    let (addr, sidecar) = crate::serve::start_in_process(&issuer, provider.default_audience()).await?;
+    let token = provider.token().subject("demo-user").sign();
+    let allowed = forward_check(addr, Some(&token)).await?;
+    let refused = forward_check(addr, None).await?;
+    sidecar.abort();
+    let user = allowed.header("x-auth-request-user");
+    if allowed.status != 200 || user != Some("demo-user") {
+        return Err(format!("the sidecar did not allow the valid token: {} {user:?}", allowed.status));
+    }
+    let challenge = refused.header("www-authenticate").unwrap_or_default().to_owned();
+    if refused.status != 401 || !challenge.starts_with("Bearer realm=") {
+        return Err(format!("the sidecar did not refuse the request without a token: {}", refused.status));
+    }
+    demo.step(
+        "sidecar",
+        clock.elapsed(),
+        &[
+            format!("idm serve started in-process on http://{addr}"),
+            "GET /auth (X-Original-URI /orders) with the token: 200, X-Auth-Request-User: demo-user"
+                .to_owned(),
+            format!("GET /auth without a token: 401, WWW-Authenticate: {challenge}"),
+        ],
+        json!({
+            "addr": addr.to_string(),
+            "allowed": {"status": allowed.status, "user": user},
+            "refused": {"status": refused.status, "www_authenticate": challenge, "body": refused.body},
+        }),
+    );
     Ok(())
+}
+
+/// An answer of the in-process sidecar.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// One check as nginx's `auth_request` sends it (HTTP/1.1, connection closed after).
+async fn forward_check(addr: std::net::SocketAddr, token: Option<&str>) -> Result<Answer, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("sidecar: {e}"))?;
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let request = format!(
+        "GET /auth HTTP/1.1\r\nHost: {addr}\r\nX-Original-Method: GET\r\nX-Original-URI: /orders\r\n{auth}Connection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.map_err(|e| format!("sidecar: {e}"))?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.map_err(|e| format!("sidecar: {e}"))?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    Ok(Answer { status, headers, body: serde_json::from_str(body).unwrap_or(Value::Null) })
 }
 
 async fn cache_state(authority: &Authority, provider: &TestProvider) -> Result<Value, String> {

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn idm() -> Command {
     Command::new(env!("CARGO_BIN_EXE_idm"))
@@ -21,7 +21,16 @@ fn demo_json_walks_every_step_and_checks_what_it_shows() {
         report["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
     assert_eq!(
         steps,
-        ["provider", "discovery", "client_credentials", "validate", "key_cache", "rotation", "rejections"]
+        [
+            "provider",
+            "discovery",
+            "client_credentials",
+            "validate",
+            "key_cache",
+            "rotation",
+            "rejections",
+            "sidecar"
+        ]
     );
     let step =
         |name: &str| report["steps"].as_array().unwrap().iter().find(|s| s["step"] == name).unwrap().clone();
@@ -37,6 +46,11 @@ fn demo_json_walks_every_step_and_checks_what_it_shows() {
         rejections["rejected"].as_array().unwrap().iter().map(|r| r["error"].as_str().unwrap()).collect();
     assert_eq!(errors, ["token_expired", "invalid_audience", "invalid_signature", "algorithm_not_allowed"]);
     assert!(step("validate")["ms"].is_number());
+    let sidecar = step("sidecar");
+    assert_eq!(sidecar["allowed"], json!({"status": 200, "user": "demo-user"}));
+    assert_eq!(sidecar["refused"]["status"], 401);
+    assert_eq!(sidecar["refused"]["www_authenticate"], r#"Bearer realm="api""#);
+    assert_eq!(sidecar["refused"]["body"]["error"], "missing_token");
 }
 
 #[test]
@@ -47,6 +61,8 @@ fn demo_narrates_for_people() {
     for expected in [
         "1. provider",
         "7. rejections",
+        "8. sidecar",
+        "without a token: 401",
         "caused 1 key set request",
         "alg none",
         "all steps behaved as expected",

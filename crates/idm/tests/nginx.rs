@@ -20,14 +20,19 @@ fn nginx_binary() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("IDM_NGINX") {
         return Some(PathBuf::from(path));
     }
-    ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"].iter().map(PathBuf::from).find(|p| p.exists())
+    ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
 }
 
 /// README.md's block between `<!-- snippet: NAME -->` and `<!-- end snippet -->`, without the
 /// code fence.
 fn readme_snippet(name: &str) -> String {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
-    let start = readme.find(&format!("<!-- snippet: {name} -->")).unwrap_or_else(|| panic!("no {name} snippet"));
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
+    let start =
+        readme.find(&format!("<!-- snippet: {name} -->")).unwrap_or_else(|| panic!("no {name} snippet"));
     let rest = &readme[start..];
     let end = rest.find("<!-- end snippet -->").unwrap();
     let block = &rest[..end];
@@ -127,7 +132,9 @@ fn nginx_auth_request_in_front_of_idm_serve() {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("nginx is required under CI (scripts/test installs nginx-light)");
         }
-        eprintln!("\n*** SKIPPED nginx_auth_request_in_front_of_idm_serve: nginx not found (apt-get install nginx-light) ***\n");
+        eprintln!(
+            "\n*** SKIPPED nginx_auth_request_in_front_of_idm_serve: nginx not found (apt-get install nginx-light) ***\n"
+        );
         return;
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -200,7 +207,13 @@ fn nginx_auth_request_in_front_of_idm_serve() {
     assert_eq!(get("/orders", Some(&after)).body, "upstream saw dave");
 
     // A sidecar started while the provider is down: not ready, and nginx answers 503.
-    let down = Sidecar::start(&["--issuer", provider.issuer(), "--audience", provider.default_audience(), "--allow-http"]);
+    let down = Sidecar::start(&[
+        "--issuer",
+        provider.issuer(),
+        "--audience",
+        provider.default_audience(),
+        "--allow-http",
+    ]);
     assert_eq!(down.get("/readyz", &[]).status, 503);
     let nginx_down = start_nginx(&nginx_binary().unwrap(), &down.addr, &upstream);
     let reply = request(&nginx_down.addr, "GET", "/orders", &[("Authorization", &format!("Bearer {after}"))]);
@@ -212,8 +225,15 @@ fn nginx_auth_request_in_front_of_idm_serve() {
 fn traefik_and_envoy_snippets_match_what_the_sidecar_does() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let provider = runtime.block_on(TestProvider::start()).unwrap();
-    let sidecar = Sidecar::start(&["--issuer", provider.issuer(), "--audience", provider.default_audience(), "--allow-http"]);
-    let token = format!("Bearer {}", provider.token().subject("erin").claim("email", "erin@example.com").sign());
+    let sidecar = Sidecar::start(&[
+        "--issuer",
+        provider.issuer(),
+        "--audience",
+        provider.default_audience(),
+        "--allow-http",
+    ]);
+    let token =
+        format!("Bearer {}", provider.token().subject("erin").claim("email", "erin@example.com").sign());
 
     // Traefik: the address's path is the check endpoint; every header it forwards is one the
     // sidecar sets (those the token has).
@@ -222,7 +242,13 @@ fn traefik_and_envoy_snippets_match_what_the_sidecar_does() {
     let path = address.strip_prefix("http://127.0.0.1:9401").unwrap();
     let reply = sidecar.get(
         path,
-        &[("Authorization", &token), ("X-Forwarded-Method", "GET"), ("X-Forwarded-Uri", "/x"), ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "api.example")],
+        &[
+            ("Authorization", &token),
+            ("X-Forwarded-Method", "GET"),
+            ("X-Forwarded-Uri", "/x"),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "api.example"),
+        ],
     );
     assert_eq!(reply.status, 200);
     let forwarded: Vec<&str> = traefik.lines().filter_map(|l| l.trim().strip_prefix("- ")).collect();
@@ -238,7 +264,8 @@ fn traefik_and_envoy_snippets_match_what_the_sidecar_does() {
     let pattern = envoy.lines().find_map(|l| l.trim().strip_prefix("- prefix: ")).unwrap();
     let reply = request(&sidecar.addr, "GET", &format!("{prefix}/orders/1"), &[("Authorization", &token)]);
     assert_eq!(reply.status, 200);
-    let identity: Vec<&(String, String)> = reply.headers.iter().filter(|(n, _)| n.starts_with(pattern)).collect();
+    let identity: Vec<&(String, String)> =
+        reply.headers.iter().filter(|(n, _)| n.starts_with(pattern)).collect();
     assert!(identity.iter().any(|(n, v)| n == "x-auth-request-user" && v == "erin"), "{identity:?}");
     let refused = request(&sidecar.addr, "GET", &format!("{prefix}/orders/1"), &[]);
     assert_eq!(refused.status, 401);

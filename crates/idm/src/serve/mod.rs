@@ -92,6 +92,32 @@ struct App {
     routes: Vec<(config::RoutePlan, Guard)>,
     limiter: Option<limit::Limiter>,
     metrics: Option<PrometheusHandle>,
+    meters: Meters,
+}
+
+/// The sidecar's metric handles for the hot outcomes, registered once (a lookup per check
+/// would cost more than the check itself on a cache hit).
+#[derive(Debug)]
+struct Meters {
+    /// Allowed checks per mode (nginx, traefik, bare, envoy).
+    allowed: [metrics::Counter; 4],
+    durations: [metrics::Histogram; 4],
+    in_flight: metrics::Gauge,
+}
+
+const MODES: [Mode; 4] = [Mode::Nginx, Mode::Traefik, Mode::Bare, Mode::Envoy];
+
+impl Meters {
+    fn new() -> Meters {
+        Meters {
+            allowed: MODES.map(|mode| {
+                metrics::counter!("idm_serve_checks_total", "mode" => mode.as_str(), "status" => "200", "kind" => "none")
+            }),
+            durations: MODES
+                .map(|mode| metrics::histogram!("idm_serve_check_duration_seconds", "mode" => mode.as_str())),
+            in_flight: metrics::gauge!("idm_serve_checks_in_flight"),
+        }
+    }
 }
 
 pub(crate) fn run(args: Args) -> ExitCode {
@@ -223,7 +249,7 @@ impl App {
         // takes any; equal rules keep the file's order.
         routes.sort_by_key(|(route, _)| (std::cmp::Reverse(route.prefix.len()), route.methods.is_empty()));
         let limiter = plan.rate_limit.map(limit::Limiter::new);
-        App { plan, authorities, default_guard, routes, limiter, metrics }
+        App { plan, authorities, default_guard, routes, limiter, metrics, meters: Meters::new() }
     }
 
     fn guard_for(&self, original: &Original) -> &Guard {
@@ -289,6 +315,35 @@ async fn serve(app: Arc<App>) -> ExitCode {
     }
 }
 
+/// A sidecar inside this process for `issuer` and `audience` (HTTP allowed on loopback), on a
+/// free loopback port, without metrics: for `idm demo`. It serves until the task is aborted.
+pub(crate) async fn start_in_process(
+    issuer: &str,
+    audience: &str,
+) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), String> {
+    let flags = config::Flags {
+        issuers: vec![issuer.to_owned()],
+        audiences: vec![audience.to_owned()],
+        allow_http: true,
+        listen: Some("127.0.0.1:0".into()),
+        ..config::Flags::default()
+    };
+    let plan = config::plan(None, flags).map_err(|problems| problems.join("; "))?;
+    let mut problems = Vec::new();
+    let authorities = build_authorities(&plan, &identity_model::Settings::default(), &mut problems);
+    if !problems.is_empty() {
+        return Err(problems.join("; "));
+    }
+    let app = Arc::new(App::new(plan, authorities, None));
+    let listener = tokio::net::TcpListener::bind(app.plan.listen).await.map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let router = axum::Router::new().fallback(handle).with_state(app);
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok((addr, task))
+}
+
 async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let path = request.uri().path();
     match path {
@@ -336,7 +391,7 @@ fn metrics(app: &App) -> Response {
 /// limit, then the answer; counted and timed by mode and outcome.
 async fn check(app: &App, original: Result<Original, String>, headers: &HeaderMap) -> Response {
     let started = Instant::now();
-    let _in_flight = InFlight::enter();
+    let _in_flight = InFlight::enter(&app.meters.in_flight);
     let (mode, response, kind) = match original {
         Err(why) => {
             // The proxy's report of the request is unusable: refuse rather than guess.
@@ -349,15 +404,19 @@ async fn check(app: &App, original: Result<Original, String>, headers: &HeaderMa
         }
     };
     let status = response.status();
-    metrics::histogram!("idm_serve_check_duration_seconds", "mode" => mode.as_str())
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!(
-        "idm_serve_checks_total",
-        "mode" => mode.as_str(),
-        "status" => status_label(status),
-        "kind" => kind,
-    )
-    .increment(1);
+    let slot = MODES.iter().position(|m| *m == mode).unwrap_or(0);
+    app.meters.durations[slot].record(started.elapsed().as_secs_f64());
+    if status == StatusCode::OK && kind == "none" {
+        app.meters.allowed[slot].increment(1);
+    } else {
+        metrics::counter!(
+            "idm_serve_checks_total",
+            "mode" => mode.as_str(),
+            "status" => status_label(status),
+            "kind" => kind,
+        )
+        .increment(1);
+    }
     response
 }
 
@@ -395,18 +454,18 @@ async fn decide(app: &App, original: &Original, headers: &HeaderMap) -> (Respons
 }
 
 /// Counts a check in `idm_serve_checks_in_flight` until dropped (answered or abandoned).
-struct InFlight;
+struct InFlight<'a>(&'a metrics::Gauge);
 
-impl InFlight {
-    fn enter() -> InFlight {
-        metrics::gauge!("idm_serve_checks_in_flight").increment(1.0);
-        InFlight
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a metrics::Gauge) -> InFlight<'a> {
+        gauge.increment(1.0);
+        InFlight(gauge)
     }
 }
 
-impl Drop for InFlight {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        metrics::gauge!("idm_serve_checks_in_flight").decrement(1.0);
+        self.0.decrement(1.0);
     }
 }
 
