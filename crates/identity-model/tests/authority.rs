@@ -710,3 +710,34 @@ async fn the_validated_token_cache_serves_only_what_would_still_validate() {
     assert_eq!(e.kind(), ErrorKind::KeyNotFound, "{e}");
     assert!(cache.invalidations.load(Ordering::Relaxed) >= 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn key_status_tracks_loading_staleness_and_the_bound() {
+    let (provider, _key) = setup();
+    let authority = authority(&provider);
+    let status = authority.key_status();
+    assert!(!status.usable && status.age.is_none() && status.keys == 0, "{status:?}");
+    *provider.down.lock().unwrap() = true;
+    assert!(authority.ensure_fresh_keys().await.is_err());
+    let status = authority.key_status();
+    assert!(!status.usable && status.last_error.is_some(), "{status:?}");
+    *provider.down.lock().unwrap() = false;
+    tokio::time::advance(Duration::from_secs(2)).await;
+    authority.ensure_fresh_keys().await.unwrap();
+    let status = authority.key_status();
+    assert!(status.usable && !status.stale && status.keys == 1 && status.last_error.is_none(), "{status:?}");
+    // Fresh keys: nothing is fetched.
+    let fetched = provider.jwks_hits.load(Ordering::SeqCst);
+    authority.ensure_fresh_keys().await.unwrap();
+    assert_eq!(provider.jwks_hits.load(Ordering::SeqCst), fetched);
+    // The provider goes down; past freshness the keys are stale but usable, with their age.
+    *provider.down.lock().unwrap() = true;
+    tokio::time::advance(Duration::from_secs(2 * 3600)).await;
+    assert!(authority.ensure_fresh_keys().await.is_err());
+    let status = authority.key_status();
+    assert!(status.usable && status.stale, "{status:?}");
+    assert!(status.age.unwrap() >= Duration::from_secs(2 * 3600));
+    // Past the staleness bound (24 h): not usable.
+    tokio::time::advance(Duration::from_secs(24 * 3600)).await;
+    assert!(!authority.key_status().usable);
+}

@@ -191,3 +191,23 @@ async fn a_dropped_token_request_releases_the_half_open_probe() {
     assert_eq!(tokens.access_token.expose(), "at");
     assert_eq!(endpoint.hits.load(Ordering::SeqCst), 4);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_aborted_ensure_fresh_keys_leaves_its_fetch_to_finish_for_everyone() {
+    let (provider, key) = setup();
+    let authority = authority(&provider);
+    let open = hold(&provider);
+    let keeper = {
+        let authority = authority.clone();
+        tokio::spawn(async move { authority.ensure_fresh_keys().await })
+    };
+    until(|| hits(&provider).0 == 1, 1000, "the discovery request is sent").await;
+    keeper.abort();
+    assert!(keeper.await.unwrap_err().is_cancelled());
+    assert!(!authority.key_status().usable);
+    open.send(true).unwrap();
+    // The fetch the aborted caller started lands; a validation joins or uses it.
+    authority.validate(&token(&key)).await.unwrap();
+    assert!(authority.key_status().usable);
+    assert_eq!(hits(&provider), (1, 1), "one discovery and one key set request in all");
+}
