@@ -35,7 +35,7 @@ mod telemetry;
 mod tokens;
 
 pub use authority::{
-    Authority, AuthorityBuilder, Issuers, KeyStatus, Stats, TokenCacheConfig, TokenCacheStats,
+    Authority, AuthorityBuilder, Issuers, KeyStatus, Stats, StripedCounter, TokenCacheConfig, TokenCacheStats,
 };
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::{CacheConfig, CircuitConfig, ConfigError, ConfigProblem, HttpConfig, Settings};

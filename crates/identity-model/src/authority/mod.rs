@@ -10,6 +10,7 @@ mod issuers;
 mod missing;
 mod refresh;
 mod snapshot;
+mod striped;
 mod token_cache;
 
 pub(crate) use snapshot::later;
@@ -27,6 +28,7 @@ use identity_model_core::{
 use tokio::time::Instant;
 
 pub use issuers::Issuers;
+pub use striped::StripedCounter;
 pub use token_cache::{TokenCacheConfig, TokenCacheStats};
 
 use crate::clock::{Clock, SystemClock};
