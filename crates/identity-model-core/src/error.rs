@@ -76,11 +76,26 @@ pub enum ErrorKind {
     /// A configuration is refused: a builder's settings contradict each other or break a
     /// safety rule, or an environment variable or config file has an unusable value.
     InvalidConfig,
+    /// A DPoP proof (RFC 9449) is wrong in itself: not one compact JWS, wrong `typ`, an
+    /// algorithm off the list, a `jwk` that is missing or holds private members, a bad
+    /// signature, or `htm`, `htu`, `iat`, `jti`, `ath` that do not fit the request.
+    InvalidDpopProof,
+    /// The DPoP proof's `jti` was seen before for this key (a replay), or the replay store
+    /// could not record it (full or unreachable: refused, failing closed).
+    DpopReplay,
+    /// The DPoP proof is signed by another key than the one the token is bound to
+    /// (`cnf.jkt`), or the token is not bound to a key at all.
+    DpopKeyMismatch,
+    /// The server requires a DPoP nonce, and the proof has none or a stale one: retry with
+    /// the `DPoP-Nonce` the answer carries.
+    UseDpopNonce,
+    /// A DPoP-bound token (`cnf.jkt`) came without a proof, or as a plain Bearer token.
+    DpopProofRequired,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 29] = [
+    pub const ALL: [ErrorKind; 34] = [
         ErrorKind::MalformedToken,
         ErrorKind::UnsupportedAlgorithm,
         ErrorKind::AlgorithmNotAllowed,
@@ -110,6 +125,11 @@ impl ErrorKind {
         ErrorKind::InvalidResponse,
         ErrorKind::InvalidCallback,
         ErrorKind::InvalidConfig,
+        ErrorKind::InvalidDpopProof,
+        ErrorKind::DpopReplay,
+        ErrorKind::DpopKeyMismatch,
+        ErrorKind::UseDpopNonce,
+        ErrorKind::DpopProofRequired,
     ];
 
     /// The stable snake_case name of this kind (for example `token_expired`).
@@ -144,6 +164,11 @@ impl ErrorKind {
             ErrorKind::InvalidResponse => "invalid_response",
             ErrorKind::InvalidCallback => "invalid_callback",
             ErrorKind::InvalidConfig => "invalid_config",
+            ErrorKind::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorKind::DpopReplay => "dpop_replay",
+            ErrorKind::DpopKeyMismatch => "dpop_key_mismatch",
+            ErrorKind::UseDpopNonce => "use_dpop_nonce",
+            ErrorKind::DpopProofRequired => "dpop_proof_required",
         }
     }
 }

@@ -29,6 +29,7 @@
 //! the set is parsed, and unusable ones are set aside with their reason.
 
 pub mod discovery;
+mod dpop;
 mod error;
 pub mod http;
 mod jose;
@@ -40,6 +41,13 @@ pub use jose::{base64url, jws};
 pub use oauth::{form_request, token_request};
 
 pub use discovery::{DiscoveryDocument, DiscoveryPolicy, MetadataKind, discovery_url};
+pub use dpop::htu::{MAX_HTU_LEN, normalize_htu};
+pub use dpop::key::{DPOP_KEY_ALGORITHMS, DPOP_PROOF_TYP, DpopKey, ProofRequest, access_token_hash};
+pub use dpop::nonce::DpopNonces;
+pub use dpop::verify::{
+    DEFAULT_PROOF_LEEWAY_SECS, DEFAULT_PROOF_MAX_AGE_SECS, DpopRules, MAX_JTI_LEN, MAX_PROOF_LEN, NonceRule,
+    VerifiedProof, bound_jkt, check_binding,
+};
 pub use error::{Error, ErrorKind};
 pub use jose::algorithm::{Algorithm, AlgorithmSet, Curve, KeyFamily};
 pub use jose::jwk::{KeyType, MAX_RSA_BITS, MIN_RSA_BITS, VerifyingKey, default_algorithm, thumbprint};

@@ -46,6 +46,14 @@ const DEFERRED: &[(&str, &str)] = &[
         "DISC-006",
         "Authority: HTTP error status from the provider (executed by crates/identity-model/tests/conformance_authority.rs)",
     ),
+    (
+        "DPOP-004",
+        "DPoP client: TokenClient retry on use_dpop_nonce and the per-server nonce cache (issue 13, client side, not built yet); the proof's nonce claim and the server's nonce rule are tested in tests/dpop.rs",
+    ),
+    (
+        "DPOP-008",
+        "DPoP client: the resource request helper sending Authorization: DPoP (issue 13, client side, not built yet)",
+    ),
 ];
 
 /// Whole files whose capability is built later.
@@ -62,7 +70,6 @@ const DEFERRED_FILES: &[(&str, &str)] = &[
     ("revocation.json", "token requests: executed by crates/identity-model/tests/conformance_tokens.rs"),
     ("token-exchange.json", "token requests: executed by crates/identity-model/tests/conformance_tokens.rs"),
     ("userinfo.json", "token requests: executed by crates/identity-model/tests/conformance_tokens.rs"),
-    ("dpop.json", "DPoP (later issue)"),
 ];
 
 fn spec_dir() -> PathBuf {
@@ -300,12 +307,145 @@ fn run_discovery(executed: &mut BTreeSet<String>) {
     executed.insert("DISC-010".into());
 }
 
+/// A compact JWS's header and payload, decoded (not verified).
+fn decode_parts(token: &str) -> (Map<String, Value>, Map<String, Value>) {
+    let part = |i: usize| -> Map<String, Value> {
+        let segment = token.split('.').nth(i).unwrap();
+        serde_json::from_slice(&identity_model_core::base64url::decode(segment.as_bytes()).unwrap()).unwrap()
+    };
+    (part(0), part(1))
+}
+
+fn run_dpop(executed: &mut BTreeSet<String>) {
+    use identity_model_core::{
+        DpopKey, DpopRules, KeyType, ProofRequest, access_token_hash, check_binding, thumbprint,
+    };
+    let fixture_key = |name: &str| {
+        let pair = load(&format!("test-fixtures/dpop/{name}"));
+        let key = DpopKey::from_jwk(pair["private"].as_object().unwrap(), None).unwrap();
+        assert_eq!(key.thumbprint(), pair["thumbprint"].as_str().unwrap(), "{name}");
+        key
+    };
+    let keys = [fixture_key("dpop-keypair-es256.json"), fixture_key("dpop-keypair-rs256.json")];
+    let now = UnixTime::from_secs(1_732_200_000);
+    let url = "https://server.example.com/token";
+
+    // DPOP-001, DPOP-002: the token-request proof's shape, for an EC and an RSA key.
+    for key in &keys {
+        let proof = key.proof(&ProofRequest::new("POST", url), now).unwrap();
+        let (header, payload) = decode_parts(&proof);
+        assert_eq!(header["typ"], "dpop+jwt");
+        assert_eq!(header["alg"], key.alg().as_str());
+        let jwk = header["jwk"].as_object().unwrap();
+        let members: BTreeSet<&str> = jwk.keys().map(String::as_str).collect();
+        let public: BTreeSet<&str> = ["kty", "crv", "x", "y", "n", "e"].into();
+        assert!(members.is_subset(&public), "only public members: {members:?}");
+        assert!(!header.contains_key("kid"));
+        assert!(payload["jti"].as_str().is_some_and(|j| j.len() >= 22), "128-bit jti");
+        assert_eq!(payload["htm"], "POST");
+        assert_eq!(payload["htu"], url);
+        assert_eq!(payload["iat"], now.as_secs());
+        assert!(!payload.contains_key("ath"), "a token-request proof has no ath");
+        let again = key.proof(&ProofRequest::new("POST", url), now).unwrap();
+        assert_ne!(decode_parts(&again).1["jti"], payload["jti"], "a fresh jti per proof");
+        let verified = DpopRules::new().verify(&proof, "POST", url, None, now).unwrap();
+        assert_eq!(verified.jkt, key.thumbprint());
+    }
+    executed.insert("DPOP-001".into());
+    executed.insert("DPOP-002".into());
+
+    // DPOP-003: ath.
+    for pair in load("test-fixtures/dpop/dpop-ath-pairs.json")["pairs"].as_array().unwrap() {
+        let token = pair["access_token"].as_str().unwrap();
+        assert_eq!(access_token_hash(token), pair["ath"].as_str().unwrap());
+        let request = ProofRequest::new("GET", "https://resource.example.com/protectedresource")
+            .with_access_token(token);
+        let proof = keys[0].proof(&request, now).unwrap();
+        assert_eq!(decode_parts(&proof).1["ath"], pair["ath"]);
+    }
+    executed.insert("DPOP-003".into());
+
+    // DPOP-005: thumbprints, and cnf.jkt binding.
+    for pair in load("test-fixtures/dpop/dpop-thumbprint-pairs.json")["pairs"].as_array().unwrap() {
+        let jwk = pair["jwk"].as_object().unwrap();
+        let kty = match jwk["kty"].as_str().unwrap() {
+            "RSA" => KeyType::Rsa,
+            "EC" => KeyType::Ec,
+            "OKP" => KeyType::Okp,
+            other => panic!("kty {other}"),
+        };
+        assert_eq!(
+            thumbprint(kty, jwk).unwrap(),
+            pair["thumbprint"].as_str().unwrap(),
+            "{}",
+            pair["description"]
+        );
+    }
+    let bound = load("test-fixtures/dpop/dpop-bound-token.json");
+    assert_eq!(bound["payload"]["cnf"]["jkt"].as_str().unwrap(), keys[0].thumbprint());
+    let claims = identity_model_core::Claims::from_json(bound["payload"].to_string().into_bytes()).unwrap();
+    let resource = "https://resource.example.com/protectedresource";
+    let at = "example-dpop-bound-access-token-value";
+    let request = ProofRequest::new("GET", resource).with_access_token(at);
+    let by_bound_key = DpopRules::new()
+        .verify(&keys[0].proof(&request, now).unwrap(), "GET", resource, Some(at), now)
+        .unwrap();
+    check_binding(&claims, Some(&by_bound_key)).unwrap();
+    let by_other_key = DpopRules::new()
+        .verify(&keys[1].proof(&request, now).unwrap(), "GET", resource, Some(at), now)
+        .unwrap();
+    assert_eq!(check_binding(&claims, Some(&by_other_key)).unwrap_err().kind(), ErrorKind::DpopKeyMismatch);
+    assert_eq!(check_binding(&claims, None).unwrap_err().kind(), ErrorKind::DpopProofRequired);
+    executed.insert("DPOP-005".into());
+
+    // DPOP-006: wrong htm or htu, symmetric or none algorithm, no jwk.
+    let proof = keys[0].proof(&ProofRequest::new("POST", url), now).unwrap();
+    let wrong_htm = DpopRules::new().verify(&proof, "GET", url, None, now).unwrap_err();
+    assert_eq!((wrong_htm.kind(), wrong_htm.claim()), (ErrorKind::InvalidDpopProof, Some("htm")));
+    let wrong_htu =
+        DpopRules::new().verify(&proof, "POST", "https://server.example.com/other", None, now).unwrap_err();
+    assert_eq!((wrong_htu.kind(), wrong_htu.claim()), (ErrorKind::InvalidDpopProof, Some("htu")));
+    let claims = json!({"jti": "j", "htm": "POST", "htu": url, "iat": now.as_secs()});
+    let hmac = SigningKey::generate(Algorithm::HS256).unwrap();
+    let mut header = Map::new();
+    header.insert("typ".into(), "dpop+jwt".into());
+    header.insert("jwk".into(), Value::Object(hmac.verification_jwk()));
+    let symmetric = hmac.sign_compact(header, claims.to_string().as_bytes()).unwrap();
+    let b64 = |v: &Value| identity_model_core::base64url::encode(v.to_string());
+    let none = format!(
+        "{}.{}.",
+        b64(&json!({"typ": "dpop+jwt", "alg": "none", "jwk": keys[0].public_jwk()})),
+        b64(&claims)
+    );
+    let signer = SigningKey::generate(Algorithm::ES256).unwrap();
+    let mut header = Map::new();
+    header.insert("typ".into(), "dpop+jwt".into());
+    let no_jwk = signer.sign_compact(header, claims.to_string().as_bytes()).unwrap();
+    for (name, bad) in [("HS256", symmetric), ("none", none), ("no jwk", no_jwk)] {
+        let err = DpopRules::new().verify(&bad, "POST", url, None, now).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidDpopProof, "{name}: {err}");
+    }
+    executed.insert("DPOP-006".into());
+
+    // DPOP-007: key generation.
+    let es = DpopKey::generate(Algorithm::ES256).unwrap();
+    assert_eq!(es.public_jwk()["crv"], "P-256");
+    assert!(es.private_jwk().unwrap().contains_key("d"));
+    let rs = DpopKey::generate(Algorithm::RS256).unwrap();
+    let n =
+        identity_model_core::base64url::decode(rs.public_jwk()["n"].as_str().unwrap().as_bytes()).unwrap();
+    assert!(n.len() * 8 >= 2048, "{} bits", n.len() * 8);
+    assert_eq!(DpopKey::generate(Algorithm::HS256).unwrap_err().kind(), ErrorKind::InvalidKey);
+    executed.insert("DPOP-007".into());
+}
+
 #[test]
 fn every_conformance_case_is_executed_or_deferred() {
     let mut executed = BTreeSet::new();
     run_validation(&mut executed);
     run_jwks(&mut executed);
     run_discovery(&mut executed);
+    run_dpop(&mut executed);
 
     let mut untraced = Vec::new();
     for entry in std::fs::read_dir(spec_dir().join("conformance")).unwrap() {
