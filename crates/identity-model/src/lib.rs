@@ -27,6 +27,7 @@ mod clock;
 mod config;
 mod flight;
 mod http;
+mod replay;
 mod runtime;
 #[cfg(feature = "tower")]
 mod service;
@@ -44,15 +45,19 @@ pub use http::{Backoff, RetryDecision};
 pub use identity_model_core::{
     ASSERTION_LIFETIME_SECS, Algorithm, AlgorithmSet, AssertionAudience, AuthorizationRequest,
     BACKCHANNEL_LOGOUT_EVENT, Claims, Client, ClientAuth, Curve, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN,
-    DeviceAuthorization, DevicePoller, DiscoveryDocument, DiscoveryPolicy, EndpointResponse, Endpoints,
-    Error, ErrorKind, FormRequest, Grant, Header, IdTokenValidation, Introspection, JWT_BEARER_ASSERTION,
-    KeyFamily, KeySet, KeySetLimits, KeyType, MAX_DEVICE_EXPIRES_IN_SECS, MAX_EXPIRES_IN_SECS,
-    MAX_INTERVAL_SECS, MAX_RSA_BITS, MIN_RSA_BITS, MetadataKind, Method, NumericDate, OAuthError, Pkce,
-    PollStep, PushedAuthorization, RejectedKey, RetryClass, SLOW_DOWN_STEP, Secret, SigningKey,
-    TokenExchange, TokenRequest, TokenResponse, UnixTime, UnverifiedToken, UserInfo, ValidToken, Validation,
-    VerifiedJws, VerifyingKey, base64url, challenge_s256, default_algorithm, discovery_url, jws,
-    left_half_hash, random_id, revocation_result, sha256, thumbprint, token_type, validate_logout_token,
+    DEFAULT_PROOF_LEEWAY_SECS, DEFAULT_PROOF_MAX_AGE_SECS, DPOP_KEY_ALGORITHMS, DPOP_PROOF_TYP,
+    DeviceAuthorization, DevicePoller, DiscoveryDocument, DiscoveryPolicy, DpopKey, DpopNonces, DpopRules,
+    EndpointResponse, Endpoints, Error, ErrorKind, FormRequest, Grant, Header, IdTokenValidation,
+    Introspection, JWT_BEARER_ASSERTION, KeyFamily, KeySet, KeySetLimits, KeyType,
+    MAX_DEVICE_EXPIRES_IN_SECS, MAX_EXPIRES_IN_SECS, MAX_INTERVAL_SECS, MAX_RSA_BITS, MIN_RSA_BITS,
+    MetadataKind, Method, NonceRule, NumericDate, OAuthError, Pkce, PollStep, ProofRequest,
+    PushedAuthorization, RejectedKey, RetryClass, SLOW_DOWN_STEP, Secret, SigningKey, TokenExchange,
+    TokenRequest, TokenResponse, UnixTime, UnverifiedToken, UserInfo, ValidToken, Validation, VerifiedJws,
+    VerifiedProof, VerifyingKey, access_token_hash, base64url, bound_jkt, challenge_s256, check_binding,
+    default_algorithm, discovery_url, jws, left_half_hash, normalize_htu, random_id, revocation_result,
+    sha256, thumbprint, token_type, validate_logout_token,
 };
+pub use replay::{MemoryReplayStore, ReplayFuture, ReplayStore, logout_replay_key, record_proof};
 pub use runtime::new_runtime;
 #[cfg(feature = "axum")]
 pub use service::{AuthRejection, Authenticated, MaybeAuthenticated};

@@ -1,0 +1,111 @@
+//! The replay store: once per key, expiry on the injected clock, bounded and failing closed.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use std::sync::Arc;
+
+use identity_model::{
+    DpopKey, DpopRules, ErrorKind, FixedClock, MemoryReplayStore, ProofRequest, ReplayStore, UnixTime,
+    logout_replay_key, record_proof, sha256,
+};
+
+fn key(i: u64) -> [u8; 32] {
+    sha256(&i.to_le_bytes())
+}
+
+#[tokio::test]
+async fn once_per_key_until_it_expires() {
+    let clock = FixedClock::new(UnixTime::from_secs(1_000));
+    let store = MemoryReplayStore::new(1_000).with_clock(Arc::new(clock.clone()));
+    let until = UnixTime::from_secs(1_300);
+    assert!(store.insert_once(&key(1), until).await.unwrap());
+    assert!(!store.insert_once(&key(1), until).await.unwrap(), "a replay");
+    assert!(store.insert_once(&key(2), until).await.unwrap(), "another key is independent");
+    clock.set(UnixTime::from_secs(1_299));
+    assert!(!store.insert_once(&key(1), until).await.unwrap(), "still inside its life");
+    clock.set(UnixTime::from_secs(1_300));
+    assert!(
+        store.insert_once(&key(1), UnixTime::from_secs(1_600)).await.unwrap(),
+        "expired: a first use again"
+    );
+}
+
+#[tokio::test]
+async fn expired_entries_make_room_as_time_moves() {
+    let clock = FixedClock::new(UnixTime::from_secs(0));
+    let store = MemoryReplayStore::new(1_600).with_clock(Arc::new(clock.clone()));
+    for i in 0..20_000u64 {
+        let now = (i / 10) as i64;
+        clock.set(UnixTime::from_secs(now));
+        assert!(store.insert_once(&key(i), UnixTime::from_secs(now + 5)).await.unwrap(), "insert {i}");
+    }
+    assert!(store.len() <= 1_600, "{} entries", store.len());
+}
+
+#[tokio::test]
+async fn full_means_refused_until_entries_expire() {
+    let clock = FixedClock::new(UnixTime::from_secs(0));
+    // 16 shards of one entry each.
+    let store = MemoryReplayStore::new(16).with_clock(Arc::new(clock.clone()));
+    let mut refused = 0;
+    for i in 0..200 {
+        match store.insert_once(&key(i), UnixTime::from_secs(10)).await {
+            Ok(true) => {}
+            Ok(false) => panic!("distinct keys are never replays"),
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::DpopReplay);
+                refused += 1;
+            }
+        }
+    }
+    assert!(store.len() <= 16, "{} entries", store.len());
+    assert_eq!(refused, 200 - store.len());
+    clock.set(UnixTime::from_secs(10));
+    for i in 200..216 {
+        let _ = store.insert_once(&key(i), UnixTime::from_secs(20)).await;
+    }
+    assert!(store.len() <= 16);
+    assert!(store.insert_once(&key(0), UnixTime::from_secs(20)).await.is_ok() || store.len() == 16);
+}
+
+#[test]
+fn threads_racing_on_one_key_let_exactly_one_through() {
+    let store = MemoryReplayStore::new(1_000);
+    let until = UnixTime::from_secs(i64::MAX / 2);
+    let firsts: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            (0..8).map(|_| scope.spawn(|| store.insert_once_now(&key(42), until).unwrap())).collect();
+        handles.into_iter().map(|h| usize::from(h.join().unwrap())).sum()
+    });
+    assert_eq!(firsts, 1);
+}
+
+#[tokio::test]
+async fn a_replayed_proof_is_dpop_replay_and_one_clients_jti_does_not_burn_anothers() {
+    let now = UnixTime::from_secs(1_800_000_000);
+    let store = MemoryReplayStore::new(1_000).with_clock(Arc::new(FixedClock::new(now)));
+    let url = "https://api.example/orders";
+    let a = DpopKey::generate_default().unwrap();
+    let proof = a.proof(&ProofRequest::new("GET", url), now).unwrap();
+    let verified = DpopRules::new().verify(&proof, "GET", url, None, now).unwrap();
+    record_proof(&store, &verified).await.unwrap();
+    assert_eq!(record_proof(&store, &verified).await.unwrap_err().kind(), ErrorKind::DpopReplay);
+    // Another key's proof with the very same jti.
+    let mut same_jti = verified.clone();
+    same_jti.jkt = DpopKey::generate_default().unwrap().thumbprint().to_owned();
+    let mut keyed = same_jti.jkt.clone().into_bytes();
+    keyed.push(0);
+    keyed.extend_from_slice(same_jti.jti.as_bytes());
+    same_jti.replay_key = sha256(&keyed);
+    record_proof(&store, &same_jti).await.unwrap();
+}
+
+#[test]
+fn logout_keys_are_per_issuer() {
+    assert_ne!(logout_replay_key("https://a.example", "j"), logout_replay_key("https://b.example", "j"));
+    assert_eq!(logout_replay_key("https://a.example", "j"), logout_replay_key("https://a.example", "j"));
+    assert_ne!(
+        logout_replay_key("https://a.example", "j\0x"),
+        logout_replay_key("https://a.example\0j", "x")
+    );
+}
