@@ -91,5 +91,10 @@ fn replay_insert(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, replay_insert);
-criterion_main!(benches);
+mod harness {
+    #![allow(missing_docs)]
+    use super::*;
+    criterion_group!(benches, replay_insert);
+}
+
+criterion_main!(harness::benches);
