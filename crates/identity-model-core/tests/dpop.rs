@@ -190,3 +190,16 @@ fn forge_with_jti(key: &DpopKey, jti: &str) -> String {
     let claims = json!({"jti": jti, "htm": "GET", "htu": URL, "iat": NOW.as_secs()});
     forge(&signer, json!({"typ": "dpop+jwt"}), claims)
 }
+
+#[test]
+fn every_dpop_key_exports_a_private_jwk_that_reads_back_as_the_same_key() {
+    for alg in identity_model_core::DPOP_KEY_ALGORITHMS {
+        let key = DpopKey::generate(alg).unwrap();
+        let private = key.private_jwk().unwrap_or_else(|| panic!("{alg} exports"));
+        assert!(private.contains_key("d"), "{alg}");
+        let again = DpopKey::from_jwk(&private, Some(alg)).unwrap();
+        assert_eq!(again.thumbprint(), key.thumbprint(), "{alg}");
+        let proof = again.proof(&ProofRequest::new("GET", URL), NOW).unwrap();
+        assert_eq!(DpopRules::new().verify(&proof, "GET", URL, None, NOW).unwrap().jkt, key.thumbprint());
+    }
+}

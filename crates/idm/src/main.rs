@@ -4,6 +4,7 @@ mod bench;
 mod decode;
 mod demo;
 mod discover;
+mod dpop;
 mod provider;
 mod remote;
 mod serve;
@@ -48,6 +49,9 @@ enum Command {
     /// Get tokens (client credentials, refresh, exchange, device), introspect, revoke, userinfo.
     /// Exit 0: success; 1: the provider refused (the OAuth error as JSON with --json); 2: usage.
     Token(token::Args),
+    /// DPoP (RFC 9449): `idm dpop key` prints a new private JWK, `idm dpop proof` a proof for
+    /// one request.
+    Dpop(dpop::Args),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Provider(args) => provider::run(args),
         Command::Token(args) => token::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Dpop(args) => dpop::run(args),
     }
 }
 

@@ -43,6 +43,25 @@ pub(crate) struct Args {
     /// Require this header `typ` (e.g. `at+jwt`, which also accepts `application/at+jwt`).
     #[arg(long = "token-type")]
     token_type: Option<String>,
+    /// A DPoP proof (RFC 9449) sent with the token: validated against --method and --url,
+    /// with `ath` checked against the token and the token's `cnf.jkt` against the proof's key.
+    /// Without it, a token bound to a key (`cnf.jkt`) is `dpop_proof_required`. `--now`
+    /// applies to the proof's `iat` too. (A single run has no replay memory: `jti` reuse is
+    /// caught by `idm serve` and the library's replay store.)
+    #[arg(long, value_name = "PROOF", requires_all = ["method", "url"])]
+    dpop: Option<String>,
+    /// The request method the proof must name (htm). With --dpop.
+    #[arg(long, value_name = "M", requires = "dpop")]
+    method: Option<String>,
+    /// The request URL the proof must name (htu, compared normalized). With --dpop.
+    #[arg(long, value_name = "U", requires = "dpop")]
+    url: Option<String>,
+    /// The server requires this nonce in the proof (use_dpop_nonce otherwise). With --dpop.
+    #[arg(long = "dpop-nonce", value_name = "N", requires = "dpop")]
+    dpop_nonce: Option<String>,
+    /// The oldest proof accepted, in seconds since its iat. With --dpop.
+    #[arg(long = "dpop-max-age", value_name = "SECONDS", default_value_t = identity_model::DEFAULT_PROOF_MAX_AGE_SECS)]
+    dpop_max_age: u32,
 }
 
 pub(crate) fn parse_alg(name: &str) -> Result<Algorithm, String> {
@@ -82,7 +101,17 @@ pub(crate) fn run(args: Args) -> ExitCode {
         Err(code) => return code,
     };
     let now = args.now.map_or_else(|| SystemClock.now(), UnixTime::from_secs);
-    match rules.validate(&token, &keys, now) {
+    answer(&args, &token, rules.validate(&token, &keys, now), now)
+}
+
+/// The answer for a validated (or refused) token: with its DPoP proof checked, if any.
+fn answer(
+    args: &Args,
+    token: &str,
+    result: Result<identity_model::ValidToken, Error>,
+    now: UnixTime,
+) -> ExitCode {
+    match result.and_then(|valid| check_dpop(args, token, &valid, now).map(|()| valid)) {
         Ok(valid) => {
             println!("{}", valid.claims.raw_json());
             ExitCode::SUCCESS
@@ -92,6 +121,27 @@ pub(crate) fn run(args: Args) -> ExitCode {
             ExitCode::from(EXIT_INVALID)
         }
     }
+}
+
+/// The proof against the request and the token; without a proof, the token must be unbound.
+fn check_dpop(
+    args: &Args,
+    token: &str,
+    valid: &identity_model::ValidToken,
+    now: UnixTime,
+) -> Result<(), Error> {
+    let Some(proof) = &args.dpop else {
+        return identity_model::check_binding(&valid.claims, None);
+    };
+    let (Some(method), Some(url)) = (&args.method, &args.url) else {
+        unreachable!("clap requires --method and --url with --dpop");
+    };
+    let mut rules = identity_model::DpopRules::new().max_age_secs(args.dpop_max_age);
+    if let Some(nonce) = &args.dpop_nonce {
+        rules = rules.nonce(identity_model::NonceRule::Exact(nonce.clone()));
+    }
+    let verified = rules.verify(proof.trim(), method, url, Some(token), now)?;
+    identity_model::check_binding(&valid.claims, Some(&verified))
 }
 
 fn load_keys(path: &std::path::Path) -> Result<KeySet, ExitCode> {
@@ -145,21 +195,15 @@ fn validate_with_discovery(args: &Args, token: &str, rules: Validation) -> ExitC
         Ok(a) => a,
         Err(e) => return crate::remote::print_error(&e),
     };
+    let now = args.now.map_or_else(|| SystemClock.now(), UnixTime::from_secs);
     match crate::remote::block_on(authority.validate(token)) {
         Err(code) => code,
-        Ok(Ok(valid)) => {
-            println!("{}", valid.claims.raw_json());
-            ExitCode::SUCCESS
-        }
         Ok(Err(e)) if crate::remote::is_unobtainable(e.kind()) => {
             eprintln!("idm: keys could not be obtained: {e}");
             print_failure(e.kind().as_str(), e.message());
             ExitCode::from(EXIT_NO_KEYS)
         }
-        Ok(Err(e)) => {
-            report(&e);
-            ExitCode::from(EXIT_INVALID)
-        }
+        Ok(result) => answer(args, token, result, now),
     }
 }
 

@@ -7,4 +7,5 @@ pub(crate) mod jwk;
 pub mod jws;
 pub(crate) mod key_set;
 mod roca;
+mod rsa_der;
 pub(crate) mod signing;

@@ -191,12 +191,21 @@ impl SigningKey {
         std::mem::take(map)
     }
 
-    /// The private JWK (public members plus `d`, or `k`), for writing a key file: EC, OKP and
-    /// oct keys. `None` for RSA, whose CRT parameters aws-lc-rs does not expose.
+    /// The private JWK (public members plus `d`, the RSA primes and CRT values, or `k`), for
+    /// writing a key file. `None` only if the key cannot be exported.
     pub fn private_jwk(&self) -> Option<Map<String, Value>> {
         use aws_lc_rs::encoding::AsBigEndian as _;
         let d = match &self.inner {
-            Inner::Rsa(_) => return None,
+            Inner::Rsa(pair) => {
+                use aws_lc_rs::encoding::{AsDer as _, Pkcs8V1Der};
+                let der: Pkcs8V1Der<'_> = pair.as_der().ok()?;
+                let members = super::rsa_der::rsa_private_members(der.as_ref())?;
+                let mut jwk = self.verification_jwk();
+                for (name, value) in ["n", "e", "d", "p", "q", "dp", "dq", "qi"].iter().zip(members).skip(2) {
+                    jwk.insert((*name).into(), base64url::encode(value).into());
+                }
+                return Some(jwk);
+            }
             Inner::Ec(pair, _) => {
                 let private: aws_lc_rs::encoding::EcPrivateKeyBin<'_> =
                     pair.private_key().as_be_bytes().ok()?;

@@ -1,0 +1,280 @@
+//! `idm dpop key`, `idm dpop proof` and `idm validate --dpop`: the kinds of issue 13 at the
+//! command line, with the exit codes and JSON of `idm validate`.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use identity_model::{Algorithm, DpopKey, ProofRequest, SigningKey, UnixTime};
+use serde_json::{Value, json};
+
+const ISS: &str = "https://issuer.example";
+const AUD: &str = "https://api.example";
+const URL: &str = "https://api.example/orders";
+const NOW: i64 = 1_800_000_000;
+
+fn idm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_idm")).args(args).output().unwrap()
+}
+
+fn stdout_json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+struct Setup {
+    dir: PathBuf,
+    issuer: SigningKey,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Setup {
+    fn new() -> Setup {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("idm-dpop-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let issuer = SigningKey::generate(Algorithm::ES256).unwrap();
+        let jwks = json!({"keys": [issuer.verification_jwk()]});
+        std::fs::write(dir.join("jwks.json"), jwks.to_string()).unwrap();
+        Setup { dir, issuer }
+    }
+
+    fn jwks(&self) -> String {
+        self.dir.join("jwks.json").to_string_lossy().into_owned()
+    }
+
+    fn token(&self, jkt: Option<&str>) -> String {
+        let mut claims = json!({"iss": ISS, "aud": AUD, "sub": "s", "exp": NOW + 600, "iat": NOW});
+        if let Some(jkt) = jkt {
+            claims["cnf"] = json!({"jkt": jkt});
+        }
+        self.issuer.sign_jwt(Some("at+jwt"), &claims).unwrap()
+    }
+
+    /// `idm validate` of `token` with `extra` flags, as of NOW.
+    fn validate(&self, token: &str, extra: &[&str]) -> Output {
+        let now = NOW.to_string();
+        let jwks = self.jwks();
+        let mut args =
+            vec!["validate", token, "--issuer", ISS, "--audience", AUD, "--jwks", &jwks, "--now", &now];
+        args.extend_from_slice(extra);
+        idm(&args)
+    }
+}
+
+fn kind(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let json = stdout_json(out);
+    assert_eq!(json["valid"], false);
+    json["error"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_key_from_idm_dpop_key_signs_proofs_that_idm_validate_accepts() {
+    let setup = Setup::new();
+    for alg in ["ES256", "EdDSA", "PS256", "RS256"] {
+        let out = idm(&["dpop", "key", "--alg", alg]);
+        assert!(out.status.success(), "{alg}: {}", String::from_utf8_lossy(&out.stderr));
+        let jwk = stdout_json(&out);
+        assert!(jwk["d"].is_string(), "{alg}: a private JWK");
+        let path = setup.dir.join(format!("{alg}.jwk"));
+        std::fs::write(&path, jwk.to_string()).unwrap();
+        let key = DpopKey::from_jwk(jwk.as_object().unwrap(), None).unwrap();
+        let token = setup.token(Some(key.thumbprint()));
+        let now = NOW.to_string();
+        let path = path.to_string_lossy().into_owned();
+        let out = idm(&[
+            "dpop", "proof", "--key", &path, "--method", "GET", "--url", URL, "--token", &token, "--now",
+            &now,
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let proof = String::from_utf8(out.stdout).unwrap();
+        let out = setup.validate(&token, &["--dpop", proof.trim(), "--method", "GET", "--url", URL]);
+        assert!(out.status.success(), "{alg}: {}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(stdout_json(&out)["cnf"]["jkt"], key.thumbprint());
+    }
+    assert_eq!(idm(&["dpop", "key", "--alg", "HS256"]).status.code(), Some(2));
+}
+
+#[test]
+fn every_mistake_gets_its_kind() {
+    let setup = Setup::new();
+    let key = DpopKey::generate_default().unwrap();
+    let other = DpopKey::generate_default().unwrap();
+    let bound = setup.token(Some(key.thumbprint()));
+    let unbound = setup.token(None);
+    let at = |secs: i64| UnixTime::from_secs(secs);
+    let proof =
+        |key: &DpopKey, method: &str, url: &str, token: Option<&str>, nonce: Option<&str>, iat: i64| {
+            let mut request = ProofRequest::new(method, url);
+            if let Some(token) = token {
+                request = request.with_access_token(token);
+            }
+            if let Some(nonce) = nonce {
+                request = request.with_nonce(nonce);
+            }
+            key.proof(&request, at(iat)).unwrap()
+        };
+    let good = proof(&key, "GET", URL, Some(&bound), None, NOW);
+    let cases: Vec<(&str, &str, Vec<String>, &str)> = vec![
+        ("bound token as plain bearer", &bound, vec![], "dpop_proof_required"),
+        (
+            "htm",
+            &bound,
+            vec!["--dpop".into(), good.clone(), "--method".into(), "POST".into(), "--url".into(), URL.into()],
+            "invalid_dpop_proof",
+        ),
+        (
+            "htu",
+            &bound,
+            vec![
+                "--dpop".into(),
+                good.clone(),
+                "--method".into(),
+                "GET".into(),
+                "--url".into(),
+                "https://api.example/admin".into(),
+            ],
+            "invalid_dpop_proof",
+        ),
+        (
+            "iat too old",
+            &bound,
+            vec![
+                "--dpop".into(),
+                proof(&key, "GET", URL, Some(&bound), None, NOW - 301),
+                "--method".into(),
+                "GET".into(),
+                "--url".into(),
+                URL.into(),
+            ],
+            "invalid_dpop_proof",
+        ),
+        (
+            "iat in the future",
+            &bound,
+            vec![
+                "--dpop".into(),
+                proof(&key, "GET", URL, Some(&bound), None, NOW + 60),
+                "--method".into(),
+                "GET".into(),
+                "--url".into(),
+                URL.into(),
+            ],
+            "invalid_dpop_proof",
+        ),
+        (
+            "ath of another token",
+            &bound,
+            vec![
+                "--dpop".into(),
+                proof(&key, "GET", URL, Some(&unbound), None, NOW),
+                "--method".into(),
+                "GET".into(),
+                "--url".into(),
+                URL.into(),
+            ],
+            "invalid_dpop_proof",
+        ),
+        (
+            "ath missing",
+            &bound,
+            vec![
+                "--dpop".into(),
+                proof(&key, "GET", URL, None, None, NOW),
+                "--method".into(),
+                "GET".into(),
+                "--url".into(),
+                URL.into(),
+            ],
+            "invalid_dpop_proof",
+        ),
+        (
+            "another key",
+            &bound,
+            vec![
+                "--dpop".into(),
+                proof(&other, "GET", URL, Some(&bound), None, NOW),
+                "--method".into(),
+                "GET".into(),
+                "--url".into(),
+                URL.into(),
+            ],
+            "dpop_key_mismatch",
+        ),
+        (
+            "unbound token with a proof",
+            &unbound,
+            vec![
+                "--dpop".into(),
+                proof(&key, "GET", URL, Some(&unbound), None, NOW),
+                "--method".into(),
+                "GET".into(),
+                "--url".into(),
+                URL.into(),
+            ],
+            "dpop_key_mismatch",
+        ),
+        (
+            "nonce required, none sent",
+            &bound,
+            vec![
+                "--dpop".into(),
+                good.clone(),
+                "--method".into(),
+                "GET".into(),
+                "--url".into(),
+                URL.into(),
+                "--dpop-nonce".into(),
+                "n-1".into(),
+            ],
+            "use_dpop_nonce",
+        ),
+        (
+            "not a JWS",
+            &bound,
+            vec![
+                "--dpop".into(),
+                "not-a-proof".into(),
+                "--method".into(),
+                "GET".into(),
+                "--url".into(),
+                URL.into(),
+            ],
+            "invalid_dpop_proof",
+        ),
+    ];
+    for (name, token, extra, expected) in cases {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        assert_eq!(kind(&setup.validate(token, &extra)), expected, "{name}");
+    }
+    // The nonce, the max age and normalized URLs, accepted.
+    let with_nonce = proof(&key, "GET", URL, Some(&bound), Some("n-1"), NOW - 500);
+    let out = setup.validate(
+        &bound,
+        &[
+            "--dpop",
+            &with_nonce,
+            "--method",
+            "GET",
+            "--url",
+            "HTTPS://API.example:443/orders?x=1",
+            "--dpop-nonce",
+            "n-1",
+            "--dpop-max-age",
+            "600",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    // An unbound token without a proof is a bearer token as before.
+    assert!(setup.validate(&unbound, &[]).status.success());
+    // --method without --dpop is a usage error.
+    assert_eq!(setup.validate(&unbound, &["--method", "GET"]).status.code(), Some(2));
+}
