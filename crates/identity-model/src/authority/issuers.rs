@@ -23,6 +23,12 @@ impl Issuers {
         Issuers::default()
     }
 
+    /// The time on one of the issuers' clocks (the system clock when there is none).
+    pub fn now(&self) -> identity_model_core::UnixTime {
+        use crate::clock::Clock as _;
+        self.by_issuer.values().next().map_or_else(|| crate::clock::SystemClock.now(), Authority::now)
+    }
+
     /// Pins `authority` under its issuer.
     pub fn with(mut self, authority: Authority) -> Self {
         self.max_token_len = self.max_token_len.max(authority.rules().token_len_limit());

@@ -330,6 +330,11 @@ enum Why {
 }
 
 impl Authority {
+    /// The time on this authority's clock (the one `exp`, `nbf` and `iat` are judged by).
+    pub fn now(&self) -> identity_model_core::UnixTime {
+        self.inner.clock.now()
+    }
+
     /// The issuer.
     pub fn issuer(&self) -> &str {
         &self.inner.issuer

@@ -40,6 +40,17 @@ pub(crate) fn bearer(
     format!("Bearer {}", params.join(", "))
 }
 
+/// A `DPoP` challenge (RFC 9449 section 7.1): `realm`, `error`, `error_description`, `algs`.
+pub(crate) fn dpop(realm: &str, error: &str, description: &str, algs: &str) -> String {
+    let params = [
+        format!("realm={}", quoted(realm)),
+        format!("error={}", quoted(error)),
+        format!("error_description={}", quoted(description)),
+        format!("algs={}", quoted(algs)),
+    ];
+    format!("DPoP {}", params.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@
 //! ```
 
 mod challenge;
+mod dpop;
 #[cfg(feature = "axum")]
 mod extract;
 
@@ -27,13 +28,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
-use identity_model_core::{Error, ErrorKind, ValidToken};
+use identity_model_core::{DpopRules, Error, ErrorKind, UnixTime, ValidToken, check_binding};
 
 #[cfg(feature = "axum")]
 pub use extract::{AuthRejection, Authenticated, MaybeAuthenticated};
 
 use crate::authority::{Authority, Issuers};
 use crate::http::transport::BoxFuture;
+use crate::replay::ReplayStore;
 
 #[derive(Debug, Clone)]
 enum Validator {
@@ -46,6 +48,14 @@ impl Validator {
         match self {
             Validator::One(authority) => authority.validate(token).await,
             Validator::Many(issuers) => issuers.validate(token).await,
+        }
+    }
+
+    /// The validator's clock (for a proof's `iat`).
+    fn now(&self) -> UnixTime {
+        match self {
+            Validator::One(authority) => authority.now(),
+            Validator::Many(issuers) => issuers.now(),
         }
     }
 }
@@ -69,13 +79,28 @@ pub enum Rejection {
     Unavailable(Error),
     /// The validator is misconfigured (500).
     Misconfigured(Error),
+    /// A DPoP failure (401 with a `DPoP` challenge naming the kind and the accepted `algs`):
+    /// `invalid_dpop_proof`, `dpop_replay`, `dpop_key_mismatch`, `dpop_proof_required`, or
+    /// `use_dpop_nonce` with the nonce to retry with (sent as `DPoP-Nonce`).
+    Dpop(Box<DpopRefusal>),
+}
+
+/// A DPoP refusal's content (see [`Rejection::Dpop`]).
+#[derive(Debug)]
+pub struct DpopRefusal {
+    /// What was wrong.
+    pub error: Error,
+    /// The accepted proof algorithms, space-separated (the challenge's `algs`).
+    pub algs: String,
+    /// A fresh nonce, for `use_dpop_nonce` (sent as `DPoP-Nonce`).
+    pub nonce: Option<String>,
 }
 
 impl Rejection {
     /// The HTTP status of the default answer.
     pub fn status(&self) -> StatusCode {
         match self {
-            Rejection::Missing | Rejection::Invalid(_) => StatusCode::UNAUTHORIZED,
+            Rejection::Missing | Rejection::Invalid(_) | Rejection::Dpop(_) => StatusCode::UNAUTHORIZED,
             Rejection::BadRequest(_) => StatusCode::BAD_REQUEST,
             Rejection::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Rejection::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -93,6 +118,7 @@ impl Rejection {
             Rejection::Invalid(e) | Rejection::Unavailable(e) | Rejection::Misconfigured(e) => {
                 e.kind().as_str()
             }
+            Rejection::Dpop(refusal) => refusal.error.kind().as_str(),
         }
     }
 
@@ -105,6 +131,7 @@ impl Rejection {
             Rejection::Invalid(e) | Rejection::Unavailable(e) | Rejection::Misconfigured(e) => {
                 e.message().into()
             }
+            Rejection::Dpop(refusal) => refusal.error.message().into(),
         }
     }
 
@@ -122,6 +149,10 @@ impl Rejection {
                 let scope = (!scopes.is_empty()).then_some(scopes.as_str());
                 Some(challenge::bearer(realm, Some("insufficient_scope"), None, scope))
             }
+            Rejection::Dpop(refusal) => {
+                let DpopRefusal { error, algs, .. } = refusal.as_ref();
+                Some(challenge::dpop(realm, error.kind().as_str(), error.message(), algs))
+            }
             Rejection::Unavailable(_) | Rejection::Misconfigured(_) => None,
         }
     }
@@ -134,6 +165,11 @@ impl Rejection {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
         }
         response.headers_mut().insert("x-auth-error", HeaderValue::from_static(self.kind()));
+        if let Rejection::Dpop(refusal) = self {
+            if let Some(value) = refusal.nonce.as_deref().and_then(|n| HeaderValue::from_str(n).ok()) {
+                response.headers_mut().insert("dpop-nonce", value);
+            }
+        }
         response
     }
 }
@@ -150,6 +186,7 @@ pub struct BearerLayer {
     predicate: Option<Predicate>,
     optional: bool,
     respond: Respond,
+    dpop: dpop::DpopSettings,
 }
 
 impl fmt::Debug for BearerLayer {
@@ -184,7 +221,34 @@ impl BearerLayer {
             predicate: None,
             optional: false,
             respond: Arc::new(|rejection, realm| rejection.response(realm)),
+            dpop: dpop::DpopSettings::default(),
         }
+    }
+
+    /// How DPoP proofs are judged (default [`DpopRules::new`]: asymmetric algorithms, 300 s).
+    pub fn dpop_rules(mut self, rules: DpopRules) -> Self {
+        self.dpop.rules = Arc::new(rules);
+        self
+    }
+
+    /// Where proofs' `jti`s are remembered (default: a [`crate::MemoryReplayStore`] of a
+    /// million entries shared by this layer's clones). Several instances share one store.
+    pub fn dpop_replay_store(mut self, store: Arc<dyn ReplayStore>) -> Self {
+        self.dpop.replay = store;
+        self
+    }
+
+    /// The public origin (`https://api.example`) that proofs' `htu` name: the request's path
+    /// is appended to it. Without it the origin is `https://` and the `Host` header; behind a
+    /// proxy that rewrites either, set it.
+    pub fn dpop_public_origin(mut self, origin: impl Into<String>) -> Self {
+        self.dpop.origin = Some(Arc::from(origin.into().trim_end_matches('/')));
+        self
+    }
+
+    /// The public origin set with [`BearerLayer::dpop_public_origin`].
+    pub fn public_origin(&self) -> Option<&str> {
+        self.dpop.origin.as_deref()
     }
 
     /// The `realm` of the challenges (default `api`).
@@ -227,10 +291,22 @@ impl BearerLayer {
         self
     }
 
-    /// Decides a request from its headers: the valid token (or `None` in optional mode
-    /// without one), or why it is refused.
+    /// Decides a request from its headers alone: the valid token (or `None` in optional mode
+    /// without one), or why it is refused. DPoP requests need the method and URI: use
+    /// [`BearerLayer::authorize_request`]; here they are refused (`invalid_dpop_proof`).
     pub async fn authorize(&self, headers: &HeaderMap) -> Result<Option<ValidToken>, Rejection> {
-        let Some(token) = bearer_token(headers)? else {
+        self.authorize_request(None, headers).await
+    }
+
+    /// Decides a request: `target` is its method and full URL (`https://host/path?query`) for
+    /// DPoP's `htm` and `htu`. `Authorization: DPoP` needs exactly one `DPoP` proof header;
+    /// a token bound to a key (`cnf.jkt`) sent as `Bearer` is refused.
+    pub async fn authorize_request(
+        &self,
+        target: Option<(&http::Method, &str)>,
+        headers: &HeaderMap,
+    ) -> Result<Option<ValidToken>, Rejection> {
+        let Some((scheme, token)) = credential(headers)? else {
             return if self.optional { Ok(None) } else { Err(Rejection::Missing) };
         };
         let valid = self.validator.validate(token).await.map_err(|e| match e.kind() {
@@ -242,6 +318,11 @@ impl BearerLayer {
             }
             _ => Rejection::Invalid(e),
         })?;
+        let now = self.validator.now();
+        match scheme {
+            Scheme::Bearer => check_binding(&valid.claims, None).map_err(|e| self.dpop.reject(e, now))?,
+            Scheme::Dpop => self.dpop.check(target, headers, token, &valid, now).await?,
+        }
         let granted = valid.claims.scopes();
         let has = |scope: &String| granted.iter().any(|g| g == scope);
         if !self.all_scopes.iter().all(has) {
@@ -257,9 +338,17 @@ impl BearerLayer {
     }
 }
 
-/// The bearer token of `Authorization` (RFC 6750 section 2.1): `None` without the header or
-/// with another scheme; more than one header, or a malformed credential, is a bad request.
-fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Rejection> {
+/// The scheme a token came with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+/// The token of `Authorization` (RFC 6750 section 2.1, RFC 9449 section 7.1) and its scheme:
+/// `None` without the header or with another scheme; more than one header, or a malformed
+/// credential, is a bad request.
+fn credential(headers: &HeaderMap) -> Result<Option<(Scheme, &str)>, Rejection> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else { return Ok(None) };
     if values.next().is_some() {
@@ -267,22 +356,29 @@ fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Rejection> {
     }
     let value =
         value.to_str().map_err(|_| Rejection::BadRequest("the Authorization header is not ASCII".into()))?;
+    let scheme_of = |name: &str| {
+        if name.eq_ignore_ascii_case("bearer") {
+            Some(Scheme::Bearer)
+        } else if name.eq_ignore_ascii_case("dpop") {
+            Some(Scheme::Dpop)
+        } else {
+            None
+        }
+    };
     let Some((scheme, credential)) = value.split_once(' ') else {
-        return if value.eq_ignore_ascii_case("bearer") {
-            Err(Rejection::BadRequest("the bearer credential is empty".into()))
+        return if scheme_of(value).is_some() {
+            Err(Rejection::BadRequest("the credential is empty".into()))
         } else {
             Ok(None)
         };
     };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Ok(None);
-    }
+    let Some(scheme) = scheme_of(scheme) else { return Ok(None) };
     let b64token = |c: u8| c.is_ascii_alphanumeric() || b"-._~+/".contains(&c);
     let trimmed = credential.trim_end_matches('=');
     if trimmed.is_empty() || !trimmed.bytes().all(b64token) {
-        return Err(Rejection::BadRequest("the bearer credential is not a b64token".into()));
+        return Err(Rejection::BadRequest("the credential is not a b64token".into()));
     }
-    Ok(Some(credential))
+    Ok(Some((scheme, credential)))
 }
 
 impl<S> tower::Layer<S> for BearerLayer {
@@ -321,7 +417,9 @@ where
         let mut inner = std::mem::replace(&mut self.inner, ready);
         let layer = self.layer.clone();
         Box::pin(async move {
-            match layer.authorize(request.headers()).await {
+            let url = layer.dpop.url_of(request.uri(), request.headers());
+            let target = url.as_deref().map(|url| (request.method(), url));
+            match layer.authorize_request(target, request.headers()).await {
                 Ok(Some(valid)) => {
                     request.extensions_mut().insert(valid);
                 }
