@@ -347,7 +347,166 @@ fn help_documents_every_flag() {
         "--rate-limit",
         "--rate-burst",
         "--no-token-cache",
+        "--public-origin",
     ] {
         assert!(help.contains(flag), "{flag} missing from\n{help}");
     }
+}
+
+/// DPoP through the sidecar in each proxy mode: the proof is judged against the original
+/// method and the public URL, once; every mistake of issue 13 has its kind.
+#[test]
+fn dpop_checks_in_every_mode_refuse_each_mistake_with_its_kind() {
+    use identity_model::{Clock as _, DpopKey, ProofRequest, SystemClock};
+    let p = provider_on(0);
+    let sidecar = sidecar_for(&p.provider, &["--public-origin", "https://api.example"]);
+    let key = DpopKey::generate_default().unwrap();
+    let other = DpopKey::generate_default().unwrap();
+    let bound = p.provider.token().subject("alice").claim("cnf", json!({"jkt": key.thumbprint()})).sign();
+    let unbound = p.provider.token().subject("bob").sign();
+    let now = SystemClock.now();
+    let proof = |key: &DpopKey, method: &str, url: &str, token: &str, iat: i64| {
+        let request = ProofRequest::new(method, url).with_access_token(token);
+        key.proof(&request, identity_model::UnixTime::from_secs(now.as_secs() + iat)).unwrap()
+    };
+    let dpop = |token: &str| format!("DPoP {token}");
+    let nginx = |authorization: &str, proofs: &[&str], method: &str| {
+        let mut headers = vec![
+            ("Authorization", authorization),
+            ("X-Original-Method", method),
+            ("X-Original-URI", "/orders?page=2"),
+        ];
+        headers.extend(proofs.iter().map(|p| ("DPoP", *p)));
+        sidecar.get("/auth", &headers)
+    };
+    let url = "https://api.example/orders";
+    let good = proof(&key, "GET", url, &bound, 0);
+    let ok = nginx(&dpop(&bound), &[&good], "GET");
+    assert_eq!(ok.status, 200, "{ok:?}");
+    assert_eq!(ok.header("x-auth-request-user"), Some("alice"));
+    let cases: Vec<(&str, String, Vec<String>, &str, &str)> = vec![
+        ("replay", dpop(&bound), vec![good.clone()], "GET", "dpop_replay"),
+        ("bound token as Bearer", bearer(&bound), vec![], "GET", "dpop_proof_required"),
+        ("no proof", dpop(&bound), vec![], "GET", "dpop_proof_required"),
+        (
+            "two proofs",
+            dpop(&bound),
+            vec![proof(&key, "GET", url, &bound, 0), proof(&key, "GET", url, &bound, 0)],
+            "GET",
+            "invalid_dpop_proof",
+        ),
+        ("htm", dpop(&bound), vec![proof(&key, "POST", url, &bound, 0)], "GET", "invalid_dpop_proof"),
+        (
+            "htu",
+            dpop(&bound),
+            vec![proof(&key, "GET", "https://api.example/admin", &bound, 0)],
+            "GET",
+            "invalid_dpop_proof",
+        ),
+        (
+            "htu of the sidecar itself",
+            dpop(&bound),
+            vec![proof(&key, "GET", &format!("http://{}/auth", sidecar.addr), &bound, 0)],
+            "GET",
+            "invalid_dpop_proof",
+        ),
+        (
+            "iat too old",
+            dpop(&bound),
+            vec![proof(&key, "GET", url, &bound, -400)],
+            "GET",
+            "invalid_dpop_proof",
+        ),
+        (
+            "iat in the future",
+            dpop(&bound),
+            vec![proof(&key, "GET", url, &bound, 60)],
+            "GET",
+            "invalid_dpop_proof",
+        ),
+        ("ath", dpop(&bound), vec![proof(&key, "GET", url, &unbound, 0)], "GET", "invalid_dpop_proof"),
+        ("another key", dpop(&bound), vec![proof(&other, "GET", url, &bound, 0)], "GET", "dpop_key_mismatch"),
+        (
+            "unbound token with DPoP",
+            dpop(&unbound),
+            vec![proof(&key, "GET", url, &unbound, 0)],
+            "GET",
+            "dpop_key_mismatch",
+        ),
+    ];
+    for (name, authorization, proofs, method, kind) in cases {
+        let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
+        let reply = nginx(&authorization, &proofs, method);
+        assert_eq!(reply.status, 401, "{name}: {reply:?}");
+        assert_eq!(reply.json()["error"], kind, "{name}");
+        let challenge = reply.header("www-authenticate").unwrap();
+        assert!(
+            challenge.starts_with(&format!(r#"DPoP realm="api", error="{kind}""#)),
+            "{name}: {challenge}"
+        );
+        assert!(challenge.contains("algs=\""), "{name}: {challenge}");
+    }
+    // Traefik: the same public URL, from the sidecar's --public-origin; Envoy likewise.
+    let traefik = sidecar.get(
+        "/auth",
+        &[
+            ("Authorization", &dpop(&bound)),
+            ("DPoP", &proof(&key, "DELETE", "https://api.example/orders/7", &bound, 0)),
+            ("X-Forwarded-Method", "DELETE"),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "api.example"),
+            ("X-Forwarded-Uri", "/orders/7"),
+        ],
+    );
+    assert_eq!(traefik.status, 200, "{traefik:?}");
+    let envoy = support::request(
+        &sidecar.addr,
+        "PUT",
+        "/ext-authz/orders/8?x=1",
+        &[
+            ("Authorization", &dpop(&bound)),
+            ("DPoP", &proof(&key, "PUT", "https://api.example/orders/8", &bound, 0)),
+        ],
+    );
+    assert_eq!(envoy.status, 200, "{envoy:?}");
+}
+
+/// Without --public-origin, Traefik's forwarded origin is the one proofs must name.
+#[test]
+fn dpop_behind_traefik_uses_the_forwarded_origin() {
+    use identity_model::{Clock as _, DpopKey, ProofRequest, SystemClock};
+    let p = provider_on(0);
+    let sidecar = sidecar_for(&p.provider, &[]);
+    let key = DpopKey::generate_default().unwrap();
+    let bound = p.provider.token().claim("cnf", json!({"jkt": key.thumbprint()})).sign();
+    let check = |proof_url: &str| {
+        let proof = key
+            .proof(&ProofRequest::new("GET", proof_url).with_access_token(&bound), SystemClock.now())
+            .unwrap();
+        sidecar.get(
+            "/auth",
+            &[
+                ("Authorization", &format!("DPoP {bound}")),
+                ("DPoP", &proof),
+                ("X-Forwarded-Method", "GET"),
+                ("X-Forwarded-Proto", "https"),
+                ("X-Forwarded-Host", "shop.example"),
+                ("X-Forwarded-Uri", "/cart"),
+            ],
+        )
+    };
+    assert_eq!(check("https://shop.example/cart").status, 200);
+    assert_eq!(check("https://other.example/cart").json()["error"], "invalid_dpop_proof");
+    // nginx without a public origin: the URL is unknown, so a DPoP check cannot pass.
+    let proof = key
+        .proof(
+            &ProofRequest::new("GET", "https://shop.example/cart").with_access_token(&bound),
+            SystemClock.now(),
+        )
+        .unwrap();
+    let nginx = sidecar.get(
+        "/auth",
+        &[("Authorization", &format!("DPoP {bound}")), ("DPoP", &proof), ("X-Original-URI", "/cart")],
+    );
+    assert_eq!(nginx.json()["error"], "invalid_dpop_proof");
 }

@@ -28,6 +28,8 @@ pub(crate) struct File {
     claims: BTreeMap<String, String>,
     token_cache: Option<TokenCacheFile>,
     rate_limit: Option<RateLimitFile>,
+    /// The origin DPoP proofs' `htu` name (`https://api.example`).
+    public_origin: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,6 +103,7 @@ pub(crate) struct Flags {
     pub(crate) rate_limit: Option<u32>,
     pub(crate) rate_burst: Option<u32>,
     pub(crate) no_token_cache: bool,
+    pub(crate) public_origin: Option<String>,
 }
 
 /// One trusted issuer.
@@ -155,6 +158,8 @@ pub(crate) struct Plan {
     pub(crate) claim_headers: Vec<(String, HeaderName)>,
     pub(crate) token_cache: Option<usize>,
     pub(crate) rate_limit: Option<RateLimitPlan>,
+    /// `scheme://host[:port]` of the protected service as its clients see it, for DPoP `htu`.
+    pub(crate) public_origin: Option<String>,
 }
 
 /// Where `idm serve` listens unless told.
@@ -309,6 +314,15 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
 
     let mut default_scopes = file.scopes;
     default_scopes.extend(flags.scopes);
+    let public_origin =
+        flags.public_origin.or(file.public_origin).map(|o| o.trim_end_matches('/').to_owned());
+    if let Some(origin) = &public_origin {
+        let bare = identity_model::normalize_htu(origin)
+            .is_some_and(|n| n.ends_with('/') && n.matches('/').count() == 3);
+        if !bare || origin.contains(['?', '#']) {
+            problems.push(format!("public_origin {origin:?} must be scheme://host[:port], without a path"));
+        }
+    }
     match listen {
         Ok(listen) if problems.is_empty() => Ok(Plan {
             listen,
@@ -320,6 +334,7 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
             claim_headers,
             token_cache,
             rate_limit,
+            public_origin,
         }),
         _ => Err(problems),
     }

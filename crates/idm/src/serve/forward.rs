@@ -34,8 +34,19 @@ pub(crate) struct Original {
     pub(crate) mode: Mode,
     pub(crate) method: Method,
     pub(crate) path: Option<String>,
-    /// `scheme://host` as the proxy reported it (Traefik), for logs and, later, DPoP `htu`.
+    /// `scheme://host` as the proxy reported it (Traefik), for logs and DPoP `htu`.
     pub(crate) origin: Option<String>,
+    /// The original request target as the proxy reported it (path and query, not
+    /// normalized): DPoP's `htu` is compared with it.
+    pub(crate) target: Option<String>,
+}
+
+/// The path-and-query of a request target (an absolute-form target keeps only those).
+fn target_of(target: &str) -> String {
+    match target.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/".to_owned(), |i| rest[i..].to_owned()),
+        None => target.to_owned(),
+    }
 }
 
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -50,7 +61,8 @@ fn method(text: &str) -> Result<Method, String> {
 pub(crate) fn from_auth(method_of_check: &Method, headers: &HeaderMap) -> Result<Original, String> {
     if let Some(uri) = header(headers, "x-original-uri") {
         let method = header(headers, "x-original-method").map_or(Ok(method_of_check.clone()), method)?;
-        return Ok(Original { mode: Mode::Nginx, method, path: Some(path_of(uri)?), origin: None });
+        let target = Some(target_of(uri));
+        return Ok(Original { mode: Mode::Nginx, method, path: Some(path_of(uri)?), origin: None, target });
     }
     if let Some(uri) = header(headers, "x-forwarded-uri") {
         let method = header(headers, "x-forwarded-method").map_or(Ok(method_of_check.clone()), method)?;
@@ -60,13 +72,14 @@ pub(crate) fn from_auth(method_of_check: &Method, headers: &HeaderMap) -> Result
             }
             _ => None,
         };
-        return Ok(Original { mode: Mode::Traefik, method, path: Some(path_of(uri)?), origin });
+        let target = Some(target_of(uri));
+        return Ok(Original { mode: Mode::Traefik, method, path: Some(path_of(uri)?), origin, target });
     }
     let method = match header(headers, "x-original-method").or(header(headers, "x-forwarded-method")) {
         Some(text) => method(text)?,
         None => method_of_check.clone(),
     };
-    Ok(Original { mode: Mode::Bare, method, path: None, origin: None })
+    Ok(Original { mode: Mode::Bare, method, path: None, origin: None, target: None })
 }
 
 /// The original request of an Envoy check: `rest` is what follows `/ext-authz` (with query).
@@ -77,6 +90,7 @@ pub(crate) fn from_envoy(method_of_check: &Method, rest: &str) -> Result<Origina
         method: method_of_check.clone(),
         path: Some(path_of(rest)?),
         origin: None,
+        target: Some(rest.to_owned()),
     })
 }
 

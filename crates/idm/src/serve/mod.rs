@@ -70,6 +70,12 @@ pub(crate) struct Args {
     /// Validate every check in full: turn the validated-token cache off.
     #[arg(long)]
     no_token_cache: bool,
+    /// The protected service's origin as its clients see it (`https://api.example`): DPoP
+    /// proofs' `htu` must name it and the original path. Without it, the origin Traefik
+    /// reports (X-Forwarded-Proto and -Host) is used; nginx and Envoy checks of DPoP requests
+    /// are then refused (invalid_dpop_proof), since their origin is unknown.
+    #[arg(long, value_name = "URL")]
+    public_origin: Option<String>,
 }
 
 /// Histogram buckets for durations, in seconds (10 us to 1 s).
@@ -132,6 +138,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
         rate_limit: args.rate_limit,
         rate_burst: args.rate_burst,
         no_token_cache: args.no_token_cache,
+        public_origin: args.public_origin,
     };
     let mut problems = Vec::new();
     let settings = identity_model::Settings::from_env().unwrap_or_else(|e| {
@@ -435,7 +442,13 @@ async fn decide(app: &App, original: &Original, headers: &HeaderMap) -> (Respons
         );
         (answer::refusal(&rejection, &app.plan.realm), rejection.kind())
     };
-    match guard.layer.authorize(headers).await {
+    let origin = app.plan.public_origin.as_deref().or(original.origin.as_deref());
+    let url = match (origin, &original.target) {
+        (Some(origin), Some(target)) => Some(format!("{origin}{target}")),
+        _ => None,
+    };
+    let target = url.as_deref().map(|url| (&original.method, url));
+    match guard.layer.authorize_request(target, headers).await {
         Err(rejection) => refused(rejection),
         Ok(None) => (Response::new(Body::empty()), "anonymous"),
         Ok(Some(valid)) => {
