@@ -142,8 +142,98 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 /// (validate_ns, verify_ns): batches of each, interleaved, median of the rounds.
 pub fn measure(case: &Case, rounds: usize, batch: Duration) -> (f64, f64) {
-    let validate = || case.validate();
-    let verify = || case.verify();
+    measure_pair(|| case.validate(), || case.verify(), rounds, batch)
+}
+
+/// A DPoP-bound access token with its proof: the full check (token validation, proof
+/// verification against the request, binding) against the raw verification of both
+/// signatures.
+#[derive(Debug)]
+pub struct DpopCase {
+    /// The token case (its token carries `cnf.jkt`).
+    pub token: Case,
+    /// The proof, for `GET` on [`DPOP_URL`].
+    pub proof: String,
+    /// The proof rules.
+    pub rules: identity_model::DpopRules,
+    /// The raw baseline for the proof's signature.
+    pub proof_raw: RawKey,
+    /// The proof's `header.payload`.
+    pub proof_signing_input: Vec<u8>,
+    /// The proof's decoded signature.
+    pub proof_signature: Vec<u8>,
+}
+
+/// The URL the benchmark proof is for.
+pub const DPOP_URL: &str = "https://api.example/orders";
+
+impl DpopCase {
+    /// Token validation, proof verification and the binding check.
+    pub fn validate(&self) -> bool {
+        let now = UnixTime::from_secs(NOW);
+        let Ok(valid) = self.token.rules.validate(black_box(&self.token.token), &self.token.keys, now) else {
+            return false;
+        };
+        let Ok(proof) =
+            self.rules.verify(black_box(&self.proof), "GET", DPOP_URL, Some(&self.token.token), now)
+        else {
+            return false;
+        };
+        identity_model::check_binding(&valid.claims, Some(&proof)).is_ok()
+    }
+
+    /// The raw verification of both signatures.
+    pub fn verify(&self) -> bool {
+        self.token.verify()
+            && self.proof_raw.verify(black_box(&self.proof_signing_input), black_box(&self.proof_signature))
+    }
+}
+
+/// A DPoP case: a `token_alg` access token bound to a `proof_alg` DPoP key.
+pub fn dpop_case(token_alg: Algorithm, proof_alg: Algorithm) -> Result<DpopCase, String> {
+    let dpop_key = identity_model::DpopKey::generate(proof_alg).map_err(|e| e.to_string())?;
+    let key = SigningKey::generate(token_alg).map_err(|e| e.to_string())?;
+    let claims = json!({
+        "iss": ISSUER, "sub": "user-4f1c2a", "aud": "https://api.example", "client_id": "bench-client",
+        "scope": "read write", "jti": "9b2f5c1e-5e4d-4d0c-b0b4-1f3d2c7a8e61",
+        "iat": NOW - 10, "nbf": NOW - 10, "exp": NOW + 3600, "cnf": {"jkt": dpop_key.thumbprint()},
+    });
+    let mut token = case(token_alg)?;
+    token.token = key.sign_jwt(Some("at+jwt"), &claims).map_err(|e| e.to_string())?;
+    let jwk = key.verification_jwk();
+    token.keys = KeySet::from_jwks([Value::Object(jwk.clone())]);
+    token.raw = RawKey::from_jwk(token_alg, &jwk);
+    let (signing_input, signature) = token.token.rsplit_once('.').ok_or("token has no signature")?;
+    token.signing_input = signing_input.as_bytes().to_vec();
+    token.signature = base64url::decode(signature.as_bytes()).map_err(|e| e.to_string())?;
+    let request = identity_model::ProofRequest::new("GET", DPOP_URL).with_access_token(&token.token);
+    let proof = dpop_key.proof(&request, UnixTime::from_secs(NOW)).map_err(|e| e.to_string())?;
+    let (proof_input, proof_signature) = proof.rsplit_once('.').ok_or("proof has no signature")?;
+    let case = DpopCase {
+        proof_raw: RawKey::from_jwk(proof_alg, dpop_key.public_jwk()),
+        proof_signing_input: proof_input.as_bytes().to_vec(),
+        proof_signature: base64url::decode(proof_signature.as_bytes()).map_err(|e| e.to_string())?,
+        proof,
+        rules: identity_model::DpopRules::new(),
+        token,
+    };
+    if !case.validate() || !case.verify() {
+        return Err("the DPoP case does not verify".into());
+    }
+    Ok(case)
+}
+
+/// (validate_ns, verify_ns) of a DPoP case.
+pub fn measure_dpop(case: &DpopCase, rounds: usize, batch: Duration) -> (f64, f64) {
+    measure_pair(|| case.validate(), || case.verify(), rounds, batch)
+}
+
+fn measure_pair(
+    validate: impl Fn() -> bool + Copy,
+    verify: impl Fn() -> bool + Copy,
+    rounds: usize,
+    batch: Duration,
+) -> (f64, f64) {
     // Calibrate on the raw verification, warming both paths up.
     let mut iterations = 16u64;
     loop {

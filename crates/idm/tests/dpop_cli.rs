@@ -278,3 +278,18 @@ fn every_mistake_gets_its_kind() {
     // --method without --dpop is a usage error.
     assert_eq!(setup.validate(&unbound, &["--method", "GET"]).status.code(), Some(2));
 }
+
+#[test]
+fn bench_has_a_dpop_row() {
+    let out = idm(&["bench", "--alg", "ES256", "--dpop", "--json", "--rounds", "1", "--batch-ms", "1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = stdout_json(&out);
+    let row = &rows.as_array().unwrap()[1];
+    assert_eq!(
+        (row["alg"].as_str(), row["token_alg"].as_str(), row["proof_alg"].as_str()),
+        (Some("DPoP"), Some("RS256"), Some("ES256"))
+    );
+    for key in ["validate_ns", "verify_ns", "ratio"] {
+        assert!(row[key].as_f64().is_some_and(|v| v > 0.0), "{key} in {row}");
+    }
+}
