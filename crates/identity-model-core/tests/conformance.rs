@@ -48,7 +48,7 @@ const DEFERRED: &[(&str, &str)] = &[
     ),
     (
         "DPOP-004",
-        "DPoP client: TokenClient retry on use_dpop_nonce and the per-server nonce cache (issue 13, client side, not built yet); the proof's nonce claim and the server's nonce rule are tested in tests/dpop.rs",
+        "DPoP client: TokenClient retry on use_dpop_nonce and the per-server nonce cache (executed by crates/identity-model/tests/token_client_dpop.rs); the proof's nonce claim and the server's nonce rule by tests/dpop.rs",
     ),
     (
         "DPOP-008",

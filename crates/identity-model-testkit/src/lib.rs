@@ -267,6 +267,14 @@ impl TestProvider {
         self.shared.clock_offset.fetch_add(secs, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Demands `nonce` in the DPoP proofs of token requests (RFC 9449 section 8): a proof
+    /// without it is answered 400 `use_dpop_nonce` with a `DPoP-Nonce: nonce` header. `None`
+    /// stops demanding. Token requests with a proof get tokens bound to its key (`cnf.jkt`,
+    /// `token_type: DPoP`).
+    pub fn require_dpop_nonce(&self, nonce: Option<&str>) {
+        *crate::faults::lock(&self.shared.dpop_nonce) = nonce.map(str::to_owned);
+    }
+
     /// Whether this provider would accept `token` as an active access token (introspection's view).
     pub fn is_active(&self, token: &str) -> bool {
         self.shared.active_access_token(token).is_some()

@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     pub(crate) grants: Mutex<Grants>,
     pub(crate) authorize: Mutex<Option<AuthorizeDecision>>,
     pub(crate) clock_offset: AtomicI64,
+    /// The nonce DPoP proofs at the token endpoint must carry, when one is demanded.
+    pub(crate) dpop_nonce: Mutex<Option<String>>,
 }
 
 /// What an access token carries, wherever it lives.
@@ -73,6 +75,7 @@ impl Shared {
             grants: Mutex::new(Grants::default()),
             authorize: Mutex::new(None),
             clock_offset: AtomicI64::new(0),
+            dpop_nonce: Mutex::new(None),
         }
     }
 
@@ -80,6 +83,11 @@ impl Shared {
     pub(crate) fn now(&self) -> i64 {
         let system = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         i64::try_from(system).unwrap_or(i64::MAX) + self.clock_offset.load(Ordering::SeqCst)
+    }
+
+    /// The demanded DPoP nonce, if any.
+    pub(crate) fn dpop_nonce(&self) -> Option<String> {
+        crate::faults::lock(&self.dpop_nonce).clone()
     }
 
     pub(crate) fn url(&self, path: &str) -> String {

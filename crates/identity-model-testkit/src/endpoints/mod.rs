@@ -18,11 +18,12 @@ pub(crate) struct OAuthError {
     pub(crate) error: &'static str,
     pub(crate) description: String,
     pub(crate) challenge: Option<&'static str>,
+    pub(crate) headers: Vec<(&'static str, String)>,
 }
 
 impl OAuthError {
     pub(crate) fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
-        OAuthError { status, error, description: description.into(), challenge: None }
+        OAuthError { status, error, description: description.into(), challenge: None, headers: Vec::new() }
     }
 
     pub(crate) fn invalid_request(description: impl Into<String>) -> Self {
@@ -35,6 +36,11 @@ impl OAuthError {
 
     pub(crate) fn invalid_grant(description: impl Into<String>) -> Self {
         OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
+    }
+
+    pub(crate) fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     pub(crate) fn with_basic_challenge(mut self) -> Self {
@@ -51,6 +57,11 @@ impl IntoResponse for OAuthError {
         let mut response = (self.status, no_store(), axum::Json(body)).into_response();
         if let Some(challenge) = self.challenge {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, value);
+            }
         }
         response
     }

@@ -47,13 +47,42 @@ fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Value, OA
             format!("grant {grant_type} is not allowed"),
         ));
     }
+    let jkt = dpop_proof(shared, headers)?;
+    let jkt = jkt.as_deref();
     match grant_type {
-        grant::CLIENT_CREDENTIALS => client_credentials(shared, &client, &params),
-        grant::AUTHORIZATION_CODE => authorization_code(shared, &client, &params),
-        grant::REFRESH_TOKEN => refresh_token(shared, &client, &params),
-        grant::DEVICE_CODE => device_code(shared, &client, &params),
-        grant::TOKEN_EXCHANGE => token_exchange(shared, &client, &params),
+        grant::CLIENT_CREDENTIALS => client_credentials(shared, jkt, &client, &params),
+        grant::AUTHORIZATION_CODE => authorization_code(shared, jkt, &client, &params),
+        grant::REFRESH_TOKEN => refresh_token(shared, jkt, &client, &params),
+        grant::DEVICE_CODE => device_code(shared, jkt, &client, &params),
+        grant::TOKEN_EXCHANGE => token_exchange(shared, jkt, &client, &params),
         other => Err(OAuthError::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", other.to_owned())),
+    }
+}
+
+/// The `DPoP` proof of a token request, when one came: its key's thumbprint (the `jkt` the
+/// tokens are bound to). A bad proof is `invalid_dpop_proof`; with `require_dpop_nonce` a proof
+/// without the current nonce is `use_dpop_nonce` with a `DPoP-Nonce` header.
+fn dpop_proof(shared: &Shared, headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
+    let mut proofs = headers.get_all("dpop").iter();
+    let Some(proof) = proofs.next() else { return Ok(None) };
+    let bad = |message: String| OAuthError::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", message);
+    if proofs.next().is_some() {
+        return Err(bad("more than one DPoP header".into()));
+    }
+    let proof = proof.to_str().map_err(|_| bad("the DPoP header is not ASCII".into()))?;
+    let now = identity_model_core::UnixTime::from_secs(shared.now());
+    let mut rules = identity_model_core::DpopRules::new();
+    let nonce = shared.dpop_nonce();
+    if let Some(nonce) = &nonce {
+        rules = rules.nonce(identity_model_core::NonceRule::Exact(nonce.clone()));
+    }
+    match rules.verify(proof, "POST", &shared.url("/token"), None, now) {
+        Ok(verified) => Ok(Some(verified.jkt)),
+        Err(e) if e.kind() == identity_model_core::ErrorKind::UseDpopNonce => {
+            Err(OAuthError::new(StatusCode::BAD_REQUEST, "use_dpop_nonce", e.message().to_owned())
+                .with_header("dpop-nonce", nonce.unwrap_or_default()))
+        }
+        Err(e) => Err(bad(e.message().to_owned())),
     }
 }
 
@@ -103,10 +132,19 @@ fn server_error(message: String) -> OAuthError {
     OAuthError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", message)
 }
 
-fn bearer_response(shared: &Shared, access_token: String, scope: &str) -> Value {
+/// The `cnf` claim binding a token to a DPoP key (RFC 9449 section 6), when a proof came.
+fn binding(jkt: Option<&str>) -> Map<String, Value> {
+    let mut extra = Map::new();
+    if let Some(jkt) = jkt {
+        extra.insert("cnf".into(), json!({ "jkt": jkt }));
+    }
+    extra
+}
+
+fn bearer_response(shared: &Shared, jkt: Option<&str>, access_token: String, scope: &str) -> Value {
     let mut response = json!({
         "access_token": access_token,
-        "token_type": "Bearer",
+        "token_type": if jkt.is_some() { "DPoP" } else { "Bearer" },
         "expires_in": shared.config.access_token_ttl,
     });
     if !scope.is_empty() {
@@ -117,6 +155,7 @@ fn bearer_response(shared: &Shared, access_token: String, scope: &str) -> Value 
 
 fn client_credentials(
     shared: &Shared,
+    jkt: Option<&str>,
     client: &ClientConfig,
     params: &[(String, String)],
 ) -> Result<Value, OAuthError> {
@@ -124,26 +163,27 @@ fn client_credentials(
     let resource = resolve_resource(shared, params)?;
     let resource = resource.as_deref().unwrap_or(shared.default_resource());
     let request =
-        TokenRequest { client_id: &client.id, sub: None, scope: &scope, resource, extra: Map::new() };
+        TokenRequest { client_id: &client.id, sub: None, scope: &scope, resource, extra: binding(jkt) };
     let token = shared.issue_access_token(&request).map_err(server_error)?;
-    Ok(bearer_response(shared, token, &scope))
+    Ok(bearer_response(shared, jkt, token, &scope))
 }
 
 /// Access token, then ID token (`openid` scope) and refresh token (when the client may refresh).
 fn user_tokens(
     shared: &Shared,
+    jkt: Option<&str>,
     client: &ClientConfig,
     grant: &RefreshGrant,
     nonce: Option<&str>,
     refresh_token: Option<String>,
 ) -> Result<Value, OAuthError> {
     let resource = grant.resource.as_deref().unwrap_or(shared.default_resource());
-    let mut extra = Map::new();
+    let mut extra = binding(jkt);
     extra.insert("auth_time".into(), grant.auth_time.into());
     let request =
         TokenRequest { client_id: &client.id, sub: Some(&grant.sub), scope: &grant.scope, resource, extra };
     let access_token = shared.issue_access_token(&request).map_err(server_error)?;
-    let mut response = bearer_response(shared, access_token.clone(), &grant.scope);
+    let mut response = bearer_response(shared, jkt, access_token.clone(), &grant.scope);
     if grant.scope.split(' ').any(|s| s == "openid") {
         let id_token = shared
             .issue_id_token(&client.id, &grant.sub, grant.auth_time, nonce, Some(&access_token))
@@ -159,6 +199,7 @@ fn user_tokens(
 
 fn authorization_code(
     shared: &Shared,
+    jkt: Option<&str>,
     client: &ClientConfig,
     params: &[(String, String)],
 ) -> Result<Value, OAuthError> {
@@ -196,11 +237,12 @@ fn authorization_code(
         auth_time: grant.auth_time,
         expires_at: shared.now() + ttl(shared.config.refresh_token_ttl),
     };
-    user_tokens(shared, client, &refresh, grant.nonce.as_deref(), None)
+    user_tokens(shared, jkt, client, &refresh, grant.nonce.as_deref(), None)
 }
 
 fn refresh_token(
     shared: &Shared,
+    jkt: Option<&str>,
     client: &ClientConfig,
     params: &[(String, String)],
 ) -> Result<Value, OAuthError> {
@@ -229,11 +271,12 @@ fn refresh_token(
     } else {
         Some(token.to_owned())
     };
-    user_tokens(shared, client, &narrowed, None, next)
+    user_tokens(shared, jkt, client, &narrowed, None, next)
 }
 
 fn device_code(
     shared: &Shared,
+    jkt: Option<&str>,
     client: &ClientConfig,
     params: &[(String, String)],
 ) -> Result<Value, OAuthError> {
@@ -279,13 +322,14 @@ fn device_code(
                 auth_time: now,
                 expires_at: now + ttl(shared.config.refresh_token_ttl),
             };
-            user_tokens(shared, client, &refresh, None, None)
+            user_tokens(shared, jkt, client, &refresh, None, None)
         }
     }
 }
 
 fn token_exchange(
     shared: &Shared,
+    jkt: Option<&str>,
     client: &ClientConfig,
     params: &[(String, String)],
 ) -> Result<Value, OAuthError> {
@@ -302,7 +346,7 @@ fn token_exchange(
     let subject = shared.active_access_token(subject_token).ok_or_else(|| {
         OAuthError::invalid_request("subject_token is not an active access token of this issuer")
     })?;
-    let mut extra = Map::new();
+    let mut extra = binding(jkt);
     if let Some(actor_token) = single(params, "actor_token")? {
         if single(params, "actor_token_type")? != Some(ACCESS_TOKEN_TYPE) {
             return Err(OAuthError::invalid_request("actor_token_type must be an access token type"));
@@ -325,7 +369,7 @@ fn token_exchange(
     let sub = subject.get("sub").and_then(Value::as_str).unwrap_or(&client.id).to_owned();
     let request = TokenRequest { client_id: &client.id, sub: Some(&sub), scope: &scope, resource, extra };
     let token = shared.issue_access_token(&request).map_err(server_error)?;
-    let mut response = bearer_response(shared, token, &scope);
+    let mut response = bearer_response(shared, jkt, token, &scope);
     response["issued_token_type"] = ACCESS_TOKEN_TYPE.into();
     Ok(response)
 }

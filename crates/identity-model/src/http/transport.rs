@@ -42,6 +42,8 @@ pub struct HttpResponse {
     pub expires: Option<String>,
     /// `WWW-Authenticate` (RFC 6750 errors of userinfo).
     pub www_authenticate: Option<String>,
+    /// `DPoP-Nonce` (RFC 9449 section 8).
+    pub dpop_nonce: Option<String>,
     /// The body.
     pub body: Vec<u8>,
 }
@@ -270,6 +272,7 @@ async fn read(mut response: reqwest::Response, max_body: usize) -> Result<HttpRe
         retry_after: header("retry-after"),
         expires: header("expires"),
         www_authenticate: header("www-authenticate"),
+        dpop_nonce: header("dpop-nonce"),
         body: Vec::new(),
     };
     let too_large = || TransportError {

@@ -7,10 +7,10 @@
 use std::sync::Arc;
 
 use identity_model_core::{
-    AuthorizationRequest, Client, DeviceAuthorization, DevicePoller, DiscoveryPolicy, EndpointResponse,
-    Endpoints, Error, ErrorKind, FormRequest, IdTokenValidation, Introspection, PollStep,
-    PushedAuthorization, Secret, TokenExchange, TokenRequest, TokenResponse, UserInfo, revocation_result,
-    token_request,
+    AuthorizationRequest, Client, DeviceAuthorization, DevicePoller, DiscoveryPolicy, DpopKey,
+    EndpointResponse, Endpoints, Error, ErrorKind, FormRequest, IdTokenValidation, Introspection, Method,
+    PollStep, ProofRequest, PushedAuthorization, Secret, TokenExchange, TokenRequest, TokenResponse,
+    UserInfo, revocation_result, token_request,
 };
 
 use crate::authority::Authority;
@@ -41,6 +41,19 @@ struct Inner {
     policy: DiscoveryPolicy,
     clock: Arc<dyn Clock>,
     stats: TokenClientStats,
+    dpop: Option<Arc<DpopKey>>,
+    /// The latest `DPoP-Nonce` per server origin (bounded).
+    nonces: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+/// Servers whose DPoP nonce is remembered at once.
+const MAX_NONCE_SERVERS: usize = 64;
+
+/// The origin (`scheme://authority`) of `url`, which keys its server's nonce.
+fn origin_of(url: &str) -> &str {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    &url[..end]
 }
 
 /// Gets tokens for one client. Cheap to clone; clones share the connection pool.
@@ -70,6 +83,7 @@ pub struct TokenClientBuilder {
     config: Option<HttpConfig>,
     circuit: Option<CircuitConfig>,
     clock: Arc<dyn Clock>,
+    dpop: Option<Arc<DpopKey>>,
 }
 
 impl TokenClient {
@@ -84,11 +98,20 @@ impl TokenClient {
             config: None,
             circuit: None,
             clock: Arc::new(SystemClock),
+            dpop: None,
         }
     }
 }
 
 impl TokenClientBuilder {
+    /// Gets DPoP-bound tokens (RFC 9449): every token and PAR request carries a proof by
+    /// `key`; a `use_dpop_nonce` answer is retried once with the server's nonce (the latest
+    /// nonce per server is remembered); a token response must say `token_type: DPoP`.
+    pub fn dpop_key(mut self, key: DpopKey) -> Self {
+        self.dpop = Some(Arc::new(key));
+        self
+    }
+
     /// Endpoints from this authority's discovery (and its transport, policy and settings).
     pub fn authority(mut self, authority: &Authority) -> Self {
         self.authority = Some(authority.clone());
@@ -172,6 +195,8 @@ impl TokenClientBuilder {
                 policy,
                 clock: self.clock,
                 stats: TokenClientStats::default(),
+                dpop: self.dpop,
+                nonces: std::sync::Mutex::default(),
             }),
         })
     }
@@ -214,12 +239,74 @@ impl TokenClient {
         Ok((url, endpoints.issuer))
     }
 
-    /// Sends a token request (any grant) and reads the response.
+    /// The DPoP key, when the client gets DPoP-bound tokens (for the proofs of resource
+    /// requests: [`DpopKey::proof`] with the token's `ath`).
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.inner.dpop.as_deref()
+    }
+
+    /// Sends a token request (any grant) and reads the response. With a DPoP key, the request
+    /// carries a proof, a `use_dpop_nonce` answer is retried once with the server's nonce, and
+    /// the answer must be `token_type: DPoP`.
     pub async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, Error> {
         let (url, issuer) = self.endpoint(|e| e.token.clone(), "token_endpoint").await?;
-        let form = request.build(&url, &self.inner.client, issuer.as_deref(), self.inner.clock.now())?;
-        let response = self.send(form).await?;
-        TokenResponse::from_response(as_endpoint_response(&response))
+        let build = || request.build(&url, &self.inner.client, issuer.as_deref(), self.inner.clock.now());
+        let response = self.send_with_proof(&url, build).await?;
+        let tokens = TokenResponse::from_response(as_endpoint_response(&response))?;
+        if self.inner.dpop.is_some() && !tokens.token_type.eq_ignore_ascii_case("DPoP") {
+            return Err(Error::new(
+                ErrorKind::InvalidResponse,
+                format!("a DPoP proof was sent, but the token_type is {:?}, not DPoP", tokens.token_type),
+            )
+            .with_claim("token_type"));
+        }
+        Ok(tokens)
+    }
+
+    /// Sends the form `build` makes, with a DPoP proof when the client has a key; retried once
+    /// (with a freshly built form: a client assertion is single use) when the server answers
+    /// `use_dpop_nonce` with a new nonce. The server did not act on that request, so even a
+    /// single-use grant may be sent again.
+    async fn send_with_proof(
+        &self,
+        url: &str,
+        build: impl Fn() -> Result<FormRequest, Error>,
+    ) -> Result<HttpResponse, Error> {
+        let Some(key) = &self.inner.dpop else { return self.send(build()?).await };
+        let origin = origin_of(url);
+        let nonces = |f: &mut dyn FnMut(&mut std::collections::HashMap<String, String>)| {
+            f(&mut self.inner.nonces.lock().unwrap_or_else(|p| p.into_inner()));
+        };
+        for attempt in 0..2 {
+            let mut nonce = None;
+            nonces(&mut |map| nonce = map.get(origin).cloned());
+            let mut form = build()?;
+            let method = match form.method {
+                Method::Get => "GET",
+                Method::Post => "POST",
+            };
+            let mut proof_request = ProofRequest::new(method, url);
+            if let Some(nonce) = &nonce {
+                proof_request = proof_request.with_nonce(nonce);
+            }
+            form.headers.push(("DPoP".into(), key.proof(&proof_request, self.inner.clock.now())?));
+            let response = self.send(form).await?;
+            let fresh = response.dpop_nonce.clone().filter(|n| Some(n) != nonce.as_ref());
+            if let Some(fresh) = &fresh {
+                nonces(&mut |map| {
+                    if map.len() >= MAX_NONCE_SERVERS && !map.contains_key(origin) {
+                        map.clear();
+                    }
+                    map.insert(origin.to_owned(), fresh.clone());
+                });
+            }
+            let asks_nonce = matches!(response.status, 400 | 401) && is_use_dpop_nonce(&response);
+            if attempt == 0 && asks_nonce && fresh.is_some() {
+                continue;
+            }
+            return Ok(response);
+        }
+        unreachable!("the second attempt returns")
     }
 
     /// Client credentials for `scopes` and `resources`.
@@ -257,8 +344,8 @@ impl TokenClient {
         let (par, issuer) = self
             .endpoint(|e| e.pushed_authorization_request.clone(), "pushed_authorization_request_endpoint")
             .await?;
-        let form = request.pushed(&par, &self.inner.client, issuer.as_deref(), self.inner.clock.now())?;
-        let response = self.send(form).await?;
+        let build = || request.pushed(&par, &self.inner.client, issuer.as_deref(), self.inner.clock.now());
+        let response = self.send_with_proof(&par, build).await?;
         let pushed = PushedAuthorization::from_response(as_endpoint_response(&response))?;
         let (url, _) = self.endpoint(|e| e.authorization.clone(), "authorization_endpoint").await?;
         Ok(request.pushed_url(&url, &pushed.request_uri))
@@ -423,6 +510,15 @@ impl TokenClient {
         let request = Outgoing::Endpoint(form, MAX_RESPONSE_BYTES);
         inner.fetcher.fetch(request, class, &inner.policy, ErrorKind::TransportError, tally).await
     }
+}
+
+/// Whether an error answer is `use_dpop_nonce` (in the JSON body, or a resource server's
+/// `WWW-Authenticate: DPoP error="use_dpop_nonce"`).
+fn is_use_dpop_nonce(response: &HttpResponse) -> bool {
+    let in_body = serde_json::from_slice::<serde_json::Value>(&response.body)
+        .ok()
+        .is_some_and(|body| body.get("error").and_then(|e| e.as_str()) == Some("use_dpop_nonce"));
+    in_body || response.www_authenticate.as_deref().is_some_and(|c| c.contains("use_dpop_nonce"))
 }
 
 fn as_endpoint_response(response: &HttpResponse) -> EndpointResponse<'_> {

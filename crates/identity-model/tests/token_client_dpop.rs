@@ -1,0 +1,102 @@
+//! DPoP on the client side against the testkit provider: proofs on token requests, the
+//! nonce retry and its memory, bound tokens that the resource-server side accepts with the
+//! client's own proofs, and a Bearer answer to a DPoP request refused.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use std::time::Duration;
+
+use identity_model::{
+    Authority, Client, DiscoveryPolicy, DpopKey, DpopRules, ErrorKind, HttpConfig, ProofRequest, TokenClient,
+    Validation, bound_jkt, check_binding,
+};
+use identity_model_testkit::{Endpoint, TestProvider};
+
+fn authority(provider: &TestProvider) -> Authority {
+    Authority::builder(provider.issuer())
+        .rules(Validation::new(provider.issuer()).audience(provider.default_audience()).token_type("at+jwt"))
+        .policy(DiscoveryPolicy::default().allow_http_on_loopback())
+        .config(HttpConfig {
+            retry_max_attempts: 1,
+            timeout: Duration::from_secs(5),
+            ..HttpConfig::default()
+        })
+        .build()
+        .unwrap()
+}
+
+fn dpop_client(authority: &Authority, key: DpopKey) -> TokenClient {
+    TokenClient::builder(Client::with_secret("demo-service", "demo-secret"))
+        .authority(authority)
+        .dpop_key(key)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn client_credentials_get_a_bound_token_the_resource_side_accepts_with_the_clients_proof() {
+    let provider = TestProvider::start().await.unwrap();
+    let authority = authority(&provider);
+    let client = dpop_client(&authority, DpopKey::generate_default().unwrap());
+    let tokens = client.client_credentials(&[], &[]).await.unwrap();
+    assert_eq!(tokens.token_type, "DPoP");
+    let recorded = provider.recorded(Endpoint::Token);
+    let proof = recorded[0].header("dpop").expect("a DPoP header on the token request");
+    let now = authority.now();
+    let token_url = provider.url(Endpoint::Token);
+    DpopRules::new().verify(proof, "POST", &token_url, None, now).unwrap();
+
+    let key = client.dpop_key().unwrap();
+    let access = tokens.access_token.expose();
+    let valid = authority.validate(access).await.unwrap();
+    assert_eq!(bound_jkt(&valid.claims), Some(key.thumbprint()));
+    let url = "https://api.example/orders";
+    let resource_proof = key.proof(&ProofRequest::new("GET", url).with_access_token(access), now).unwrap();
+    let verified = DpopRules::new().verify(&resource_proof, "GET", url, Some(access), now).unwrap();
+    check_binding(&valid.claims, Some(&verified)).unwrap();
+    assert_eq!(check_binding(&valid.claims, None).unwrap_err().kind(), ErrorKind::DpopProofRequired);
+}
+
+#[tokio::test]
+async fn a_demanded_nonce_is_retried_once_then_remembered() {
+    let provider = TestProvider::start().await.unwrap();
+    provider.require_dpop_nonce(Some("nonce-1"));
+    let authority = authority(&provider);
+    let client = dpop_client(&authority, DpopKey::generate_default().unwrap());
+    let tokens = client.client_credentials(&[], &[]).await.unwrap();
+    assert_eq!(tokens.token_type, "DPoP");
+    assert_eq!(provider.requests(Endpoint::Token), 2, "one refused for the nonce, one retried with it");
+    provider.reset_counters();
+    client.client_credentials(&[], &[]).await.unwrap();
+    assert_eq!(provider.requests(Endpoint::Token), 1, "the nonce is remembered");
+    // The server moves to a new nonce: one more retry, then it is remembered too.
+    provider.require_dpop_nonce(Some("nonce-2"));
+    provider.reset_counters();
+    client.client_credentials(&[], &[]).await.unwrap();
+    assert_eq!(provider.requests(Endpoint::Token), 2);
+}
+
+#[tokio::test]
+async fn a_bearer_answer_to_a_dpop_request_is_refused() {
+    use wiremock::matchers::{header_exists, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(header_exists("dpop"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": "downgraded", "token_type": "Bearer", "expires_in": 60
+        })))
+        .mount(&server)
+        .await;
+    let endpoints =
+        identity_model::Endpoints { token: Some(format!("{}/token", server.uri())), ..Default::default() };
+    let client = TokenClient::builder(Client::with_secret("c", "s"))
+        .endpoints(endpoints)
+        .policy(DiscoveryPolicy::default().allow_http_on_loopback())
+        .dpop_key(DpopKey::generate_default().unwrap())
+        .build()
+        .unwrap();
+    let err = client.client_credentials(&[], &[]).await.unwrap_err();
+    assert_eq!((err.kind(), err.claim()), (ErrorKind::InvalidResponse, Some("token_type")));
+}
