@@ -8,6 +8,8 @@
 // Resources: urn:interop:api gets RFC 9068 JWTs; urn:interop:opaque gets opaque tokens (which
 // oidc-provider can introspect). Device-flow tokens without a resource are for userinfo.
 // devInteractions are on: any login and password sign in.
+// DPoP (RFC 9449) is on with a nonce secret and nonces required: a token request with a DPoP
+// proof first gets 400 use_dpop_nonce and a DPoP-Nonce header, then DPoP-bound tokens.
 import fs from 'node:fs';
 import Provider from 'oidc-provider';
 
@@ -61,12 +63,14 @@ const provider = new Provider(issuer, {
   }),
   claims: { openid: ['sub'], profile: ['name'], email: ['email'] },
   scopes: ['openid', 'offline_access', 'profile', 'email', 'read'],
+  enabledJWA: { dPoPSigningAlgValues: ['ES256', 'ES384', 'EdDSA', 'PS256', 'RS256'] },
   features: {
     clientCredentials: { enabled: true },
     deviceFlow: { enabled: true },
     introspection: { enabled: true },
     revocation: { enabled: true },
     devInteractions: { enabled: true },
+    dPoP: { enabled: true, nonceSecret: Buffer.alloc(32, 7), requireNonce: () => true },
     resourceIndicators: {
       enabled: true,
       defaultResource: (ctx, client) => (client.clientId.startsWith('interop-') && client.clientId !== 'interop-jwt'

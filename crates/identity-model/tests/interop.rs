@@ -361,3 +361,81 @@ async fn gets_tokens_from_oidc_provider_with_every_grant_it_supports() {
     drop(provider);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A DPoP proof by panva's `jose` (tests/interop/dpop-proof.mjs) with `key`.
+fn jose_proof(dir: &Path, key: &identity_model::DpopKey, method: &str, url: &str, token: &str) -> String {
+    let file = dir.join(format!("dpop-{}.jwk", key.thumbprint()));
+    std::fs::write(&file, Value::Object(key.private_jwk().unwrap()).to_string()).unwrap();
+    let out = Command::new("node")
+        .arg(interop_dir().join("dpop-proof.mjs"))
+        .args([file.to_str().unwrap(), method, url, token])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// DPoP with oidc-provider (features.dPoP, nonces required): our proofs get DPoP-bound tokens
+/// after the nonce retry; its bound token is verified by our resource-server side with proofs
+/// made by `jose`; tampered and foreign proofs are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_with_oidc_provider_and_proofs_by_jose() {
+    use identity_model::{DpopKey, DpopRules, check_binding};
+    if !peer::peer_available("oidc-provider", "oidc-provider DPoP interop") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("idm-interop-dpop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let keys = dir.join("keys.json");
+    add_key(&keys);
+    let provider = start(free_port(), &keys);
+    let issuer = provider.issuer.clone();
+    let rules = Validation::new(issuer.clone()).audience("urn:interop:api").token_type("at+jwt");
+    let authority = Authority::builder(&issuer)
+        .rules(rules)
+        .policy(DiscoveryPolicy::default().allow_http_on_loopback())
+        .build()
+        .unwrap();
+    for alg in [Algorithm::ES256, Algorithm::PS256, Algorithm::EdDSA] {
+        let key = DpopKey::generate(alg).unwrap();
+        let client = TokenClient::builder(Client::with_secret("interop", "interop-secret"))
+            .authority(&authority)
+            .dpop_key(DpopKey::from_jwk(&key.private_jwk().unwrap(), Some(alg)).unwrap())
+            .build()
+            .unwrap();
+        let tokens = client.client_credentials(&["read"], &["urn:interop:api"]).await.unwrap();
+        assert_eq!(tokens.token_type, "DPoP", "{alg}");
+        let token = tokens.access_token.expose();
+        let valid = authority.validate(token).await.unwrap();
+        assert_eq!(identity_model::bound_jkt(&valid.claims), Some(key.thumbprint()), "{alg}");
+        assert_eq!(check_binding(&valid.claims, None).unwrap_err().kind(), ErrorKind::DpopProofRequired);
+
+        let url = "https://api.example/orders";
+        let now = identity_model::Clock::now(&SystemClock);
+        let proof = jose_proof(&dir, &key, "GET", url, token);
+        let verified = DpopRules::new().verify(&proof, "GET", url, Some(token), now).unwrap();
+        check_binding(&valid.claims, Some(&verified)).unwrap();
+        // Tampered: another URL, another method, a changed signature.
+        let err = DpopRules::new()
+            .verify(&proof, "GET", "https://api.example/admin", Some(token), now)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidDpopProof);
+        let err = DpopRules::new().verify(&proof, "POST", url, Some(token), now).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidDpopProof);
+        let mut tampered = proof.clone();
+        let last = tampered.pop().unwrap();
+        tampered.push(if last == 'A' { 'B' } else { 'A' });
+        let err = DpopRules::new().verify(&tampered, "GET", url, Some(token), now).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidDpopProof);
+        // A proof by another key (jose's, valid in itself) is not the bound key's.
+        let other = DpopKey::generate_default().unwrap();
+        let foreign = jose_proof(&dir, &other, "GET", url, token);
+        let verified = DpopRules::new().verify(&foreign, "GET", url, Some(token), now).unwrap();
+        assert_eq!(
+            check_binding(&valid.claims, Some(&verified)).unwrap_err().kind(),
+            ErrorKind::DpopKeyMismatch
+        );
+    }
+    drop(provider);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
