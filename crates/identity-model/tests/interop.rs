@@ -439,3 +439,53 @@ async fn dpop_with_oidc_provider_and_proofs_by_jose() {
     drop(provider);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// DPoP on the device flow with oidc-provider: the tokens, userinfo with the DPoP scheme and a
+/// proof, and refreshes (a public client's refresh token is bound to its key: another key's
+/// proof is refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_device_flow_userinfo_and_refresh_with_oidc_provider() {
+    use identity_model::DpopKey;
+    if !peer::peer_available("oidc-provider", "oidc-provider DPoP refresh interop") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("idm-interop-dpop-refresh-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let keys = dir.join("keys.json");
+    add_key(&keys);
+    let provider = start(free_port(), &keys);
+    let issuer = provider.issuer.clone();
+    let authority = Authority::builder(&issuer)
+        .rules(Validation::new(issuer.clone()).audience("urn:interop:api"))
+        .policy(DiscoveryPolicy::default().allow_http_on_loopback())
+        .build()
+        .unwrap();
+    let key = DpopKey::generate_default().unwrap();
+    let private = key.private_jwk().unwrap();
+    let device_client = TokenClient::builder(Client::public("interop-device"))
+        .authority(&authority)
+        .dpop_key(DpopKey::from_jwk(&private, None).unwrap())
+        .build()
+        .unwrap();
+    let device =
+        device_client.device_authorization(&["openid", "profile", "offline_access"], &[]).await.unwrap();
+    approve_device(&issuer, &device.user_code, "carol").await;
+    let tokens = device_client.poll_device(&device).await.unwrap();
+    assert_eq!(tokens.token_type, "DPoP");
+    let info = device_client.userinfo(tokens.access_token.expose(), Some("carol")).await.unwrap();
+    assert_eq!(info.text("name"), Some("User carol"));
+    let refresh = tokens.refresh_token.clone().expect("offline_access gives a refresh token");
+    let refreshed = device_client.refresh(refresh).await.unwrap();
+    assert_eq!(refreshed.token_type, "DPoP");
+    assert!(device_client.userinfo(refreshed.access_token.expose(), Some("carol")).await.is_ok());
+    // The rotated refresh token with another key's proofs: refused by the provider.
+    let thief = TokenClient::builder(Client::public("interop-device"))
+        .authority(&authority)
+        .dpop_key(DpopKey::generate_default().unwrap())
+        .build()
+        .unwrap();
+    let e = thief.refresh(refreshed.refresh_token.clone().unwrap()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::OAuthError, "{e}");
+    drop(provider);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

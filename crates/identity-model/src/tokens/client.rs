@@ -251,7 +251,7 @@ impl TokenClient {
     pub async fn request_token(&self, request: &TokenRequest) -> Result<TokenResponse, Error> {
         let (url, issuer) = self.endpoint(|e| e.token.clone(), "token_endpoint").await?;
         let build = || request.build(&url, &self.inner.client, issuer.as_deref(), self.inner.clock.now());
-        let response = self.send_with_proof(&url, build).await?;
+        let response = self.send_with_proof(&url, None, build).await?;
         let tokens = TokenResponse::from_response(as_endpoint_response(&response))?;
         if self.inner.dpop.is_some() && !tokens.token_type.eq_ignore_ascii_case("DPoP") {
             return Err(Error::new(
@@ -270,6 +270,7 @@ impl TokenClient {
     async fn send_with_proof(
         &self,
         url: &str,
+        access_token: Option<&str>,
         build: impl Fn() -> Result<FormRequest, Error>,
     ) -> Result<HttpResponse, Error> {
         let Some(key) = &self.inner.dpop else { return self.send(build()?).await };
@@ -288,6 +289,9 @@ impl TokenClient {
             let mut proof_request = ProofRequest::new(method, url);
             if let Some(nonce) = &nonce {
                 proof_request = proof_request.with_nonce(nonce);
+            }
+            if let Some(token) = access_token {
+                proof_request = proof_request.with_access_token(token);
             }
             form.headers.push(("DPoP".into(), key.proof(&proof_request, self.inner.clock.now())?));
             let response = self.send(form).await?;
@@ -345,7 +349,7 @@ impl TokenClient {
             .endpoint(|e| e.pushed_authorization_request.clone(), "pushed_authorization_request_endpoint")
             .await?;
         let build = || request.pushed(&par, &self.inner.client, issuer.as_deref(), self.inner.clock.now());
-        let response = self.send_with_proof(&par, build).await?;
+        let response = self.send_with_proof(&par, None, build).await?;
         let pushed = PushedAuthorization::from_response(as_endpoint_response(&response))?;
         let (url, _) = self.endpoint(|e| e.authorization.clone(), "authorization_endpoint").await?;
         Ok(request.pushed_url(&url, &pushed.request_uri))
@@ -486,14 +490,29 @@ impl TokenClient {
     }
 
     /// Fetches userinfo with `access_token`; with `expected_subject` (the ID token's `sub`),
-    /// a different `sub` is rejected.
+    /// a different `sub` is rejected. With a DPoP key the token is sent as
+    /// `Authorization: DPoP` with a proof (`ath`), retried once on `use_dpop_nonce`.
     pub async fn userinfo(
         &self,
         access_token: &str,
         expected_subject: Option<&str>,
     ) -> Result<UserInfo, Error> {
         let (url, _) = self.endpoint(|e| e.userinfo.clone(), "userinfo_endpoint").await?;
-        let response = self.send(token_request::userinfo_request(&url, access_token)).await?;
+        let response = if self.inner.dpop.is_some() {
+            // A DPoP-bound token goes with the DPoP scheme and a proof carrying its ath.
+            let build = || {
+                let mut form = token_request::userinfo_request(&url, access_token);
+                for (name, value) in &mut form.headers {
+                    if name.eq_ignore_ascii_case("authorization") {
+                        *value = format!("DPoP {access_token}");
+                    }
+                }
+                Ok(form)
+            };
+            self.send_with_proof(&url, Some(access_token), build).await?
+        } else {
+            self.send(token_request::userinfo_request(&url, access_token)).await?
+        };
         UserInfo::from_response(as_endpoint_response(&response), expected_subject)
     }
 
