@@ -155,6 +155,10 @@ struct ClientArgs {
     /// The client authentication method.
     #[arg(long, value_enum)]
     auth: Option<AuthMethod>,
+    /// Get DPoP-bound tokens (RFC 9449): every token request carries a proof by this private
+    /// JWK (from `idm dpop key`); a demanded nonce is retried once.
+    #[arg(long, value_name = "JWK_FILE")]
+    dpop_key: Option<PathBuf>,
     /// Print the provider's JSON object (or the error as JSON).
     #[arg(long)]
     json: bool,
@@ -220,14 +224,24 @@ fn client_of(args: &ClientArgs) -> Result<Client, String> {
     Ok(Client::new(args.client_id.clone(), auth))
 }
 
-fn token_client(issuer: &str, allow_http: bool, client: Client, json: bool) -> Result<TokenClient, ExitCode> {
+fn token_client(
+    issuer: &str,
+    allow_http: bool,
+    client: Client,
+    dpop: Option<identity_model::DpopKey>,
+    json: bool,
+) -> Result<TokenClient, ExitCode> {
     let config = crate::remote::config()?;
     let authority = Authority::builder(issuer)
         .policy(crate::remote::policy(allow_http))
         .settings(config)
         .build()
         .map_err(|e| report(&e, json))?;
-    TokenClient::builder(client).authority(&authority).build().map_err(|e| report(&e, json))
+    let mut builder = TokenClient::builder(client).authority(&authority);
+    if let Some(key) = dpop {
+        builder = builder.dpop_key(key);
+    }
+    builder.build().map_err(|e| report(&e, json))
 }
 
 /// Prints an error (as JSON under `--json`) and gives exit 1.
@@ -295,7 +309,8 @@ pub(crate) fn run(args: Args) -> ExitCode {
 
 fn setup(client: &ClientArgs) -> Result<TokenClient, ExitCode> {
     let built = client_of(client).map_err(usage)?;
-    token_client(&client.issuer, client.allow_http, built, client.json)
+    let dpop = client.dpop_key.as_deref().map(crate::dpop::load_key).transpose().map_err(usage)?;
+    token_client(&client.issuer, client.allow_http, built, dpop, client.json)
 }
 
 fn finish<T>(result: Result<Result<T, Error>, ExitCode>, json: bool, print: impl FnOnce(T)) -> ExitCode {
@@ -406,7 +421,7 @@ fn run_inner(args: Args) -> Result<ExitCode, ExitCode> {
         }
         Command::Userinfo { access_token, expected_sub, issuer, allow_http, json } => {
             let token = crate::read_token(&access_token)?;
-            let tc = token_client(&issuer, allow_http, Client::public("idm"), json)?;
+            let tc = token_client(&issuer, allow_http, Client::public("idm"), None, json)?;
             finish(block_on(tc.userinfo(&token, expected_sub.as_deref())), json, |u| print_json(u.json()))
         }
     })

@@ -215,3 +215,48 @@ async fn device_flow_refresh_and_userinfo() {
     let out = run(idm(&args)).await;
     assert_eq!((out.status.code(), json_of(&out)["error"].as_str()), (Some(1), Some("invalid_grant")));
 }
+
+/// `idm token client-credentials --dpop-key`: a DPoP-bound token from the provider (which
+/// demands a nonce: one retry), bound to the key `idm dpop key` wrote, and `idm validate
+/// --dpop` accepts it with a proof from `idm dpop proof`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_key_gets_a_bound_token_that_validate_accepts_with_a_proof() {
+    let p = provider(vec![]).await;
+    p.require_dpop_nonce(Some("cli-nonce"));
+    let iss = p.issuer().to_owned();
+    let dir = std::env::temp_dir().join(format!("idm-token-dpop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("dpop.jwk");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_idm"));
+    command.args(["dpop", "key"]);
+    let out = run(command).await;
+    std::fs::write(&key_file, &out.stdout).unwrap();
+    let key_path = key_file.to_str().unwrap();
+    let out = run(idm(&service(&iss, "client-credentials", &["--dpop-key", key_path, "--json"]))).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let tokens = json_of(&out);
+    assert_eq!(tokens["token_type"], "DPoP");
+    assert_eq!(p.requests(Endpoint::Token), 2, "one use_dpop_nonce answer, one retry");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+
+    let url = "https://api.example/orders";
+    let mut command = Command::new(env!("CARGO_BIN_EXE_idm"));
+    command.args(["dpop", "proof", "--key", key_path, "--method", "GET", "--url", url, "--token", &access]);
+    let proof = String::from_utf8(run(command).await.stdout).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_idm"));
+    command.args(["validate", &access, "--issuer", &iss, "--allow-http", "--audience", p.default_audience()]);
+    command.args(["--dpop", proof.trim(), "--method", "GET", "--url", url]);
+    let out = run(command).await;
+    assert!(
+        out.status.success(),
+        "{} {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut command = Command::new(env!("CARGO_BIN_EXE_idm"));
+    command.args(["validate", &access, "--issuer", &iss, "--allow-http", "--audience", p.default_audience()]);
+    let out = run(command).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json_of(&out)["error"], "dpop_proof_required");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
