@@ -46,7 +46,7 @@ pub use dpop::key::{DPOP_KEY_ALGORITHMS, DPOP_PROOF_TYP, DpopKey, ProofRequest, 
 pub use dpop::nonce::DpopNonces;
 pub use dpop::verify::{
     DEFAULT_PROOF_LEEWAY_SECS, DEFAULT_PROOF_MAX_AGE_SECS, DpopRules, MAX_JTI_LEN, MAX_PROOF_LEN, NonceRule,
-    VerifiedProof, bound_jkt, check_binding,
+    VerifiedProof, bound_jkt, check_binding, check_jkt_binding,
 };
 pub use error::{Error, ErrorKind};
 pub use jose::algorithm::{Algorithm, AlgorithmSet, Curve, KeyFamily};

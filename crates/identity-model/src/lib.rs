@@ -54,10 +54,12 @@ pub use identity_model_core::{
     PushedAuthorization, RejectedKey, RetryClass, SLOW_DOWN_STEP, Secret, SigningKey, TokenExchange,
     TokenRequest, TokenResponse, UnixTime, UnverifiedToken, UserInfo, ValidToken, Validation, VerifiedJws,
     VerifiedProof, VerifyingKey, access_token_hash, base64url, bound_jkt, challenge_s256, check_binding,
-    default_algorithm, discovery_url, jws, left_half_hash, normalize_htu, random_id, revocation_result,
-    sha256, thumbprint, token_type, validate_logout_token,
+    check_jkt_binding, default_algorithm, discovery_url, jws, left_half_hash, normalize_htu, random_id,
+    revocation_result, sha256, thumbprint, token_type, validate_logout_token,
 };
-pub use replay::{MemoryReplayStore, ReplayFuture, ReplayStore, logout_replay_key, record_proof};
+pub use replay::{
+    MemoryReplayStore, ReplayFuture, ReplayStore, logout_replay_key, record_logout, record_proof,
+};
 pub use runtime::new_runtime;
 #[cfg(feature = "axum")]
 pub use service::{AuthRejection, Authenticated, MaybeAuthenticated};

@@ -109,3 +109,27 @@ fn logout_keys_are_per_issuer() {
         logout_replay_key("https://a.example\0j", "x")
     );
 }
+
+#[tokio::test]
+async fn a_logout_token_jti_is_used_once_per_issuer() {
+    let store = MemoryReplayStore::new(100).with_clock(Arc::new(FixedClock::new(UnixTime::from_secs(0))));
+    let exp = UnixTime::from_secs(600);
+    identity_model::record_logout(&store, "https://a.example", "j-1", exp).await.unwrap();
+    let again = identity_model::record_logout(&store, "https://a.example", "j-1", exp).await.unwrap_err();
+    assert_eq!((again.kind(), again.claim()), (ErrorKind::InvalidClaim, Some("jti")));
+    identity_model::record_logout(&store, "https://b.example", "j-1", exp).await.unwrap();
+}
+
+#[test]
+fn an_introspected_jkt_binds_like_a_claim() {
+    let now = UnixTime::from_secs(1_800_000_000);
+    let key = DpopKey::generate_default().unwrap();
+    let url = "https://api.example/r";
+    let proof = key.proof(&ProofRequest::new("GET", url).with_access_token("opaque"), now).unwrap();
+    let verified = DpopRules::new().verify(&proof, "GET", url, Some("opaque"), now).unwrap();
+    identity_model::check_jkt_binding(Some(key.thumbprint()), Some(&verified)).unwrap();
+    let err = identity_model::check_jkt_binding(Some("other"), Some(&verified)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DpopKeyMismatch);
+    let err = identity_model::check_jkt_binding(Some(key.thumbprint()), None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DpopProofRequired);
+}

@@ -100,3 +100,19 @@ async fn a_bearer_answer_to_a_dpop_request_is_refused() {
     let err = client.client_credentials(&[], &[]).await.unwrap_err();
     assert_eq!((err.kind(), err.claim()), (ErrorKind::InvalidResponse, Some("token_type")));
 }
+
+#[tokio::test]
+async fn authorization_requests_carry_dpop_jkt() {
+    let provider = TestProvider::start().await.unwrap();
+    let authority = authority(&provider);
+    let key = DpopKey::generate_default().unwrap();
+    let jkt = key.thumbprint().to_owned();
+    let client = dpop_client(&authority, key);
+    let request = identity_model::AuthorizationRequest::new("demo-service", "http://127.0.0.1:1/cb").unwrap();
+    let url = client.authorization_url(&request).await.unwrap();
+    assert!(url.contains(&format!("dpop_jkt={jkt}")), "{url}");
+    let named = request.clone().dpop_jkt("chosen");
+    let url = client.authorization_url(&named).await.unwrap();
+    assert_eq!(url.matches("dpop_jkt=").count(), 1, "{url}");
+    assert!(url.contains("dpop_jkt=chosen"));
+}

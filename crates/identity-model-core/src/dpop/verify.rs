@@ -270,7 +270,13 @@ pub fn bound_jkt(claims: &Claims) -> Option<&str> {
 /// bound is refused too (`dpop_key_mismatch`). Without a proof, an unbound token passes (a
 /// Bearer token).
 pub fn check_binding(claims: &Claims, proof: Option<&VerifiedProof>) -> Result<(), Error> {
-    match (bound_jkt(claims), proof) {
+    check_jkt_binding(bound_jkt(claims), proof)
+}
+
+/// [`check_binding`] for a `jkt` read elsewhere: an introspection response's `cnf.jkt`
+/// (RFC 9449 section 6.2) for an opaque token.
+pub fn check_jkt_binding(jkt: Option<&str>, proof: Option<&VerifiedProof>) -> Result<(), Error> {
+    match (jkt, proof) {
         (None, None) => Ok(()),
         (Some(_), None) => Err(Error::new(
             ErrorKind::DpopProofRequired,

@@ -68,6 +68,12 @@ impl AuthorizationRequest {
         self
     }
 
+    /// Binds the authorization code to a DPoP key (RFC 9449 section 10): `dpop_jkt` is the
+    /// key's thumbprint ([`crate::DpopKey::thumbprint`]).
+    pub fn dpop_jkt(self, jkt: impl Into<String>) -> Self {
+        self.param("dpop_jkt", jkt)
+    }
+
     /// Adds an extra parameter.
     pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.extra.push((name.into(), value.into()));

@@ -50,3 +50,27 @@ pub async fn record_proof(store: &dyn ReplayStore, proof: &VerifiedProof) -> Res
         .with_source(e)),
     }
 }
+
+/// Records a back-channel logout token's `jti` (per issuer) until its `exp`: a second use is
+/// refused (`invalid_claim` on `jti`), as is one the store cannot record (fail closed).
+pub async fn record_logout(
+    store: &dyn ReplayStore,
+    issuer: &str,
+    jti: &str,
+    expires_at: UnixTime,
+) -> Result<(), Error> {
+    use identity_model_core::ErrorKind;
+    let key = logout_replay_key(issuer, jti);
+    match store.insert_once(&key, expires_at).await {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            Err(Error::new(ErrorKind::InvalidClaim, "this logout token was used before").with_claim("jti"))
+        }
+        Err(e) => Err(Error::new(
+            ErrorKind::InvalidClaim,
+            format!("the replay store cannot record the logout token, so it is refused: {}", e.message()),
+        )
+        .with_claim("jti")
+        .with_source(e)),
+    }
+}

@@ -340,7 +340,17 @@ impl TokenClient {
     /// The authorization URL for `request` (plain, not pushed).
     pub async fn authorization_url(&self, request: &AuthorizationRequest) -> Result<String, Error> {
         let (url, _) = self.endpoint(|e| e.authorization.clone(), "authorization_endpoint").await?;
-        Ok(request.url(&url))
+        Ok(self.bound(request).url(&url))
+    }
+
+    /// With a DPoP key, `request` with `dpop_jkt` (unless it names one already).
+    fn bound<'r>(&self, request: &'r AuthorizationRequest) -> std::borrow::Cow<'r, AuthorizationRequest> {
+        match &self.inner.dpop {
+            Some(key) if !request.extra.iter().any(|(name, _)| name == "dpop_jkt") => {
+                std::borrow::Cow::Owned(request.clone().dpop_jkt(key.thumbprint()))
+            }
+            _ => std::borrow::Cow::Borrowed(request),
+        }
     }
 
     /// Pushes `request` (RFC 9126) and returns the authorization URL carrying its `request_uri`.
@@ -348,7 +358,8 @@ impl TokenClient {
         let (par, issuer) = self
             .endpoint(|e| e.pushed_authorization_request.clone(), "pushed_authorization_request_endpoint")
             .await?;
-        let build = || request.pushed(&par, &self.inner.client, issuer.as_deref(), self.inner.clock.now());
+        let bound = self.bound(request);
+        let build = || bound.pushed(&par, &self.inner.client, issuer.as_deref(), self.inner.clock.now());
         let response = self.send_with_proof(&par, None, build).await?;
         let pushed = PushedAuthorization::from_response(as_endpoint_response(&response))?;
         let (url, _) = self.endpoint(|e| e.authorization.clone(), "authorization_endpoint").await?;
