@@ -293,3 +293,62 @@ fn bench_has_a_dpop_row() {
         assert!(row[key].as_f64().is_some_and(|v| v > 0.0), "{key} in {row}");
     }
 }
+
+/// Proofs no honest client makes (forged by hand): each is `invalid_dpop_proof` at the CLI.
+#[test]
+fn forged_proofs_are_invalid_dpop_proof() {
+    use identity_model::base64url;
+    let setup = Setup::new();
+    let signer = SigningKey::generate(Algorithm::ES256).unwrap();
+    let mut public = signer.verification_jwk();
+    public.retain(|k, _| matches!(k.as_str(), "kty" | "crv" | "x" | "y"));
+    let token = setup.token(Some(&signer.thumbprint()));
+    let claims = json!({
+        "jti": "j", "htm": "GET", "htu": URL, "iat": NOW, "ath": identity_model::access_token_hash(&token)
+    });
+    let sign = |key: &SigningKey, header: Value| {
+        let mut text = base64url::encode(header.to_string());
+        text.push('.');
+        text.push_str(&base64url::encode(claims.to_string()));
+        let signature = key.sign(text.as_bytes()).unwrap();
+        format!("{text}.{}", base64url::encode(signature))
+    };
+    let mut private = signer.private_jwk().unwrap();
+    private.retain(|k, _| matches!(k.as_str(), "kty" | "crv" | "x" | "y" | "d"));
+    let hmac = SigningKey::generate(Algorithm::HS256).unwrap();
+    let forged = [
+        ("honest", sign(&signer, json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": public})), None),
+        (
+            "typ JWT",
+            sign(&signer, json!({"typ": "JWT", "alg": "ES256", "jwk": public})),
+            Some("invalid_dpop_proof"),
+        ),
+        ("no jwk", sign(&signer, json!({"typ": "dpop+jwt", "alg": "ES256"})), Some("invalid_dpop_proof")),
+        (
+            "private jwk",
+            sign(&signer, json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": private})),
+            Some("invalid_dpop_proof"),
+        ),
+        (
+            "HS256",
+            sign(&hmac, json!({"typ": "dpop+jwt", "alg": "HS256", "jwk": hmac.verification_jwk()})),
+            Some("invalid_dpop_proof"),
+        ),
+        (
+            "none",
+            format!(
+                "{}.{}.",
+                base64url::encode(json!({"typ": "dpop+jwt", "alg": "none", "jwk": public}).to_string()),
+                base64url::encode(claims.to_string())
+            ),
+            Some("invalid_dpop_proof"),
+        ),
+    ];
+    for (name, proof, expected) in forged {
+        let out = setup.validate(&token, &["--dpop", &proof, "--method", "GET", "--url", URL]);
+        match expected {
+            None => assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stdout)),
+            Some(kind) => assert_eq!(self::kind(&out), kind, "{name}"),
+        }
+    }
+}
