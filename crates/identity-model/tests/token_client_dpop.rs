@@ -116,3 +116,20 @@ async fn authorization_requests_carry_dpop_jkt() {
     assert_eq!(url.matches("dpop_jkt=").count(), 1, "{url}");
     assert!(url.contains("dpop_jkt=chosen"));
 }
+
+#[tokio::test]
+async fn the_token_manager_caches_bound_tokens_with_their_key() {
+    let provider = TestProvider::start().await.unwrap();
+    let authority = authority(&provider);
+    let key = DpopKey::generate_default().unwrap();
+    let jkt = key.thumbprint().to_owned();
+    let manager = identity_model::TokenManager::new(dpop_client(&authority, key), &[], &[]);
+    let first = manager.get().await.unwrap();
+    let second = manager.get().await.unwrap();
+    assert_eq!(first.access_token.expose(), second.access_token.expose());
+    assert_eq!(provider.requests(Endpoint::Token), 1, "cached");
+    assert_eq!(first.token_type, "DPoP");
+    assert_eq!(manager.dpop_key().map(DpopKey::thumbprint), Some(jkt.as_str()));
+    let valid = authority.validate(first.access_token.expose()).await.unwrap();
+    assert_eq!(bound_jkt(&valid.claims), Some(jkt.as_str()));
+}

@@ -190,6 +190,12 @@ impl TokenManager {
         }
     }
 
+    /// The key the cached tokens are bound to, when the client gets DPoP-bound tokens: make
+    /// each resource request's proof with it.
+    pub fn dpop_key(&self) -> Option<&identity_model_core::DpopKey> {
+        self.inner.client.dpop_key()
+    }
+
     /// Counters.
     pub fn stats(&self) -> &TokenManagerStats {
         &self.inner.stats
