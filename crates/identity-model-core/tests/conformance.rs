@@ -52,7 +52,7 @@ const DEFERRED: &[(&str, &str)] = &[
     ),
     (
         "DPOP-008",
-        "DPoP client: the resource request helper sending Authorization: DPoP (issue 13, client side, not built yet)",
+        "DPoP client: TokenClient::get_resource sends Authorization: DPoP with a proof carrying ath (executed by crates/identity-model/tests/service_dpop.rs against the layer, which checks both)",
     ),
 ];
 

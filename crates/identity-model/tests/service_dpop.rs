@@ -205,3 +205,46 @@ async fn a_server_nonce_is_asked_for_then_accepted() {
     let retried = call(&app, "GET", &scheme, &[&proof(&key, "GET", &url, &bound, Some(&nonce), now)]).await;
     assert_eq!(retried.status, StatusCode::OK, "{:?}", retried.kind);
 }
+
+/// The client side against this layer over real HTTP: `TokenClient::get_resource` sends
+/// `Authorization: DPoP` with a proof, meets the server's nonce demand once, then reuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_resource_meets_a_resource_servers_nonce_then_reuses_it() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let provider = TestProvider::start().await.unwrap();
+    let authority = authority(&provider);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let nonces = Arc::new(DpopNonces::new(&[5; 32], 300).unwrap());
+    let layer = BearerLayer::new(authority.clone())
+        .dpop_public_origin(format!("http://{addr}"))
+        .dpop_rules(DpopRules::new().nonce(NonceRule::Rotating(nonces)));
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&seen);
+    let app = app(layer).layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move { next.run(request).await }
+        },
+    ));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let client = identity_model::TokenClient::builder(identity_model::Client::with_secret(
+        "demo-service",
+        "demo-secret",
+    ))
+    .authority(&authority)
+    .dpop_key(DpopKey::generate_default().unwrap())
+    .build()
+    .unwrap();
+    let tokens = client.client_credentials(&[], &[]).await.unwrap();
+    let url = format!("http://{addr}/orders");
+    let answer = client.get_resource(&url, tokens.access_token.expose()).await.unwrap();
+    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    assert_eq!(answer.body, b"ok");
+    assert_eq!(seen.load(Ordering::SeqCst), 2, "one use_dpop_nonce answer, one retry");
+    let again = client.get_resource(&url, tokens.access_token.expose()).await.unwrap();
+    assert_eq!(again.status, 200);
+    assert_eq!(seen.load(Ordering::SeqCst), 3, "the nonce was remembered");
+    server.abort();
+}

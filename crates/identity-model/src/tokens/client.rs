@@ -500,6 +500,23 @@ impl TokenClient {
         self.send(form).await
     }
 
+    /// A GET of a protected resource with `access_token`: with a DPoP key, as
+    /// `Authorization: DPoP` with a proof (`htm`, `htu`, `ath`, the server's latest nonce),
+    /// retried once when the resource server answers `use_dpop_nonce` with a `DPoP-Nonce`;
+    /// without one, as `Bearer`. The response is returned whatever its status. The URL must
+    /// pass the client's discovery policy.
+    pub async fn get_resource(&self, url: &str, access_token: &str) -> Result<HttpResponse, Error> {
+        self.inner.policy.check_url(url, "resource")?;
+        let build = || {
+            let mut form = FormRequest::post(url, identity_model_core::RetryClass::Retryable);
+            form.method = Method::Get;
+            let scheme = if self.inner.dpop.is_some() { "DPoP" } else { "Bearer" };
+            form.header("Authorization", format!("{scheme} {access_token}"));
+            Ok(form)
+        };
+        self.send_with_proof(url, Some(access_token), build).await
+    }
+
     /// Fetches userinfo with `access_token`; with `expected_subject` (the ID token's `sub`),
     /// a different `sub` is rejected. With a DPoP key the token is sent as
     /// `Authorization: DPoP` with a proof (`ath`), retried once on `use_dpop_nonce`.
