@@ -348,6 +348,8 @@ fn help_documents_every_flag() {
         "--rate-burst",
         "--no-token-cache",
         "--public-origin",
+        "--dpop-nonce-secret-file",
+        "--dpop-max-age",
     ] {
         assert!(help.contains(flag), "{flag} missing from\n{help}");
     }
@@ -509,4 +511,47 @@ fn dpop_behind_traefik_uses_the_forwarded_origin() {
         &[("Authorization", &format!("DPoP {bound}")), ("DPoP", &proof), ("X-Original-URI", "/cart")],
     );
     assert_eq!(nginx.json()["error"], "invalid_dpop_proof");
+}
+
+/// With a nonce secret the sidecar demands nonces: 401 use_dpop_nonce with a DPoP-Nonce,
+/// then the proof carrying it passes; a short secret is a configuration problem (exit 2).
+#[test]
+fn dpop_nonces_are_demanded_with_a_secret_file() {
+    use identity_model::{Clock as _, DpopKey, ProofRequest, SystemClock};
+    let p = provider_on(0);
+    let secret = write_config(&"s".repeat(32));
+    let secret_arg = secret.to_str().unwrap().to_owned();
+    let sidecar = sidecar_for(
+        &p.provider,
+        &["--public-origin", "https://api.example", "--dpop-nonce-secret-file", &secret_arg],
+    );
+    let key = DpopKey::generate_default().unwrap();
+    let bound = p.provider.token().claim("cnf", json!({"jkt": key.thumbprint()})).sign();
+    let url = "https://api.example/orders";
+    let check = |nonce: Option<&str>| {
+        let mut request = ProofRequest::new("GET", url).with_access_token(&bound);
+        if let Some(nonce) = nonce {
+            request = request.with_nonce(nonce);
+        }
+        let proof = key.proof(&request, SystemClock.now()).unwrap();
+        sidecar.get(
+            "/auth",
+            &[("Authorization", &format!("DPoP {bound}")), ("DPoP", &proof), ("X-Original-URI", "/orders")],
+        )
+    };
+    let first = check(None);
+    assert_eq!(first.status, 401);
+    assert_eq!(first.json()["error"], "use_dpop_nonce");
+    let nonce = first.header("dpop-nonce").expect("a DPoP-Nonce header").to_owned();
+    assert_eq!(check(Some(&nonce)).status, 200);
+    assert_eq!(check(Some("made-up")).json()["error"], "use_dpop_nonce");
+
+    let short = write_config("too short");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_idm"))
+        .args(["serve", "--issuer", p.provider.issuer(), "--audience", "a", "--allow-http"])
+        .args(["--dpop-nonce-secret-file", short.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dpop_nonce_secret_file"));
 }

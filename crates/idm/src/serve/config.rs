@@ -30,6 +30,10 @@ pub(crate) struct File {
     rate_limit: Option<RateLimitFile>,
     /// The origin DPoP proofs' `htu` name (`https://api.example`).
     public_origin: Option<String>,
+    /// A file whose bytes (at least 32) key the rotating DPoP nonces; nonces are then required.
+    dpop_nonce_secret_file: Option<String>,
+    /// The oldest DPoP proof accepted, in seconds (default 300).
+    dpop_max_age_secs: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,6 +108,8 @@ pub(crate) struct Flags {
     pub(crate) rate_burst: Option<u32>,
     pub(crate) no_token_cache: bool,
     pub(crate) public_origin: Option<String>,
+    pub(crate) dpop_nonce_secret_file: Option<String>,
+    pub(crate) dpop_max_age_secs: Option<u32>,
 }
 
 /// One trusted issuer.
@@ -160,6 +166,8 @@ pub(crate) struct Plan {
     pub(crate) rate_limit: Option<RateLimitPlan>,
     /// `scheme://host[:port]` of the protected service as its clients see it, for DPoP `htu`.
     pub(crate) public_origin: Option<String>,
+    /// How DPoP proofs are judged (nonces, age).
+    pub(crate) dpop_rules: identity_model::DpopRules,
 }
 
 /// Where `idm serve` listens unless told.
@@ -314,6 +322,22 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
 
     let mut default_scopes = file.scopes;
     default_scopes.extend(flags.scopes);
+    let mut dpop_rules = identity_model::DpopRules::new();
+    if let Some(secs) = flags.dpop_max_age_secs.or(file.dpop_max_age_secs) {
+        dpop_rules = dpop_rules.max_age_secs(secs);
+    }
+    if let Some(path) = flags.dpop_nonce_secret_file.or(file.dpop_nonce_secret_file) {
+        match std::fs::read(&path) {
+            Err(e) => problems.push(format!("dpop_nonce_secret_file {path:?}: {e}")),
+            Ok(secret) => match identity_model::DpopNonces::new(&secret, 300) {
+                Ok(nonces) => {
+                    let nonces = std::sync::Arc::new(nonces);
+                    dpop_rules = dpop_rules.nonce(identity_model::NonceRule::Rotating(nonces));
+                }
+                Err(e) => problems.push(format!("dpop_nonce_secret_file {path:?}: {}", e.message())),
+            },
+        }
+    }
     let public_origin =
         flags.public_origin.or(file.public_origin).map(|o| o.trim_end_matches('/').to_owned());
     if let Some(origin) = &public_origin {
@@ -335,6 +359,7 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
             token_cache,
             rate_limit,
             public_origin,
+            dpop_rules,
         }),
         _ => Err(problems),
     }

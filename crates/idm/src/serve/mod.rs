@@ -76,6 +76,14 @@ pub(crate) struct Args {
     /// are then refused (invalid_dpop_proof), since their origin is unknown.
     #[arg(long, value_name = "URL")]
     public_origin: Option<String>,
+    /// Require DPoP nonces: a file of at least 32 secret bytes keys the rotating nonces (5 min
+    /// windows; instances sharing the file share the nonces). A proof without a current nonce
+    /// gets 401 use_dpop_nonce with a DPoP-Nonce header.
+    #[arg(long, value_name = "FILE")]
+    dpop_nonce_secret_file: Option<String>,
+    /// The oldest DPoP proof accepted, in seconds since its iat [default: 300].
+    #[arg(long, value_name = "SECONDS")]
+    dpop_max_age: Option<u32>,
 }
 
 /// Histogram buckets for durations, in seconds (10 us to 1 s).
@@ -139,6 +147,8 @@ pub(crate) fn run(args: Args) -> ExitCode {
         rate_burst: args.rate_burst,
         no_token_cache: args.no_token_cache,
         public_origin: args.public_origin,
+        dpop_nonce_secret_file: args.dpop_nonce_secret_file,
+        dpop_max_age_secs: args.dpop_max_age,
     };
     let mut problems = Vec::new();
     let settings = identity_model::Settings::from_env().unwrap_or_else(|e| {
@@ -233,7 +243,8 @@ impl App {
             [one] => BearerLayer::new(one.clone()),
             many => BearerLayer::issuers(many.iter().cloned().fold(Issuers::new(), Issuers::with)),
         }
-        .realm(plan.realm.clone());
+        .realm(plan.realm.clone())
+        .dpop_rules(plan.dpop_rules.clone());
         let default_guard = Guard {
             layer: base.clone().require_all_scopes(plan.default_scopes.clone()),
             rule: "default".into(),
