@@ -133,3 +133,32 @@ async fn the_token_manager_caches_bound_tokens_with_their_key() {
     let valid = authority.validate(first.access_token.expose()).await.unwrap();
     assert_eq!(bound_jkt(&valid.claims), Some(jkt.as_str()));
 }
+
+/// The testkit's DPoP-protected resource (its userinfo): a bound token needs the DPoP scheme,
+/// a proof by its key, and the demanded nonce; the client meets all three.
+#[tokio::test]
+async fn the_testkit_userinfo_is_a_dpop_protected_resource() {
+    let provider = TestProvider::start().await.unwrap();
+    provider.require_dpop_nonce(Some("resource-nonce"));
+    let authority = authority(&provider);
+    let key = DpopKey::generate_default().unwrap();
+    let bound = provider
+        .token()
+        .subject("alice")
+        .claim("scope", "openid profile")
+        .claim("cnf", serde_json::json!({"jkt": key.thumbprint()}))
+        .sign();
+    let client = dpop_client(&authority, key);
+    let info = client.userinfo(&bound, Some("alice")).await.unwrap();
+    assert_eq!(info.text("name"), Some("Alice Example"));
+    // As Bearer (a client without the key): refused.
+    let plain = TokenClient::builder(Client::with_secret("demo-service", "demo-secret"))
+        .authority(&authority)
+        .build()
+        .unwrap();
+    assert!(plain.userinfo(&bound, None).await.is_err());
+    // Another key's proofs: refused.
+    let thief = dpop_client(&authority, DpopKey::generate_default().unwrap());
+    let e = thief.userinfo(&bound, None).await.unwrap_err();
+    assert!(e.to_string().contains("dpop_key_mismatch"), "{e}");
+}
