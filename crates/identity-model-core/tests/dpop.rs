@@ -203,3 +203,16 @@ fn every_dpop_key_exports_a_private_jwk_that_reads_back_as_the_same_key() {
         assert_eq!(DpopRules::new().verify(&proof, "GET", URL, None, NOW).unwrap().jkt, key.thumbprint());
     }
 }
+
+#[test]
+fn bound_jkt_reads_cnf_however_the_json_spells_it() {
+    use identity_model_core::{Claims, bound_jkt};
+    let claims = |json: &str| Claims::from_json(json.as_bytes().to_vec()).unwrap();
+    assert_eq!(bound_jkt(&claims(r#"{"sub":"s","cnf":{"jkt":"abc"}}"#)), Some("abc"));
+    assert_eq!(bound_jkt(&claims(r#"{"\u0063nf":{"jkt":"abc"}}"#)), Some("abc"), "an escaped key");
+    assert_eq!(bound_jkt(&claims(r#"{"cnf":{"jkt":"a\u0062c"}}"#)), Some("abc"), "an escaped value");
+    assert_eq!(bound_jkt(&claims(r#"{"cnf":{"x5t#S256":"t"}}"#)), None, "an mTLS binding is not a DPoP one");
+    assert_eq!(bound_jkt(&claims(r#"{"cnf":"abc"}"#)), None);
+    assert_eq!(bound_jkt(&claims(r#"{"cnf":{"jkt":1}}"#)), None);
+    assert_eq!(bound_jkt(&claims(r#"{"sub":"s"}"#)), None);
+}

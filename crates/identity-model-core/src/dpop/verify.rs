@@ -261,8 +261,25 @@ impl DpopRules {
 }
 
 /// The token's `cnf.jkt`, when it is bound to a DPoP key.
+///
+/// Read straight from the claims' JSON (the other members skipped, not built into a map):
+/// this runs on every request of a DPoP-aware service. The JSON was checked strictly when
+/// the token was parsed; a `jkt` with escapes falls back to the parsed members.
 pub fn bound_jkt(claims: &Claims) -> Option<&str> {
-    claims.get("cnf")?.get("jkt")?.as_str()
+    #[derive(serde::Deserialize)]
+    struct Outer<'a> {
+        #[serde(borrow)]
+        cnf: Option<Inner<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Inner<'a> {
+        #[serde(borrow)]
+        jkt: Option<&'a str>,
+    }
+    match serde_json::from_str::<Outer<'_>>(claims.raw_json()) {
+        Ok(outer) => outer.cnf.and_then(|cnf| cnf.jkt),
+        Err(_) => claims.get("cnf")?.get("jkt")?.as_str(),
+    }
 }
 
 /// Checks a token's binding against the proof that came with it: a bound token needs a proof
