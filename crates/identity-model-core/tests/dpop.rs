@@ -216,3 +216,26 @@ fn bound_jkt_reads_cnf_however_the_json_spells_it() {
     assert_eq!(bound_jkt(&claims(r#"{"cnf":{"jkt":1}}"#)), None);
     assert_eq!(bound_jkt(&claims(r#"{"sub":"s"}"#)), None);
 }
+
+#[test]
+fn a_prepared_key_never_spares_the_signature_or_the_claims() {
+    let key = DpopKey::generate_default().unwrap();
+    let rules = DpopRules::new();
+    let request = ProofRequest::new("GET", URL).with_access_token("tok");
+    let first = key.proof(&request, NOW).unwrap();
+    rules.verify(&first, "GET", URL, Some("tok"), NOW).unwrap();
+    // Same header (the key is prepared now), other proofs: each judged in full.
+    let second = key.proof(&request, NOW).unwrap();
+    rules.verify(&second, "GET", URL, Some("tok"), NOW).unwrap();
+    let mut tampered = second.clone();
+    tampered.replace_range(tampered.len() - 4.., "AAAA");
+    assert_eq!(
+        rules.verify(&tampered, "GET", URL, Some("tok"), NOW).unwrap_err().kind(),
+        ErrorKind::InvalidDpopProof
+    );
+    assert_eq!(rules.verify(&second, "POST", URL, Some("tok"), NOW).unwrap_err().claim(), Some("htm"));
+    // A clone of the rules shares the prepared keys; other rules (another allow-list) do not
+    // take a key that their list refuses.
+    let ed_only = rules.clone().algorithms([Algorithm::EdDSA]);
+    assert_eq!(ed_only.verify(&second, "GET", URL, Some("tok"), NOW).unwrap_err().claim(), Some("alg"));
+}

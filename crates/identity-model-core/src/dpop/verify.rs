@@ -1,7 +1,8 @@
 //! The resource-server side, sans-IO: a DPoP proof checked against the request it came with
 //! (RFC 9449 §4.3), and a token's binding to the proof's key (§6-7).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
 
@@ -37,6 +38,40 @@ pub enum NonceRule {
     Rotating(Arc<DpopNonces>),
 }
 
+/// Most proof headers whose key is kept prepared.
+const KEY_CACHE_MAX: usize = 1024;
+
+/// Prepared proof keys by the proof's header JSON, exactly as signed: a client sends the same
+/// header (`typ`, `alg`, `jwk`) with every proof, so its key is checked and prepared once, not
+/// once per request. Only headers that passed are kept; bounded (emptied when full).
+#[derive(Default)]
+struct KeyCache(RwLock<HashMap<Box<str>, Arc<VerifyingKey>>>);
+
+impl std::fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyCache")
+    }
+}
+
+impl KeyCache {
+    fn prepared(
+        &self,
+        header_json: &str,
+        prepare: impl FnOnce() -> Result<VerifyingKey, Error>,
+    ) -> Result<Arc<VerifyingKey>, Error> {
+        if let Some(key) = self.0.read().unwrap_or_else(|p| p.into_inner()).get(header_json) {
+            return Ok(Arc::clone(key));
+        }
+        let key = Arc::new(prepare()?);
+        let mut keys = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if keys.len() >= KEY_CACHE_MAX {
+            keys.clear();
+        }
+        keys.insert(header_json.into(), Arc::clone(&key));
+        Ok(key)
+    }
+}
+
 /// How DPoP proofs are judged.
 ///
 /// ```
@@ -54,6 +89,7 @@ pub struct DpopRules {
     max_age_secs: i64,
     leeway_secs: i64,
     nonce: NonceRule,
+    keys: Arc<KeyCache>,
 }
 
 impl Default for DpopRules {
@@ -92,6 +128,7 @@ impl DpopRules {
             max_age_secs: i64::from(DEFAULT_PROOF_MAX_AGE_SECS),
             leeway_secs: i64::from(DEFAULT_PROOF_LEEWAY_SECS),
             nonce: NonceRule::NotRequired,
+            keys: Arc::default(),
         }
     }
 
@@ -157,21 +194,26 @@ impl DpopRules {
         if !self.algorithms.contains(alg) {
             return Err(invalid(format!("alg {alg} is not allowed for DPoP proofs")).with_claim("alg"));
         }
-        let members = header.members();
-        let Some(Value::Object(jwk)) = members.get("jwk") else {
-            return Err(invalid("the header has no jwk object").with_claim("jwk"));
-        };
-        if let Some(private) =
-            ["d", "p", "q", "dp", "dq", "qi", "oth", "k"].iter().find(|m| jwk.contains_key(**m))
-        {
-            return Err(invalid(format!("the jwk holds the private member \"{private}\"")).with_claim("jwk"));
-        }
-        let key = VerifyingKey::from_jwk(jwk.clone()).map_err(|why| {
-            invalid(format!("the jwk is not a usable key: {}", printable(&why, 120))).with_claim("jwk")
+        let key = self.keys.prepared(header.raw_json(), || {
+            let members = header.members();
+            let Some(Value::Object(jwk)) = members.get("jwk") else {
+                return Err(invalid("the header has no jwk object").with_claim("jwk"));
+            };
+            if let Some(private) =
+                ["d", "p", "q", "dp", "dq", "qi", "oth", "k"].iter().find(|m| jwk.contains_key(**m))
+            {
+                return Err(
+                    invalid(format!("the jwk holds the private member \"{private}\"")).with_claim("jwk")
+                );
+            }
+            let key = VerifyingKey::from_jwk(jwk.clone()).map_err(|why| {
+                invalid(format!("the jwk is not a usable key: {}", printable(&why, 120))).with_claim("jwk")
+            })?;
+            if !key.fits(alg) {
+                return Err(invalid(format!("the jwk cannot verify {alg}")).with_claim("jwk"));
+            }
+            Ok(key)
         })?;
-        if !key.fits(alg) {
-            return Err(invalid(format!("the jwk cannot verify {alg}")).with_claim("jwk"));
-        }
         let mut buffer = [0u8; 1032];
         let len = base64url::decode_slice(compact.signature.as_bytes(), &mut buffer)
             .map_err(|_| invalid("the signature is not strict base64url"))?;
