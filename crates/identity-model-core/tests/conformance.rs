@@ -48,11 +48,11 @@ const DEFERRED: &[(&str, &str)] = &[
     ),
     (
         "DPOP-004",
-        "DPoP client: TokenClient retry on use_dpop_nonce and the per-server nonce cache (executed by crates/identity-model/tests/token_client_dpop.rs); the proof's nonce claim and the server's nonce rule by tests/dpop.rs",
+        "DPoP client: TokenClient's retry on the fixture's use_dpop_nonce answer and the per-server nonce cache (executed by crates/identity-model/tests/conformance_tokens.rs)",
     ),
     (
         "DPOP-008",
-        "DPoP client: TokenClient::get_resource sends Authorization: DPoP with a proof carrying ath (executed by crates/identity-model/tests/service_dpop.rs against the layer, which checks both)",
+        "DPoP client: TokenClient::get_resource sends Authorization: DPoP with a proof carrying ath (executed by crates/identity-model/tests/conformance_tokens.rs)",
     ),
 ];
 

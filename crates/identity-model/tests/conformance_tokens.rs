@@ -2,7 +2,8 @@
 //! authorization-code, introspection, revocation, token-exchange and userinfo. The core
 //! runner defers these whole files here; this test executes every case id in them (checked
 //! at the end) against wiremock endpoints serving the suite's fixtures, and the live case
-//! (ACG-006) against the test provider.
+//! (ACG-006) against the test provider. dpop.json's client-side cases (DPOP-004, DPOP-008) run
+//! here too.
 
 #![allow(clippy::unwrap_used)]
 
@@ -518,6 +519,83 @@ async fn userinfo(executed: &mut BTreeSet<String>) {
     let e = quick.userinfo("AT", None).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TransportError);
     executed.insert("UI-008".into());
+}
+
+/// The payload of the DPoP proof a recorded request carried.
+fn proof_claims(request: &wiremock::Request) -> serde_json::Map<String, Value> {
+    let proof = request.headers["dpop"].to_str().unwrap();
+    let payload = proof.split('.').nth(1).unwrap();
+    serde_json::from_slice(&identity_model::base64url::decode(payload.as_bytes()).unwrap()).unwrap()
+}
+
+/// dpop.json's two client-side cases (the core runner executes the rest and points here).
+async fn dpop(executed: &mut BTreeSet<String>) {
+    use identity_model::DpopKey;
+    // DPOP-004: the fixture's use_dpop_nonce answer, then tokens: the retry carries the nonce,
+    // and the next request to the same server has it from the start.
+    let challenge = fixture_json("dpop/dpop-nonce-error-response.json");
+    let nonce = challenge["headers"]["DPoP-Nonce"].as_str().unwrap().to_owned();
+    let server = MockServer::start().await;
+    let mut refusal = ResponseTemplate::new(challenge["status"].as_u64().unwrap() as u16)
+        .set_body_raw(challenge["body"].to_string(), "application/json");
+    for (name, value) in challenge["headers"].as_object().unwrap() {
+        refusal = refusal.insert_header(name.as_str(), value.as_str().unwrap());
+    }
+    Mock::given(wiremock::matchers::any())
+        .respond_with(refusal)
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let tokens = r#"{"access_token":"AT","token_type":"DPoP","expires_in":3600}"#;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(200).set_body_raw(tokens, "application/json"))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let url = format!("{}/ep", server.uri());
+    let client = TokenClient::builder(secret())
+        .endpoints(Endpoints { token: Some(url.clone()), ..Endpoints::default() })
+        .policy(DiscoveryPolicy::default().allow_http_on_loopback())
+        .dpop_key(DpopKey::generate_default().unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(client.client_credentials(&[], &[]).await.unwrap().token_type, "DPoP");
+    client.client_credentials(&[], &[]).await.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 3, "refused, retried, then the next request");
+    assert_eq!(proof_claims(&requests[0]).get("nonce"), None);
+    assert_eq!(proof_claims(&requests[1])["nonce"], nonce.as_str());
+    assert_eq!(proof_claims(&requests[2])["nonce"], nonce.as_str(), "the nonce is remembered per server");
+    executed.insert("DPOP-004".into());
+
+    // DPOP-008: a resource request with a DPoP-bound token uses the DPoP scheme, and its proof
+    // carries ath.
+    let resource = Endpoint::new(200, "{}", "application/json").await;
+    let bound = fixture_json("dpop/dpop-bound-token.json");
+    assert_eq!(bound["token_type"], "DPoP");
+    let access_token = "example-dpop-bound-access-token-value";
+    let answer = client.get_resource(&resource.url(), access_token).await.unwrap();
+    assert_eq!(answer.status, 200);
+    let request = resource.last().await;
+    assert_eq!(request.headers["authorization"], format!("DPoP {access_token}").as_str());
+    let claims = proof_claims(&request);
+    let pairs = fixture_json("dpop/dpop-ath-pairs.json");
+    let ath = pairs["pairs"].as_array().unwrap().iter().find(|p| p["access_token"] == access_token).unwrap();
+    assert_eq!(claims["ath"], ath["ath"]);
+    assert_eq!(
+        (claims["htm"].as_str(), claims["htu"].as_str()),
+        (Some("GET"), Some(resource.url().as_str()))
+    );
+    executed.insert("DPOP-008".into());
+}
+
+#[tokio::test]
+async fn the_client_side_dpop_cases_are_executed() {
+    let mut executed = BTreeSet::new();
+    dpop(&mut executed).await;
+    let expected: BTreeSet<String> = ["DPOP-004", "DPOP-008"].map(String::from).into();
+    assert_eq!(executed, expected);
 }
 
 #[tokio::test]
