@@ -113,6 +113,10 @@ pub enum Fault {
     TruncatedBody,
     /// The TCP connection is reset before any response.
     ConnectionReset,
+    /// A DPoP nonce demand (RFC 9449 section 8): `use_dpop_nonce` with `DPoP-Nonce: nonce`,
+    /// as 400 from a token endpoint or 401 with a `DPoP` challenge from userinfo. The request
+    /// is not acted on.
+    UseDpopNonce(String),
 }
 
 /// How many requests a fault affects.

@@ -124,6 +124,21 @@ async fn faults_layer(State(shared): State<Arc<Shared>>, request: Request, next:
             kill_connection(kill, raw).await
         }
         Some(Fault::ConnectionReset) => kill_connection(kill, Vec::new()).await,
+        Some(Fault::UseDpopNonce(nonce)) => {
+            let body = axum::Json(serde_json::json!({
+                "error": "use_dpop_nonce", "error_description": "injected: a DPoP nonce is required"
+            }));
+            let mut response = if endpoint == Endpoint::Userinfo {
+                let challenge = "DPoP error=\"use_dpop_nonce\", error_description=\"injected\"";
+                (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, challenge)], body).into_response()
+            } else {
+                (StatusCode::BAD_REQUEST, body).into_response()
+            };
+            if let Ok(value) = HeaderValue::from_str(&nonce) {
+                response.headers_mut().insert("dpop-nonce", value);
+            }
+            response
+        }
     }
 }
 

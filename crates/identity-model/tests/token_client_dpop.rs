@@ -162,3 +162,21 @@ async fn the_testkit_userinfo_is_a_dpop_protected_resource() {
     let e = thief.userinfo(&bound, None).await.unwrap_err();
     assert!(e.to_string().contains("dpop_key_mismatch"), "{e}");
 }
+
+#[tokio::test]
+async fn an_injected_nonce_demand_is_met_once() {
+    use identity_model_testkit::{Fault, Times};
+    let provider = TestProvider::start().await.unwrap();
+    provider.inject(Endpoint::Token, Fault::UseDpopNonce("fault-nonce".into()), Times::Next(1));
+    let authority = authority(&provider);
+    let client = dpop_client(&authority, DpopKey::generate_default().unwrap());
+    assert_eq!(client.client_credentials(&[], &[]).await.unwrap().token_type, "DPoP");
+    let recorded = provider.recorded(Endpoint::Token);
+    assert_eq!(recorded.len(), 2);
+    let nonce_of = |i: usize| {
+        let proof = recorded[i].header("dpop").unwrap();
+        let payload = identity_model::base64url::decode(proof.split('.').nth(1).unwrap().as_bytes()).unwrap();
+        serde_json::from_slice::<serde_json::Value>(&payload).unwrap()["nonce"].as_str().map(str::to_owned)
+    };
+    assert_eq!((nonce_of(0), nonce_of(1).as_deref()), (None, Some("fault-nonce")));
+}
