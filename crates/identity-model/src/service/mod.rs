@@ -417,7 +417,12 @@ where
         let mut inner = std::mem::replace(&mut self.inner, ready);
         let layer = self.layer.clone();
         Box::pin(async move {
-            let url = layer.dpop.url_of(request.uri(), request.headers());
+            // The URL is only needed to judge a proof: no allocation for plain bearer requests.
+            let url = request
+                .headers()
+                .contains_key("dpop")
+                .then(|| layer.dpop.url_of(request.uri(), request.headers()))
+                .flatten();
             let target = url.as_deref().map(|url| (request.method(), url));
             match layer.authorize_request(target, request.headers()).await {
                 Ok(Some(valid)) => {

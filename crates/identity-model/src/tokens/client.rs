@@ -275,12 +275,9 @@ impl TokenClient {
     ) -> Result<HttpResponse, Error> {
         let Some(key) = &self.inner.dpop else { return self.send(build()?).await };
         let origin = origin_of(url);
-        let nonces = |f: &mut dyn FnMut(&mut std::collections::HashMap<String, String>)| {
-            f(&mut self.inner.nonces.lock().unwrap_or_else(|p| p.into_inner()));
-        };
+        let nonces = || self.inner.nonces.lock().unwrap_or_else(|p| p.into_inner());
         for attempt in 0..2 {
-            let mut nonce = None;
-            nonces(&mut |map| nonce = map.get(origin).cloned());
+            let nonce = nonces().get(origin).cloned();
             let mut form = build()?;
             let method = match form.method {
                 Method::Get => "GET",
@@ -297,12 +294,11 @@ impl TokenClient {
             let response = self.send(form).await?;
             let fresh = response.dpop_nonce.clone().filter(|n| Some(n) != nonce.as_ref());
             if let Some(fresh) = &fresh {
-                nonces(&mut |map| {
-                    if map.len() >= MAX_NONCE_SERVERS && !map.contains_key(origin) {
-                        map.clear();
-                    }
-                    map.insert(origin.to_owned(), fresh.clone());
-                });
+                let mut map = nonces();
+                if map.len() >= MAX_NONCE_SERVERS && !map.contains_key(origin) {
+                    map.clear();
+                }
+                map.insert(origin.to_owned(), fresh.clone());
             }
             let asks_nonce = matches!(response.status, 400 | 401) && is_use_dpop_nonce(&response);
             if attempt == 0 && asks_nonce && fresh.is_some() {

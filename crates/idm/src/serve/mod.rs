@@ -454,8 +454,9 @@ async fn decide(app: &App, original: &Original, headers: &HeaderMap) -> (Respons
         (answer::refusal(&rejection, &app.plan.realm), rejection.kind())
     };
     let origin = app.plan.public_origin.as_deref().or(original.origin.as_deref());
+    // The public URL is only needed to judge a proof: no allocation for bearer checks.
     let url = match (origin, &original.target) {
-        (Some(origin), Some(target)) => Some(format!("{origin}{target}")),
+        (Some(origin), Some(target)) if headers.contains_key("dpop") => Some(format!("{origin}{target}")),
         _ => None,
     };
     let target = url.as_deref().map(|url| (&original.method, url));
