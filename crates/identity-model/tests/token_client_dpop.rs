@@ -180,3 +180,28 @@ async fn an_injected_nonce_demand_is_met_once() {
     };
     assert_eq!((nonce_of(0), nonce_of(1).as_deref()), (None, Some("fault-nonce")));
 }
+
+/// Cancellation: a DPoP token request aborted while the provider is slow leaves nothing behind
+/// (no half-remembered nonce); the next caller meets the nonce demand and gets its token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_dpop_request_leaves_the_next_caller_unaffected() {
+    use identity_model_testkit::{Fault, Times};
+    let provider = TestProvider::start().await.unwrap();
+    provider.require_dpop_nonce(Some("n-after-abort"));
+    provider.inject(Endpoint::Token, Fault::Latency(Duration::from_secs(30)), Times::Next(1));
+    let authority = authority(&provider);
+    let client = dpop_client(&authority, DpopKey::generate_default().unwrap());
+    let first = client.clone();
+    let task = tokio::spawn(async move { first.client_credentials(&[], &[]).await });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while provider.requests(Endpoint::Token) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the first request never reached the provider");
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    let tokens = client.client_credentials(&[], &[]).await.unwrap();
+    assert_eq!(tokens.token_type, "DPoP");
+    assert_eq!(provider.requests(Endpoint::Token), 3, "the aborted one, the nonce answer, the retry");
+}
