@@ -42,6 +42,9 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::{CacheConfig, CircuitConfig, ConfigError, ConfigProblem, HttpConfig, Settings};
 pub use http::transport;
 pub use http::{Backoff, RetryDecision};
+pub use identity_model_core::http::target::{
+    PATH_READINGS, PathReading, RequestTarget, TargetError, canonical_path, single_reading,
+};
 pub use identity_model_core::{
     ASSERTION_LIFETIME_SECS, Algorithm, AlgorithmSet, AssertionAudience, AuthorizationRequest,
     BACKCHANNEL_LOGOUT_EVENT, Claims, Client, ClientAuth, Curve, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN,

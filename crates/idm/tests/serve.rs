@@ -158,40 +158,49 @@ fn route_rules_scopes_anonymous_and_every_proxy_mode() {
     assert_eq!(nginx("/orders/1", "GET", Some(&auth)).status, 200);
     assert_eq!(nginx("/orders/1", "POST", Some(&auth)).status, 403);
     assert_eq!(nginx("/public/page", "GET", None).status, 200);
-    // An anonymous prefix cannot be used to climb into a protected one.
-    assert_eq!(nginx("/public/..%2fadmin", "GET", Some(&auth)).status, 403);
-    assert_eq!(nginx("/public/%2e%2e/admin", "GET", None).status, 401);
+    // An anonymous prefix cannot be used to climb into a protected one: the readings of an
+    // encoded climb disagree, so it is refused.
+    assert_eq!(nginx("/public/../admin", "GET", Some(&auth)).status, 403);
+    let climb = nginx("/public/..%2fadmin", "GET", Some(&auth));
+    assert_eq!((climb.status, climb.json()["error"].as_str()), (400, Some("ambiguous_target")), "{climb:?}");
+    assert_eq!(nginx("/public/%2e%2e/admin", "GET", None).status, 400);
     assert_eq!(nginx("/publicity", "GET", None).status, 401);
     assert_eq!(nginx("/%zz", "GET", None).status, 400);
     let allowed = nginx("/orders", "GET", Some(&auth));
     assert_eq!(allowed.header("x-tenant"), Some("acme"));
 
-    // Traefik
-    let traefik = sidecar.get(
-        "/auth",
-        &[
-            ("Authorization", &auth),
-            ("X-Forwarded-Method", "POST"),
-            ("X-Forwarded-Proto", "https"),
-            ("X-Forwarded-Host", "api.example"),
-            ("X-Forwarded-Uri", "/orders/7"),
-        ],
-    );
-    assert_eq!(traefik.status, 403);
-    let traefik_public =
-        sidecar.get("/auth", &[("X-Forwarded-Method", "GET"), ("X-Forwarded-Uri", "/public/x")]);
-    assert_eq!(traefik_public.status, 200);
+    // Traefik and Caddy: /auth of a sidecar told which proxy is in front.
+    for proxy in ["traefik", "caddy"] {
+        let forwarded = Sidecar::start(&["--config", config.to_str().unwrap(), "--proxy", proxy]);
+        let refused = forwarded.get(
+            "/auth",
+            &[
+                ("Authorization", &auth),
+                ("X-Forwarded-Method", "POST"),
+                ("X-Forwarded-Proto", "https"),
+                ("X-Forwarded-Host", "api.example"),
+                ("X-Forwarded-Uri", "/orders/7"),
+            ],
+        );
+        assert_eq!(refused.status, 403, "{proxy}");
+        let public =
+            forwarded.get("/auth", &[("X-Forwarded-Method", "GET"), ("X-Forwarded-Uri", "/public/x")]);
+        assert_eq!(public.status, 200, "{proxy}");
+        assert_eq!(request(&forwarded.addr, "GET", "/ext-authz/public", &[]).status, 404, "{proxy}");
+    }
 
     // Envoy: the original path follows /ext-authz, the method is the check's own.
-    assert_eq!(
-        request(&sidecar.addr, "POST", "/ext-authz/orders/7", &[("Authorization", &auth)]).status,
-        403
-    );
-    let envoy = request(&sidecar.addr, "GET", "/ext-authz/orders/7?q=1", &[("Authorization", &auth)]);
+    let envoy_sidecar = Sidecar::start(&["--config", config.to_str().unwrap(), "--proxy", "envoy"]);
+    let envoy_addr = envoy_sidecar.addr.as_str();
+    assert_eq!(request(envoy_addr, "POST", "/ext-authz/orders/7", &[("Authorization", &auth)]).status, 403);
+    let envoy = request(envoy_addr, "GET", "/ext-authz/orders/7?q=1", &[("Authorization", &auth)]);
     assert_eq!(envoy.status, 200);
     assert_eq!(envoy.header("x-auth-request-user"), Some("test-subject"));
-    assert_eq!(request(&sidecar.addr, "GET", "/ext-authz/public", &[]).status, 200);
-    assert_eq!(request(&sidecar.addr, "GET", "/ext-authzpublic", &[]).status, 404);
+    assert_eq!(request(envoy_addr, "GET", "/ext-authz/public", &[]).status, 200);
+    assert_eq!(request(envoy_addr, "GET", "/ext-authzpublic", &[]).status, 404);
+    assert_eq!(request(envoy_addr, "GET", "/auth", &[("X-Original-URI", "/public")]).status, 404);
+    // The nginx sidecar has no Envoy endpoint.
+    assert_eq!(request(&sidecar.addr, "GET", "/ext-authz/public", &[]).status, 404);
     let _ = std::fs::remove_file(config);
 }
 
@@ -449,7 +458,9 @@ fn dpop_checks_in_every_mode_refuse_each_mistake_with_its_kind() {
         assert!(challenge.contains("algs=\""), "{name}: {challenge}");
     }
     // Traefik: the same public URL, from the sidecar's --public-origin; Envoy likewise.
-    let traefik = sidecar.get(
+    let traefik_sidecar =
+        sidecar_for(&p.provider, &["--public-origin", "https://api.example", "--proxy", "traefik"]);
+    let traefik = traefik_sidecar.get(
         "/auth",
         &[
             ("Authorization", &dpop(&bound)),
@@ -461,8 +472,10 @@ fn dpop_checks_in_every_mode_refuse_each_mistake_with_its_kind() {
         ],
     );
     assert_eq!(traefik.status, 200, "{traefik:?}");
+    let envoy_sidecar =
+        sidecar_for(&p.provider, &["--public-origin", "https://api.example", "--proxy", "envoy"]);
     let envoy = support::request(
-        &sidecar.addr,
+        &envoy_sidecar.addr,
         "PUT",
         "/ext-authz/orders/8?x=1",
         &[
@@ -478,7 +491,8 @@ fn dpop_checks_in_every_mode_refuse_each_mistake_with_its_kind() {
 fn dpop_behind_traefik_uses_the_forwarded_origin() {
     use identity_model::{Clock as _, DpopKey, ProofRequest, SystemClock};
     let p = provider_on(0);
-    let sidecar = sidecar_for(&p.provider, &[]);
+    let sidecar = sidecar_for(&p.provider, &["--proxy", "traefik"]);
+    let nginx_sidecar = sidecar_for(&p.provider, &[]);
     let key = DpopKey::generate_default().unwrap();
     let bound = p.provider.token().claim("cnf", json!({"jkt": key.thumbprint()})).sign();
     let check = |proof_url: &str| {
@@ -506,7 +520,7 @@ fn dpop_behind_traefik_uses_the_forwarded_origin() {
             SystemClock.now(),
         )
         .unwrap();
-    let nginx = sidecar.get(
+    let nginx = nginx_sidecar.get(
         "/auth",
         &[("Authorization", &format!("DPoP {bound}")), ("DPoP", &proof), ("X-Original-URI", "/cart")],
     );

@@ -147,6 +147,19 @@ impl DiscoveryPolicy {
         self.allow_http_loopback
     }
 
+    /// Checks an issuer identifier: [`DiscoveryPolicy::check_url`], and no query or fragment
+    /// (RFC 8414 section 2, OpenID Connect Discovery 1.0 section 2): such an issuer can never
+    /// match the `iss` of a discovery document, so it is refused before any request.
+    pub fn check_issuer(&self, issuer: &str) -> Result<Uri, Error> {
+        if issuer.contains('#') {
+            return Err(violation(format!("issuer {:?} must not have a fragment", shorten(issuer))));
+        }
+        if issuer.contains('?') {
+            return Err(violation(format!("issuer {:?} must not have a query", shorten(issuer))));
+        }
+        self.check_url(issuer, "issuer")
+    }
+
     /// Checks one URL: absolute, no credentials, HTTPS (or HTTP on loopback when allowed), and
     /// no private IP target unless allowed. `what` names it in the error.
     pub fn check_url(&self, url: &str, what: &str) -> Result<Uri, Error> {

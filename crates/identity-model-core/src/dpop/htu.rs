@@ -3,7 +3,10 @@
 //! unreserved characters decoded and the others in upper case, dot segments removed, an empty
 //! path made `/`), query and fragment left out. Written here rather than taken from the `url`
 //! crate: WHATWG parsing also rewrites backslashes, IDNA and IPv4 forms, which would make two
-//! different request targets compare equal.
+//! different request targets compare equal. The path routines are the ones route matching
+//! uses ([`crate::http::target`]).
+
+use crate::http::target::{normalize_percent_encoding, remove_dot_segments};
 
 /// Longest URI compared, in bytes.
 pub const MAX_HTU_LEN: usize = 8192;
@@ -37,7 +40,7 @@ pub fn normalize_htu(uri: &str) -> Option<String> {
     let mut out = String::with_capacity(uri.len());
     out.push_str(&scheme);
     out.push_str("://");
-    out.push_str(&decode_unreserved(&host.to_ascii_lowercase())?);
+    out.push_str(&normalize_percent_encoding(&host.to_ascii_lowercase())?);
     if !port.is_empty() {
         let digits = port.trim_start_matches('0');
         let digits = if digits.is_empty() { "0" } else { digits };
@@ -52,7 +55,7 @@ pub fn normalize_htu(uri: &str) -> Option<String> {
             out.push_str(digits);
         }
     }
-    let path = decode_unreserved(path)?;
+    let path = normalize_percent_encoding(path)?;
     out.push_str(&remove_dot_segments(if path.is_empty() { "/" } else { &path }));
     Some(out)
 }
@@ -68,60 +71,6 @@ fn split_port(authority: &str) -> Option<(&str, &str)> {
         };
     }
     Some(authority.rsplit_once(':').unwrap_or((authority, "")))
-}
-
-/// Percent-encodings of unreserved characters decoded, the others with upper-case hex;
-/// `None` for a `%` not followed by two hex digits.
-fn decode_unreserved(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'%' {
-            out.push(bytes[i] as char);
-            i += 1;
-            continue;
-        }
-        let hex = bytes.get(i + 1..i + 3)?;
-        let value = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
-        if value.is_ascii_alphanumeric() || b"-._~".contains(&value) {
-            out.push(value as char);
-        } else {
-            out.push('%');
-            out.push_str(&std::str::from_utf8(hex).ok()?.to_ascii_uppercase());
-        }
-        i += 3;
-    }
-    Some(out)
-}
-
-/// RFC 3986 §5.2.4.
-fn remove_dot_segments(path: &str) -> String {
-    let mut input = path;
-    let mut output: Vec<&str> = Vec::new();
-    while !input.is_empty() {
-        if let Some(rest) = input.strip_prefix("../").or_else(|| input.strip_prefix("./")) {
-            input = rest;
-        } else if input.starts_with("/./") {
-            input = &input[2..];
-        } else if input == "/." {
-            input = "/";
-        } else if input.starts_with("/../") {
-            input = &input[3..];
-            output.pop();
-        } else if input == "/.." {
-            input = "/";
-            output.pop();
-        } else if input == "." || input == ".." {
-            input = "";
-        } else {
-            let start = usize::from(input.starts_with('/'));
-            let end = input[start..].find('/').map_or(input.len(), |at| at + start);
-            output.push(&input[..end]);
-            input = &input[end..];
-        }
-    }
-    output.concat()
 }
 
 #[cfg(test)]

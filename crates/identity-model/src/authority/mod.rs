@@ -238,10 +238,11 @@ impl AuthorityBuilder {
         self
     }
 
-    /// Checks the issuer URL against the policy, the rules against the issuer and the
+    /// Checks the issuer URL against the policy ([`DiscoveryPolicy::check_issuer`]: no query
+    /// or fragment either), the rules against the issuer and the
     /// audience requirement, and builds.
     pub fn build(self) -> Result<Authority, Error> {
-        self.policy.check_url(&self.issuer, "issuer")?;
+        self.policy.check_issuer(&self.issuer)?;
         if self.rules_given {
             let pinned = self.rules.issuers().is_some_and(|issuers| issuers == [self.issuer.as_str()]);
             if !pinned {

@@ -7,49 +7,113 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use identity_model::{Rejection, ValidToken};
 use serde_json::Value;
 
-/// The identity headers of a valid token: oauth2-proxy's names (so existing nginx configs
-/// work), then the configured claim headers. A claim whose value cannot be a header value is
-/// left out; an absent claim sends no header.
-pub(crate) fn identity_headers(valid: &ValidToken, configured: &[(String, HeaderName)]) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    let claims = &valid.claims;
-    let mut put = |name: HeaderName, value: Option<String>| {
-        if let Some(value) = value.and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok()) {
-            headers.insert(name, value);
-        }
-    };
-    let text = |name: &str| claim(valid, name);
-    put(HeaderName::from_static("x-auth-request-user"), text("sub"));
-    put(HeaderName::from_static("x-auth-request-email"), text("email"));
-    put(HeaderName::from_static("x-auth-request-preferred-username"), text("preferred_username"));
-    put(HeaderName::from_static("x-auth-request-groups"), claims.get("groups").and_then(claim_list));
-    put(HeaderName::from_static("x-auth-request-client-id"), text("client_id").or_else(|| text("azp")));
-    let scopes = claims.scopes();
-    put(HeaderName::from_static("x-auth-request-scope"), (!scopes.is_empty()).then(|| scopes.join(" ")));
-    put(HeaderName::from_static("x-auth-request-issuer"), text("iss"));
-    for (claim, name) in configured {
-        put(name.clone(), text(claim));
-    }
-    headers
+/// The identity headers the sidecar owns: oauth2-proxy's names (so existing proxy configs
+/// work). Every 200 answer carries each of them and each configured claim header, empty when
+/// there is nothing to say, so that a proxy that copies only the headers an answer carries
+/// (Envoy's `allowed_upstream_headers`) still replaces a client-sent copy.
+pub(crate) const OWNED: [&str; 7] = [
+    "x-auth-request-user",
+    "x-auth-request-email",
+    "x-auth-request-preferred-username",
+    "x-auth-request-groups",
+    "x-auth-request-client-id",
+    "x-auth-request-scope",
+    "x-auth-request-issuer",
+];
+
+/// A claim that cannot be sent as a header value as it is: the check is refused rather than
+/// the header dropped or altered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unrepresentable {
+    pub(crate) claim: String,
+    pub(crate) why: &'static str,
 }
 
-/// A claim by name (registered ones included) as header text: an array comma-separated.
-fn claim(valid: &ValidToken, name: &str) -> Option<String> {
+/// The identity headers for `valid` (every owned and configured header, empty when the
+/// claim is absent or null), or the first claim that cannot be a header value.
+pub(crate) fn identity_headers(
+    valid: &ValidToken,
+    configured: &[(String, HeaderName)],
+) -> Result<HeaderMap, Unrepresentable> {
+    let scopes = valid.claims.scopes();
+    let scope = (!scopes.is_empty()).then(|| scopes.join(" "));
+    let client_id = if valid.claims.get("client_id").is_some() { "client_id" } else { "azp" };
+    let sources: [(&str, Option<Result<Option<String>, Unrepresentable>>); 7] = [
+        ("sub", None),
+        ("email", None),
+        ("preferred_username", None),
+        ("groups", None),
+        (client_id, None),
+        ("scope", Some(Ok(scope))),
+        ("iss", None),
+    ];
+    let mut headers = HeaderMap::with_capacity(OWNED.len() + configured.len());
+    for (name, (claim_name, given)) in OWNED.iter().zip(sources) {
+        let text = given.unwrap_or_else(|| claim(valid, claim_name))?;
+        headers.insert(HeaderName::from_static(name), header_value(claim_name, text.as_deref())?);
+    }
+    for (claim_name, name) in configured {
+        let text = claim(valid, claim_name)?;
+        headers.insert(name.clone(), header_value(claim_name, text.as_deref())?);
+    }
+    Ok(headers)
+}
+
+/// `text` as a header value: refused when a proxy would cut, fold or trim it (control
+/// characters, leading or trailing whitespace); UTF-8 is sent as its bytes.
+fn header_value(claim: &str, text: Option<&str>) -> Result<HeaderValue, Unrepresentable> {
+    let text = text.unwrap_or("");
+    let refuse = |why| Unrepresentable { claim: claim.to_owned(), why };
+    if text.bytes().any(|b| b < b' ' || b == 0x7f) {
+        return Err(refuse("it holds a control character"));
+    }
+    if text.starts_with(' ') || text.ends_with(' ') {
+        return Err(refuse("it starts or ends with a space, which proxies trim"));
+    }
+    HeaderValue::from_bytes(text.as_bytes()).map_err(|_| refuse("it is not a header value"))
+}
+
+/// A claim by name (registered ones included) as header text: strings as they are, numbers
+/// and booleans printed, an array of those comma-separated; absent or null is `None`. An
+/// object, a nested array, or an array item holding a comma cannot be written unambiguously.
+fn claim(valid: &ValidToken, name: &str) -> Result<Option<String>, Unrepresentable> {
     let claims = &valid.claims;
     let date = |d: Option<identity_model::NumericDate>| d.map(|d| d.as_secs_f64().to_string());
-    match name {
+    Ok(match name {
         "iss" => claims.iss().map(str::to_owned),
         "sub" => claims.sub().map(str::to_owned),
         "jti" => claims.jti().map(str::to_owned),
-        "aud" => claims.aud().map(|aud| aud.collect::<Vec<_>>().join(",")),
         "exp" => date(claims.exp()),
         "nbf" => date(claims.nbf()),
         "iat" => date(claims.iat()),
-        other => claims.get(other).and_then(|v| claim_text(v).or_else(|| claim_list(v))),
-    }
+        other => match claims.get(other) {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => {
+                let mut texts = Vec::with_capacity(items.len());
+                for item in items {
+                    let text = claim_text(item).ok_or_else(|| Unrepresentable {
+                        claim: other.to_owned(),
+                        why: "an item of the array is not a string, number or boolean",
+                    })?;
+                    if text.contains(',') {
+                        return Err(Unrepresentable {
+                            claim: other.to_owned(),
+                            why: "an item of the array holds a comma, the separator",
+                        });
+                    }
+                    texts.push(text);
+                }
+                Some(texts.join(","))
+            }
+            Some(value) => Some(
+                claim_text(value)
+                    .ok_or_else(|| Unrepresentable { claim: other.to_owned(), why: "it is an object" })?,
+            ),
+        },
+    })
 }
 
-/// A claim as header text: strings as they are, numbers and booleans printed.
+/// A scalar claim as header text: strings as they are, numbers and booleans printed.
 fn claim_text(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
@@ -59,11 +123,24 @@ fn claim_text(value: &Value) -> Option<String> {
     }
 }
 
-/// An array claim as comma-separated text (oauth2-proxy's `X-Auth-Request-Groups`).
-fn claim_list(value: &Value) -> Option<String> {
-    let items = value.as_array()?;
-    let texts: Vec<String> = items.iter().filter_map(claim_text).collect();
-    (!texts.is_empty()).then(|| texts.join(","))
+/// The identity headers of an anonymous pass: every owned and configured one, empty.
+pub(crate) fn anonymous_headers(configured: &[(String, HeaderName)]) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(OWNED.len() + configured.len());
+    for name in OWNED {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from_static(""));
+    }
+    for (_, name) in configured {
+        headers.insert(name.clone(), HeaderValue::from_static(""));
+    }
+    headers
+}
+
+/// 400 for a check that cannot be judged: `{"error": kind, "message": ...}` and
+/// `X-Auth-Error`.
+pub(crate) fn bad_check(kind: &'static str, message: &str) -> Response {
+    let mut response = json(StatusCode::BAD_REQUEST, &serde_json::json!({"error": kind, "message": message}));
+    response.headers_mut().insert("x-auth-error", HeaderValue::from_static(kind));
+    response
 }
 
 /// A JSON answer with `status`.

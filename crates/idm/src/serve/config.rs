@@ -4,9 +4,12 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use http::{HeaderName, Method};
 use serde::Deserialize;
+
+use super::proxy::Proxy;
 
 /// The file, as written (unknown keys are errors: a typo must not silently loosen a rule).
 #[derive(Debug, Default, Deserialize)]
@@ -34,6 +37,14 @@ pub(crate) struct File {
     dpop_nonce_secret_file: Option<String>,
     /// The oldest DPoP proof accepted, in seconds (default 300).
     dpop_max_age_secs: Option<u32>,
+    /// Which proxy `/auth` speaks for: nginx, traefik, caddy or envoy.
+    proxy: Option<String>,
+    /// Seconds a client has to send a request's headers (idle keep-alive time included).
+    header_timeout_secs: Option<u64>,
+    /// Most connections open at once.
+    max_connections: Option<usize>,
+    /// Seconds SIGTERM waits for checks in flight before closing what is left.
+    shutdown_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,7 +121,28 @@ pub(crate) struct Flags {
     pub(crate) public_origin: Option<String>,
     pub(crate) dpop_nonce_secret_file: Option<String>,
     pub(crate) dpop_max_age_secs: Option<u32>,
+    pub(crate) proxy: Option<String>,
+    pub(crate) header_timeout_secs: Option<u64>,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) shutdown_timeout_secs: Option<u64>,
 }
+
+/// A real server's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// How long a client may take to send a request's headers, counted from the connection's
+    /// start or the end of the previous answer (so it is also the keep-alive idle timeout).
+    pub(crate) header_timeout: Duration,
+    /// Most connections open at once; past it, new ones wait in the listen backlog.
+    pub(crate) max_connections: usize,
+    /// After SIGTERM: how long checks in flight get before every connection is closed.
+    pub(crate) shutdown_timeout: Duration,
+}
+
+/// Defaults of [`Limits`].
+pub(crate) const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 10;
 
 /// One trusted issuer.
 #[derive(Debug, Clone)]
@@ -168,6 +200,9 @@ pub(crate) struct Plan {
     pub(crate) public_origin: Option<String>,
     /// How DPoP proofs are judged (nonces, age).
     pub(crate) dpop_rules: identity_model::DpopRules,
+    /// The protocol of checks on `/auth`.
+    pub(crate) proxy: Proxy,
+    pub(crate) limits: Limits,
 }
 
 /// Where `idm serve` listens unless told.
@@ -238,6 +273,9 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
                 issuer.issuer
             ));
         }
+        if let Err(e) = crate::remote::policy(issuer.allow_http).check_issuer(&issuer.issuer) {
+            problems.push(format!("issuer {:?}: {}", issuer.issuer, e.message()));
+        }
         if let Some(0) = issuer.max_staleness_secs {
             problems.push(format!("issuer {:?}: max_staleness_secs must be above 0", issuer.issuer));
         }
@@ -249,13 +287,21 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
             problems.push(format!("route prefix {:?} must start with '/'", route.prefix));
             continue;
         }
-        let normalized = match super::forward::normalize_path(&route.prefix) {
-            Ok(path) => path,
-            Err(why) => {
-                problems.push(format!("route prefix {:?}: {why}", route.prefix));
-                continue;
-            }
-        };
+        if route.prefix.contains([';', '%', '?', '#']) {
+            problems.push(format!(
+                "route prefix {:?}: write it plain, without ';', '%', '?' or '#'",
+                route.prefix
+            ));
+            continue;
+        }
+        let normalized =
+            match identity_model::canonical_path(&route.prefix, identity_model::PathReading::Decoded) {
+                Ok(path) => path,
+                Err(why) => {
+                    problems.push(format!("route prefix {:?}: {why}", route.prefix));
+                    continue;
+                }
+            };
         let mut methods = Vec::new();
         for method in &route.methods {
             match Method::from_bytes(method.to_ascii_uppercase().as_bytes()) {
@@ -347,6 +393,42 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
             problems.push(format!("public_origin {origin:?} must be scheme://host[:port], without a path"));
         }
     }
+    let proxy = match flags.proxy.or(file.proxy).as_deref() {
+        None => Proxy::Nginx,
+        Some(name) => Proxy::parse(name).unwrap_or_else(|| {
+            problems.push(format!("proxy {name:?} is none of nginx, traefik, caddy, envoy"));
+            Proxy::Nginx
+        }),
+    };
+    let mut seconds = |what: &str, value: Option<u64>, default: u64| match value {
+        Some(0) => {
+            problems.push(format!("{what} must be above 0 seconds"));
+            Duration::from_secs(default)
+        }
+        Some(secs) if secs > 3600 => {
+            problems.push(format!("{what} must be at most 3600 seconds"));
+            Duration::from_secs(default)
+        }
+        other => Duration::from_secs(other.unwrap_or(default)),
+    };
+    let header_timeout = seconds(
+        "header timeout",
+        flags.header_timeout_secs.or(file.header_timeout_secs),
+        DEFAULT_HEADER_TIMEOUT_SECS,
+    );
+    let shutdown_timeout = seconds(
+        "shutdown timeout",
+        flags.shutdown_timeout_secs.or(file.shutdown_timeout_secs),
+        DEFAULT_SHUTDOWN_TIMEOUT_SECS,
+    );
+    let max_connections = match flags.max_connections.or(file.max_connections) {
+        Some(0) => {
+            problems.push("max connections must be above 0".into());
+            DEFAULT_MAX_CONNECTIONS
+        }
+        other => other.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+    };
+    let limits = Limits { header_timeout, max_connections, shutdown_timeout };
     match listen {
         Ok(listen) if problems.is_empty() => Ok(Plan {
             listen,
@@ -360,6 +442,8 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
             rate_limit,
             public_origin,
             dpop_rules,
+            proxy,
+            limits,
         }),
         _ => Err(problems),
     }

@@ -1,14 +1,21 @@
-//! `idm serve`: a forward-auth sidecar. nginx (`auth_request`), Traefik (`forwardAuth`) and
-//! Envoy (`ext_authz`, HTTP service) ask it whether a request may pass; it validates the
-//! bearer token with the library's [`BearerLayer`] (one per route rule), answers 200 with the
-//! identity headers, or 401 / 403 / 429 / 503 with a challenge and a JSON body. `/healthz`,
-//! `/readyz` and `/metrics` (Prometheus text) are beside it.
+//! `idm serve`: a forward-auth sidecar. nginx (`auth_request`), Traefik (`forwardAuth`),
+//! Caddy (`forward_auth`) and Envoy (`ext_authz`, HTTP service) ask it whether a request may
+//! pass; it validates the bearer token with the library's [`BearerLayer`] (one per route
+//! rule), answers 200 with the identity headers, or 400 / 401 / 403 / 429 / 503 with a
+//! challenge and a JSON body. `/healthz`, `/readyz` and `/metrics` (Prometheus text) are
+//! beside it.
+//!
+//! Folders by job: [`proxy`] reads each proxy's protocol, [`route`] picks the rule, [`answer`]
+//! writes the answers and identity headers, [`health`] keeps keys and readiness, [`listener`]
+//! is the server with its limits, [`config`] reads flags and file, [`limit`] is the rate limit.
 
 mod answer;
 mod config;
-pub(crate) mod forward;
 mod health;
 mod limit;
+mod listener;
+mod proxy;
+mod route;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,12 +27,15 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use clap::Args as ClapArgs;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use identity_model::{Authority, BearerLayer, Issuers, Rejection, TokenCacheConfig, Validation};
+use identity_model::{
+    Authority, BearerLayer, Error, ErrorKind, Issuers, Rejection, TokenCacheConfig, Validation,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 
 use config::{LogFormat, Plan};
-use forward::{Mode, Original};
+use proxy::{BadCheck, Original, PROXIES, Proxy};
+use route::Routes;
 
 /// Serve forward-auth checks (see README "Protect a service").
 #[derive(Debug, ClapArgs)]
@@ -84,13 +94,33 @@ pub(crate) struct Args {
     /// The oldest DPoP proof accepted, in seconds since its iat [default: 300].
     #[arg(long, value_name = "SECONDS")]
     dpop_max_age: Option<u32>,
+    /// The proxy in front: nginx (checks on /auth with X-Original-URI and -Method), traefik or
+    /// caddy (/auth with X-Forwarded-Uri, -Method, -Proto, -Host), or envoy (/ext-authz/PATH,
+    /// the check's own method) [default: nginx]. Never guessed from headers: a check that
+    /// carries another proxy's original-request headers gets 400 proxy_header_conflict.
+    #[arg(long, value_name = "PROXY")]
+    proxy: Option<String>,
+    /// Seconds a client has to send a request's headers, counted from the connection's start
+    /// or the end of the previous answer, so idle keep-alive connections close after it too
+    /// [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    header_timeout: Option<u64>,
+    /// Most connections open at once; past it new connections wait in the listen backlog and
+    /// a warning is logged [default: 10000]. The soft open-files limit is raised to the hard
+    /// one at start.
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// After SIGTERM: seconds the checks in flight get before every connection is closed and
+    /// the process exits 0 [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    shutdown_timeout: Option<u64>,
 }
 
 /// Histogram buckets for durations, in seconds (10 us to 1 s).
 const DURATION_BUCKETS: [f64; 12] =
     [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.1, 1.0];
 
-/// One set of requirements: the layer that enforces it and whether no token is fine.
+/// One set of requirements: the layer that enforces it and the rule's name.
 #[derive(Debug, Clone)]
 struct Guard {
     layer: BearerLayer,
@@ -102,8 +132,9 @@ struct App {
     plan: Plan,
     authorities: Vec<Authority>,
     default_guard: Guard,
-    /// Route rules with their guards, most specific first.
-    routes: Vec<(config::RoutePlan, Guard)>,
+    /// Route rules, most specific first, and their guards in the same order.
+    routes: Routes,
+    guards: Vec<Guard>,
     limiter: Option<limit::Limiter>,
     metrics: Option<PrometheusHandle>,
     meters: Meters,
@@ -113,22 +144,20 @@ struct App {
 /// would cost more than the check itself on a cache hit).
 #[derive(Debug)]
 struct Meters {
-    /// Allowed checks per mode (nginx, traefik, bare, envoy).
+    /// Allowed checks per proxy protocol ([`PROXIES`] order).
     allowed: [metrics::Counter; 4],
     durations: [metrics::Histogram; 4],
     in_flight: metrics::Gauge,
 }
 
-const MODES: [Mode; 4] = [Mode::Nginx, Mode::Traefik, Mode::Bare, Mode::Envoy];
-
 impl Meters {
     fn new() -> Meters {
         Meters {
-            allowed: MODES.map(|mode| {
-                metrics::counter!("idm_serve_checks_total", "mode" => mode.as_str(), "status" => "200", "kind" => "none")
+            allowed: PROXIES.map(|proxy| {
+                metrics::counter!("idm_serve_checks_total", "mode" => proxy.as_str(), "status" => "200", "kind" => "none")
             }),
-            durations: MODES
-                .map(|mode| metrics::histogram!("idm_serve_check_duration_seconds", "mode" => mode.as_str())),
+            durations: PROXIES
+                .map(|proxy| metrics::histogram!("idm_serve_check_duration_seconds", "mode" => proxy.as_str())),
             in_flight: metrics::gauge!("idm_serve_checks_in_flight"),
         }
     }
@@ -149,6 +178,10 @@ pub(crate) fn run(args: Args) -> ExitCode {
         public_origin: args.public_origin,
         dpop_nonce_secret_file: args.dpop_nonce_secret_file,
         dpop_max_age_secs: args.dpop_max_age,
+        proxy: args.proxy,
+        header_timeout_secs: args.header_timeout,
+        max_connections: args.max_connections,
+        shutdown_timeout_secs: args.shutdown_timeout,
     };
     let mut problems = Vec::new();
     let settings = identity_model::Settings::from_env().unwrap_or_else(|e| {
@@ -173,6 +206,11 @@ pub(crate) fn run(args: Args) -> ExitCode {
         return usage(&problems);
     }
     init_logging(plan.log_format);
+    let open_files = listener::raise_open_files_limit();
+    if let Some((before, after)) = open_files.filter(|(before, after)| before != after) {
+        tracing::info!(before, after, "open-files limit raised to the hard limit");
+    }
+    listener::check_connection_budget(plan.limits.max_connections, open_files.map(|(_, after)| after));
     let metrics = metrics.map_err(|e| tracing::warn!("{e}")).ok();
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
     let runtime = match identity_model::new_runtime(threads) {
@@ -183,7 +221,10 @@ pub(crate) fn run(args: Args) -> ExitCode {
         }
     };
     let app = Arc::new(App::new(plan, authorities, metrics));
-    runtime.block_on(serve(app))
+    let code = runtime.block_on(serve(app));
+    // Connections past the shutdown deadline and the keepers are dropped, not awaited.
+    runtime.shutdown_background();
+    code
 }
 
 /// Prints every problem and gives the usage exit code.
@@ -207,10 +248,14 @@ fn build_authorities(
         for audience in &issuer.audiences {
             rules = rules.audience(audience.clone());
         }
+        let mut settings = settings.clone();
+        // An open circuit holds back the keeper's attempts too: it may not outlast the
+        // readiness backoff cap, or a provider that is back would be seen late.
+        settings.circuit.open_for = settings.circuit.open_for.min(health::READY_BACKOFF_CAP);
         let mut builder = Authority::builder(issuer.issuer.clone())
             .rules(rules)
             .policy(crate::remote::policy(issuer.allow_http).resource_server_fields())
-            .settings(settings.clone());
+            .settings(settings);
         if let Some(secs) = issuer.max_staleness_secs {
             builder = builder.max_staleness(Duration::from_secs(secs));
         }
@@ -249,8 +294,9 @@ impl App {
             layer: base.clone().require_all_scopes(plan.default_scopes.clone()),
             rule: "default".into(),
         };
-        let mut routes: Vec<(config::RoutePlan, Guard)> = plan
-            .routes
+        let routes = Routes::new(plan.routes.clone());
+        let guards = routes
+            .rules()
             .iter()
             .map(|route| {
                 let mut layer = base
@@ -260,25 +306,15 @@ impl App {
                 if route.anonymous {
                     layer = layer.optional();
                 }
-                (route.clone(), Guard { layer, rule: route.prefix.clone() })
+                Guard { layer, rule: route.prefix.clone() }
             })
             .collect();
-        // Most specific first: the longest prefix, then a rule naming methods before one that
-        // takes any; equal rules keep the file's order.
-        routes.sort_by_key(|(route, _)| (std::cmp::Reverse(route.prefix.len()), route.methods.is_empty()));
         let limiter = plan.rate_limit.map(limit::Limiter::new);
-        App { plan, authorities, default_guard, routes, limiter, metrics, meters: Meters::new() }
+        App { plan, authorities, default_guard, routes, guards, limiter, metrics, meters: Meters::new() }
     }
 
-    fn guard_for(&self, original: &Original) -> &Guard {
-        let Some(path) = original.path.as_deref() else { return &self.default_guard };
-        self.routes
-            .iter()
-            .find(|(route, _)| {
-                forward::under(path, &route.prefix)
-                    && (route.methods.is_empty() || route.methods.contains(&original.method))
-            })
-            .map_or(&self.default_guard, |(_, guard)| guard)
+    fn guard(&self, choice: route::Choice) -> &Guard {
+        choice.and_then(|i| self.guards.get(i)).unwrap_or(&self.default_guard)
     }
 }
 
@@ -315,22 +351,13 @@ async fn serve(app: Arc<App>) -> ExitCode {
     println!("idm serve: listening on http://{addr}");
     let _ = std::io::Write::flush(&mut std::io::stdout());
     let router = axum::Router::new().fallback(handle).with_state(Arc::clone(&app));
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            stop.wait().await;
-            tracing::info!("stop requested: draining checks in flight");
-        })
-        .await;
-    match served {
-        Ok(()) => {
-            tracing::info!("idm serve stopped");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("idm serve: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    listener::serve(listener, router, app.plan.limits, async move {
+        stop.wait().await;
+        tracing::info!("stop requested");
+    })
+    .await;
+    tracing::info!("idm serve stopped");
+    ExitCode::SUCCESS
 }
 
 /// A sidecar inside this process for `issuer` and `audience` (HTTP allowed on loopback), on a
@@ -355,38 +382,47 @@ pub(crate) async fn start_in_process(
     let app = Arc::new(App::new(plan, authorities, None));
     let listener = tokio::net::TcpListener::bind(app.plan.listen).await.map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let limits = app.plan.limits;
     let router = axum::Router::new().fallback(handle).with_state(app);
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    let task = tokio::spawn(listener::serve(listener, router, limits, std::future::pending()));
     Ok((addr, task))
 }
 
 async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let path = request.uri().path();
     match path {
-        "/healthz" => answer::json(StatusCode::OK, &json!({"status": "ok"})),
-        "/readyz" => health::readyz(&app.authorities),
-        "/metrics" => metrics(&app),
-        "/auth" => {
-            let original = forward::from_auth(request.method(), request.headers());
-            check(&app, original, request.headers()).await
-        }
-        _ => match path.strip_prefix("/ext-authz") {
-            Some(rest) if rest.is_empty() || rest.starts_with('/') => {
-                let target = match request.uri().query() {
-                    Some(query) => format!("{rest}?{query}"),
-                    None => rest.to_owned(),
-                };
-                let original = forward::from_envoy(request.method(), &target);
-                check(&app, original, request.headers()).await
-            }
-            _ => answer::json(
-                StatusCode::NOT_FOUND,
-                &json!({"error": "not_found", "message": "checks are on /auth and /ext-authz/..."}),
-            ),
-        },
+        "/healthz" => return answer::json(StatusCode::OK, &json!({"status": "ok"})),
+        "/readyz" => return health::readyz(&app.authorities),
+        "/metrics" => return metrics(&app),
+        _ => {}
     }
+    // One protocol per sidecar: Envoy's checks are under /ext-authz (its path_prefix), the
+    // others on /auth. A path of the other kind is not a check.
+    let proxy = app.plan.proxy;
+    let envoy_target = match (proxy, path.strip_prefix("/ext-authz")) {
+        (Proxy::Envoy, Some(rest)) if rest.is_empty() || rest.starts_with('/') => {
+            Some(match request.uri().query() {
+                Some(query) => format!("{rest}?{query}"),
+                None => rest.to_owned(),
+            })
+        }
+        (Proxy::Envoy, _) => return not_a_check("/ext-authz/...", proxy),
+        (_, _) if path == "/auth" => None,
+        (_, _) => return not_a_check("/auth", proxy),
+    };
+    let original = proxy::read(proxy, request.method(), request.headers(), envoy_target.as_deref());
+    check(&app, proxy, original, request.headers()).await
+}
+
+/// 404 for a path that is neither a check of the configured protocol nor health or metrics.
+fn not_a_check(checks: &str, proxy: Proxy) -> Response {
+    answer::json(
+        StatusCode::NOT_FOUND,
+        &json!({
+            "error": "not_found",
+            "message": format!("checks are on {checks} (this sidecar speaks {}'s protocol: --proxy)", proxy.as_str()),
+        }),
+    )
 }
 
 fn metrics(app: &App) -> Response {
@@ -406,30 +442,35 @@ fn metrics(app: &App) -> Response {
 }
 
 /// One forward-auth check: the rule for the original request, the token against it, the rate
-/// limit, then the answer; counted and timed by mode and outcome.
-async fn check(app: &App, original: Result<Original, String>, headers: &HeaderMap) -> Response {
+/// limit, then the answer; counted and timed by proxy protocol and outcome.
+async fn check(
+    app: &App,
+    proxy: Proxy,
+    original: Result<Original, BadCheck>,
+    headers: &HeaderMap,
+) -> Response {
     let started = Instant::now();
     let _in_flight = InFlight::enter(&app.meters.in_flight);
-    let (mode, response, kind) = match original {
-        Err(why) => {
-            // The proxy's report of the request is unusable: refuse rather than guess.
-            let rejection = Rejection::BadRequest(why);
-            (Mode::Bare, answer::refusal(&rejection, &app.plan.realm), "invalid_request")
-        }
-        Ok(original) => {
-            let (response, kind) = decide(app, &original, headers).await;
-            (original.mode, response, kind)
+    let decided = match original {
+        Ok(original) => decide(app, &original, headers).await,
+        Err(bad) => Err(bad),
+    };
+    let (response, kind) = match decided {
+        Ok(answered) => answered,
+        Err(bad) => {
+            // The proxy's report of the request is unusable or ambiguous: refuse, never guess.
+            tracing::info!(kind = bad.kind, mode = proxy.as_str(), message = %bad.message, "check refused");
+            (answer::bad_check(bad.kind, &bad.message), bad.kind)
         }
     };
     let status = response.status();
-    let slot = MODES.iter().position(|m| *m == mode).unwrap_or(0);
-    app.meters.durations[slot].record(started.elapsed().as_secs_f64());
+    app.meters.durations[proxy.slot()].record(started.elapsed().as_secs_f64());
     if status == StatusCode::OK && kind == "none" {
-        app.meters.allowed[slot].increment(1);
+        app.meters.allowed[proxy.slot()].increment(1);
     } else {
         metrics::counter!(
             "idm_serve_checks_total",
-            "mode" => mode.as_str(),
+            "mode" => proxy.as_str(),
             "status" => status_label(status),
             "kind" => kind,
         )
@@ -438,13 +479,18 @@ async fn check(app: &App, original: Result<Original, String>, headers: &HeaderMa
     response
 }
 
-async fn decide(app: &App, original: &Original, headers: &HeaderMap) -> (Response, &'static str) {
-    let guard = app.guard_for(original);
+async fn decide(
+    app: &App,
+    original: &Original,
+    headers: &HeaderMap,
+) -> Result<(Response, &'static str), BadCheck> {
+    let choice = app.routes.select(original)?;
+    let guard = app.guard(choice);
     let refused = |rejection: Rejection| {
         tracing::info!(
             kind = rejection.kind(),
             status = rejection.status().as_u16(),
-            mode = original.mode.as_str(),
+            mode = original.proxy.as_str(),
             method = %original.method,
             path = original.path.as_deref().unwrap_or("(not given)"),
             origin = original.origin.as_deref().unwrap_or("(not given)"),
@@ -460,22 +506,37 @@ async fn decide(app: &App, original: &Original, headers: &HeaderMap) -> (Respons
         _ => None,
     };
     let target = url.as_deref().map(|url| (&original.method, url));
-    match guard.layer.authorize_request(target, headers).await {
+    Ok(match guard.layer.authorize_request(target, headers).await {
         Err(rejection) => refused(rejection),
-        Ok(None) => (Response::new(Body::empty()), "anonymous"),
+        Ok(None) => {
+            let mut response = Response::new(Body::empty());
+            *response.headers_mut() = answer::anonymous_headers(&app.plan.claim_headers);
+            (response, "anonymous")
+        }
         Ok(Some(valid)) => {
+            let identity = match answer::identity_headers(&valid, &app.plan.claim_headers) {
+                Ok(identity) => identity,
+                Err(bad) => {
+                    let message = format!(
+                        "claim {:?} cannot be sent upstream as a header: {}",
+                        bad.claim.chars().take(64).collect::<String>(),
+                        bad.why
+                    );
+                    return Ok(refused(Rejection::Invalid(Error::new(ErrorKind::InvalidClaim, message))));
+                }
+            };
             if let Some(limiter) = &app.limiter {
                 if let Err(limit::Wait(secs)) = limiter.check(&valid) {
-                    tracing::info!(mode = original.mode.as_str(), rule = %guard.rule, "check rate limited");
-                    return (answer::too_many(secs), "rate_limited");
+                    tracing::info!(mode = original.proxy.as_str(), rule = %guard.rule, "check rate limited");
+                    return Ok((answer::too_many(secs), "rate_limited"));
                 }
             }
             let mut response = Response::new(Body::empty());
-            *response.headers_mut() = answer::identity_headers(&valid, &app.plan.claim_headers);
-            tracing::debug!(mode = original.mode.as_str(), rule = %guard.rule, "check allowed");
+            *response.headers_mut() = identity;
+            tracing::debug!(mode = original.proxy.as_str(), rule = %guard.rule, "check allowed");
             (response, "none")
         }
-    }
+    })
 }
 
 /// Counts a check in `idm_serve_checks_in_flight` until dropped (answered or abandoned).

@@ -1,0 +1,257 @@
+//! The original request a forward-auth check is about, read by the one protocol of the proxy
+//! the check came from. The protocol is chosen by configuration (`--proxy`) or by the check's
+//! endpoint, never guessed from headers a client can send: a check that carries the other
+//! family's original-request headers is refused, since only a client can have put them there.
+
+use http::{HeaderMap, Method};
+use identity_model::RequestTarget;
+
+/// The proxy protocols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Proxy {
+    /// nginx `auth_request`: `X-Original-Method`, `X-Original-URI`.
+    Nginx,
+    /// Traefik `forwardAuth`: `X-Forwarded-Method`, `-Proto`, `-Host`, `-Uri`.
+    Traefik,
+    /// Caddy `forward_auth`: the same `X-Forwarded-*` family as Traefik.
+    Caddy,
+    /// Envoy `ext_authz` HTTP service: the check's own method and the path under `/ext-authz`.
+    Envoy,
+}
+
+/// Every protocol, in metric-slot order.
+pub(crate) const PROXIES: [Proxy; 4] = [Proxy::Nginx, Proxy::Traefik, Proxy::Caddy, Proxy::Envoy];
+
+/// nginx's original-request headers.
+const NGINX_FAMILY: [&str; 2] = ["x-original-uri", "x-original-method"];
+/// Traefik's and Caddy's original-request headers.
+const FORWARDED_FAMILY: [&str; 2] = ["x-forwarded-uri", "x-forwarded-method"];
+/// Headers with which frameworks (Laravel, Symfony, Express's method-override, ASP.NET, ...)
+/// let a request name another method: a rule must hold for that method too.
+const METHOD_OVERRIDES: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+
+impl Proxy {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Proxy::Nginx => "nginx",
+            Proxy::Traefik => "traefik",
+            Proxy::Caddy => "caddy",
+            Proxy::Envoy => "envoy",
+        }
+    }
+
+    pub(crate) fn parse(name: &str) -> Option<Proxy> {
+        PROXIES.into_iter().find(|p| p.as_str() == name)
+    }
+
+    /// The slot of this protocol in per-protocol metric arrays.
+    pub(crate) fn slot(self) -> usize {
+        self as usize
+    }
+
+    /// The headers that name the original URI and method for this protocol.
+    fn own_family(self) -> Option<[&'static str; 2]> {
+        match self {
+            Proxy::Nginx => Some(NGINX_FAMILY),
+            Proxy::Traefik | Proxy::Caddy => Some(FORWARDED_FAMILY),
+            Proxy::Envoy => None,
+        }
+    }
+}
+
+/// A check refused before any token is looked at (400): `kind` is the JSON body's `error`
+/// and the metrics' `kind` label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BadCheck {
+    pub(crate) kind: &'static str,
+    pub(crate) message: String,
+}
+
+impl BadCheck {
+    pub(crate) fn invalid(message: impl Into<String>) -> BadCheck {
+        BadCheck { kind: "invalid_request", message: message.into() }
+    }
+}
+
+/// The original request.
+#[derive(Debug, Clone)]
+pub(crate) struct Original {
+    pub(crate) proxy: Proxy,
+    /// The method as the proxy reported it, upper-cased (`delete` and `DELETE` reach the same
+    /// handler in Django, Flask, Symfony, ...).
+    pub(crate) method: Method,
+    /// Every method a rule must be judged for: `method`, `GET` for `HEAD` (frameworks run the
+    /// GET handler), and any method-override header's method.
+    pub(crate) methods: Vec<Method>,
+    /// The original path, raw (`None` when the proxy did not report one).
+    pub(crate) path: Option<String>,
+    /// The original path and query, raw: DPoP's `htu` is compared with it.
+    pub(crate) target: Option<String>,
+    /// `scheme://host` as the proxy reported it (Traefik, Caddy), for logs and DPoP `htu`.
+    pub(crate) origin: Option<String>,
+}
+
+/// The one value of `name`: `Ok(None)` when absent or empty, an error when sent twice or
+/// not text.
+fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, BadCheck> {
+    let mut values = headers.get_all(name).iter();
+    let Some(first) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(BadCheck::invalid(format!("{name} appears more than once")));
+    }
+    let text = first.to_str().map_err(|_| BadCheck::invalid(format!("{name} is not text")))?.trim();
+    Ok((!text.is_empty()).then_some(text))
+}
+
+fn parse_method(text: &str, what: &str) -> Result<Method, BadCheck> {
+    Method::from_bytes(text.to_ascii_uppercase().as_bytes())
+        .map_err(|_| BadCheck::invalid(format!("{what} is not an HTTP method")))
+}
+
+/// Reads a check by `proxy`'s protocol. `method_of_check` and `envoy_target` (the path and
+/// query after `/ext-authz`) are the check's own request line.
+pub(crate) fn read(
+    proxy: Proxy,
+    method_of_check: &Method,
+    headers: &HeaderMap,
+    envoy_target: Option<&str>,
+) -> Result<Original, BadCheck> {
+    for name in NGINX_FAMILY.iter().chain(&FORWARDED_FAMILY) {
+        let own = proxy.own_family().is_some_and(|family| family.contains(name));
+        if !own && headers.contains_key(*name) {
+            return Err(BadCheck {
+                kind: "proxy_header_conflict",
+                message: format!(
+                    "a {} check carries {name}, which that proxy does not send: a client sent it \
+                     (only the configured protocol is read)",
+                    proxy.as_str()
+                ),
+            });
+        }
+    }
+    let (uri, method_text, origin) = match proxy.own_family() {
+        Some([uri_header, method_header]) => {
+            let origin = match proxy {
+                Proxy::Traefik | Proxy::Caddy => {
+                    match (single(headers, "x-forwarded-proto")?, single(headers, "x-forwarded-host")?) {
+                        (Some(proto), Some(host)) => {
+                            Some(format!("{}://{}", proto.to_ascii_lowercase(), host.to_ascii_lowercase()))
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            (single(headers, uri_header)?.map(str::to_owned), single(headers, method_header)?, origin)
+        }
+        None => (Some(envoy_target.filter(|t| !t.is_empty()).unwrap_or("/").to_owned()), None, None),
+    };
+    let method = match method_text {
+        Some(text) => parse_method(text, "the original method")?,
+        None => parse_method(method_of_check.as_str(), "the check's method")?,
+    };
+    let mut methods = vec![method.clone()];
+    if method == Method::HEAD {
+        methods.push(Method::GET);
+    }
+    for name in METHOD_OVERRIDES {
+        for value in headers.get_all(name) {
+            let text = value.to_str().map_err(|_| BadCheck::invalid(format!("{name} is not text")))?;
+            let overridden = parse_method(text.trim(), name)?;
+            if !methods.contains(&overridden) {
+                methods.push(overridden);
+            }
+        }
+    }
+    let (path, target) = match &uri {
+        None => (None, None),
+        Some(uri) => {
+            let parsed =
+                RequestTarget::parse(uri).map_err(|e| BadCheck::invalid(format!("the original URI: {e}")))?;
+            (Some(parsed.path.to_owned()), Some(parsed.path_and_query()))
+        }
+    };
+    Ok(Original { proxy, method, methods, path, target, origin })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn each_protocol_reads_its_own_headers() {
+        let h = headers(&[("x-original-uri", "/orders/1?x=1"), ("x-original-method", "delete")]);
+        let o = read(Proxy::Nginx, &Method::GET, &h, None).unwrap();
+        assert_eq!((o.method.as_str(), o.path.as_deref()), ("DELETE", Some("/orders/1")));
+        assert_eq!(o.target.as_deref(), Some("/orders/1?x=1"));
+
+        let h = headers(&[
+            ("x-forwarded-uri", "/a/../b"),
+            ("x-forwarded-method", "Post"),
+            ("x-forwarded-proto", "HTTPS"),
+            ("x-forwarded-host", "Api.Example"),
+        ]);
+        for proxy in [Proxy::Traefik, Proxy::Caddy] {
+            let o = read(proxy, &Method::GET, &h, None).unwrap();
+            assert_eq!((o.method.as_str(), o.path.as_deref()), ("POST", Some("/a/../b")));
+            assert_eq!(o.origin.as_deref(), Some("https://api.example"));
+        }
+
+        let o = read(Proxy::Envoy, &"delete".parse().unwrap(), &HeaderMap::new(), Some("/v1/x?y")).unwrap();
+        assert_eq!((o.method.as_str(), o.path.as_deref()), ("DELETE", Some("/v1/x")));
+        let o = read(Proxy::Nginx, &Method::GET, &HeaderMap::new(), None).unwrap();
+        assert_eq!((o.path, o.method), (None, Method::GET));
+    }
+
+    #[test]
+    fn the_other_familys_headers_are_refused() {
+        let traefik = headers(&[("x-forwarded-uri", "/admin/users"), ("x-original-uri", "/public/x")]);
+        let refused = read(Proxy::Traefik, &Method::GET, &traefik, None).unwrap_err();
+        assert_eq!(refused.kind, "proxy_header_conflict");
+        assert!(refused.message.contains("x-original-uri"), "{refused:?}");
+        let nginx = headers(&[("x-original-uri", "/admin"), ("x-forwarded-method", "GET")]);
+        assert_eq!(read(Proxy::Nginx, &Method::GET, &nginx, None).unwrap_err().kind, "proxy_header_conflict");
+        let envoy = headers(&[("x-original-uri", "/public")]);
+        assert_eq!(
+            read(Proxy::Envoy, &Method::GET, &envoy, Some("/admin")).unwrap_err().kind,
+            "proxy_header_conflict"
+        );
+    }
+
+    #[test]
+    fn methods_include_head_as_get_and_overrides() {
+        let h = headers(&[("x-original-uri", "/x"), ("x-original-method", "head")]);
+        assert_eq!(read(Proxy::Nginx, &Method::GET, &h, None).unwrap().methods, [Method::HEAD, Method::GET]);
+        let h = headers(&[
+            ("x-original-uri", "/x"),
+            ("x-original-method", "POST"),
+            ("x-http-method-override", "delete"),
+        ]);
+        assert_eq!(
+            read(Proxy::Nginx, &Method::GET, &h, None).unwrap().methods,
+            [Method::POST, Method::DELETE]
+        );
+    }
+
+    #[test]
+    fn unusable_reports_are_refused() {
+        for pairs in [
+            vec![("x-original-uri", "/a"), ("x-original-uri", "/b")],
+            vec![("x-original-uri", "admin")],
+            vec![("x-original-uri", "/a#b")],
+            vec![("x-original-uri", "/a"), ("x-original-method", "GE T")],
+            vec![("x-original-uri", "/a"), ("x-http-method-override", "D E")],
+        ] {
+            let refused = read(Proxy::Nginx, &Method::GET, &headers(&pairs), None).unwrap_err();
+            assert_eq!(refused.kind, "invalid_request", "{pairs:?}");
+        }
+    }
+}
