@@ -741,3 +741,31 @@ async fn key_status_tracks_loading_staleness_and_the_bound() {
     tokio::time::advance(Duration::from_secs(24 * 3600)).await;
     assert!(!authority.key_status().usable);
 }
+
+/// An issuer with a query or a fragment can never equal a discovery document's `iss` (RFC 8414
+/// section 2): the builder refuses it before any request, like a non-HTTPS issuer.
+#[test]
+fn issuers_with_a_query_or_fragment_or_without_https_are_refused_by_the_builder() {
+    for issuer in [
+        "https://login.example/?tenant=1",
+        "https://login.example/#x",
+        "https://login.example/realms/a?",
+        "http://login.example",
+        "not a url",
+        "/relative",
+    ] {
+        let built = Authority::builder(issuer)
+            .rules(Validation::new(issuer).audience("api"))
+            .policy(DiscoveryPolicy::default().allow_http_on_loopback())
+            .build();
+        let e = built.expect_err(issuer);
+        assert_eq!(e.kind(), ErrorKind::PolicyViolation, "{issuer}: {e}");
+    }
+    let loopback = "http://127.0.0.1:9/?tenant=1";
+    let e = Authority::builder(loopback)
+        .rules(Validation::new(loopback).audience("api"))
+        .policy(DiscoveryPolicy::default().allow_http_on_loopback())
+        .build()
+        .expect_err("a query on loopback too");
+    assert!(e.message().contains("query"), "{e}");
+}

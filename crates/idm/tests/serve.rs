@@ -326,17 +326,46 @@ fn metrics_show_library_and_sidecar_counters() {
     assert!(text.contains("identity_model_validation_duration_seconds_bucket"), "{text}");
 }
 
+/// Defect 10: every problem from flags, file and issuers is listed at once (exit 2), and an
+/// issuer that can never match a discovery document's `iss` is refused at start.
 #[test]
 fn configuration_problems_are_listed_at_once_exit_2() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_idm"))
-        .args(["serve", "--issuer", "http://login.example", "--listen", "nowhere", "--log-format", "xml"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    for expected in ["no audience", "listen", "log format", "3 configuration problem(s)"] {
+    let serve = |args: &[&str]| {
+        let out =
+            std::process::Command::new(env!("CARGO_BIN_EXE_idm")).arg("serve").args(args).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) =
+        serve(&["--issuer", "not a url", "--audience", "a", "--listen", "nowhere", "--log-format", "xml"]);
+    assert_eq!(code, Some(2));
+    for expected in ["issuer \"not a url\"", "listen", "log format", "3 configuration problem(s)"] {
         assert!(err.contains(expected), "{expected:?} missing from:\n{err}");
     }
+    let (code, err) = serve(&[
+        "--issuer",
+        "http://login.example",
+        "--listen",
+        "nowhere",
+        "--proxy",
+        "haproxy",
+        "--header-timeout",
+        "0",
+        "--max-connections",
+        "0",
+    ]);
+    assert_eq!(code, Some(2));
+    for expected in
+        ["no audience", "must use https", "listen", "proxy \"haproxy\"", "header timeout", "max connections"]
+    {
+        assert!(err.contains(expected), "{expected:?} missing from:\n{err}");
+    }
+    for issuer in ["http://127.0.0.1:9/?tenant=1", "http://127.0.0.1:9/#x", "http://127.0.0.1:9/realms/a?"] {
+        let (code, err) = serve(&["--issuer", issuer, "--audience", "a", "--allow-http"]);
+        assert_eq!(code, Some(2), "{issuer}: {err}");
+        assert!(err.contains("must not have a"), "{issuer}: {err}");
+    }
+    let (code, err) = serve(&["--issuer", "http://127.0.0.1:9", "--audience", "a"]);
+    assert_eq!(code, Some(2), "http without --allow-http: {err}");
 }
 
 #[test]
@@ -359,6 +388,10 @@ fn help_documents_every_flag() {
         "--public-origin",
         "--dpop-nonce-secret-file",
         "--dpop-max-age",
+        "--proxy",
+        "--header-timeout",
+        "--max-connections",
+        "--shutdown-timeout",
     ] {
         assert!(help.contains(flag), "{flag} missing from\n{help}");
     }

@@ -17,14 +17,15 @@ pub struct Sidecar {
 impl Sidecar {
     /// Starts `idm serve ARGS --listen 127.0.0.1:0` and reads the address it prints.
     pub fn start(args: &[&str]) -> Sidecar {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_idm"))
-            .arg("serve")
-            .args(args)
-            .args(["--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start idm serve");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_idm"));
+        command.arg("serve").args(args).args(["--listen", "127.0.0.1:0"]).stderr(Stdio::inherit());
+        Sidecar::spawn(command)
+    }
+
+    /// Starts `command` (an `idm serve` that listens on a free port, perhaps under a shell
+    /// wrapper) with its standard output piped, and reads the address it prints.
+    pub fn spawn(mut command: Command) -> Sidecar {
+        let mut child = command.stdout(Stdio::piped()).spawn().expect("start idm serve");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("read the address");
