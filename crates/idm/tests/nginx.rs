@@ -7,89 +7,20 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use identity_model_testkit::{Endpoint, Rotation, TestProvider};
+use support::peer::{Peer, binary, readme_snippet, required, upstream};
 use support::{Sidecar, free_port, request, until};
 
-fn nginx_binary() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("IDM_NGINX") {
-        return Some(PathBuf::from(path));
-    }
-    ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+fn nginx_binary() -> Option<std::path::PathBuf> {
+    binary("IDM_NGINX", &["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"])
 }
 
-/// README.md's block between `<!-- snippet: NAME -->` and `<!-- end snippet -->`, without the
-/// code fence.
-fn readme_snippet(name: &str) -> String {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
-    let start =
-        readme.find(&format!("<!-- snippet: {name} -->")).unwrap_or_else(|| panic!("no {name} snippet"));
-    let rest = &readme[start..];
-    let end = rest.find("<!-- end snippet -->").unwrap();
-    let block = &rest[..end];
-    let body_start = block.find("```").unwrap();
-    let body = &block[body_start..];
-    let body = &body[body.find('\n').unwrap() + 1..];
-    body[..body.rfind("```").unwrap()].to_owned()
-}
-
-/// An upstream that answers 200 with the `X-Auth-Request-User` it was sent (or `-`).
-fn upstream() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut user = "-".to_owned();
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some((name, value)) = line.split_once(':') {
-                        if name.eq_ignore_ascii_case("x-auth-request-user") {
-                            user = value.trim().to_owned();
-                        }
-                    }
-                }
-                let body = format!("upstream saw {user}");
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            });
-        }
-    });
-    addr
-}
-
-struct Nginx {
-    child: Child,
-    addr: String,
-    _dir: PathBuf,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self._dir);
-    }
-}
-
-fn start_nginx(binary: &Path, sidecar: &str, upstream: &str) -> Nginx {
+/// nginx (master and workers, in their own process group) running README's block.
+fn start_nginx(binary: &Path, sidecar: &str, upstream: &str) -> Peer {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let dir = std::env::temp_dir().join(format!("idm-nginx-{}-{port}", std::process::id()));
@@ -107,7 +38,8 @@ fn start_nginx(binary: &Path, sidecar: &str, upstream: &str) -> Nginx {
         dir = dir.display()
     );
     std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let child = Command::new(binary)
+    let mut command = Command::new(binary);
+    command
         .arg("-p")
         .arg(&dir)
         .arg("-e")
@@ -115,28 +47,13 @@ fn start_nginx(binary: &Path, sidecar: &str, upstream: &str) -> Nginx {
         .arg("-c")
         .arg(dir.join("nginx.conf"))
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start nginx");
-    let mut nginx = Nginx { child, addr, _dir: dir };
-    until("nginx accepts connections", Duration::from_secs(30), || {
-        assert!(nginx.child.try_wait().unwrap().is_none(), "nginx exited: see its error log above");
-        std::net::TcpStream::connect(&nginx.addr).is_ok()
-    });
-    nginx
+        .stderr(Stdio::inherit());
+    Peer::spawn("nginx", command, addr, dir)
 }
 
 #[test]
 fn nginx_auth_request_in_front_of_idm_serve() {
-    let Some(nginx) = nginx_binary() else {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("nginx is required under CI (scripts/test installs nginx-light)");
-        }
-        eprintln!(
-            "\n*** SKIPPED nginx_auth_request_in_front_of_idm_serve: nginx not found (apt-get install nginx-light) ***\n"
-        );
-        return;
-    };
+    let Some(nginx) = required("nginx", nginx_binary(), "nginx-light") else { return };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let provider = runtime.block_on(TestProvider::start()).unwrap();
     let config = std::env::temp_dir().join(format!("idm-nginx-{}.toml", std::process::id()));
@@ -144,7 +61,8 @@ fn nginx_auth_request_in_front_of_idm_serve() {
         &config,
         format!(
             "[[issuer]]\nissuer = \"{}\"\naudience = \"{}\"\nallow_http = true\n\n\
-             [[route]]\nprefix = \"/admin\"\nscopes = [\"admin\"]\n",
+             [[route]]\nprefix = \"/admin\"\nscopes = [\"admin\"]\n\n\
+             [[route]]\nprefix = \"/public\"\nanonymous = true\n",
             provider.issuer(),
             provider.default_audience()
         ),
@@ -153,7 +71,8 @@ fn nginx_auth_request_in_front_of_idm_serve() {
     let sidecar = Sidecar::start(&["--config", config.to_str().unwrap()]);
     until("the sidecar is ready", Duration::from_secs(30), || sidecar.get("/readyz", &[]).status == 200);
     let upstream = upstream();
-    let nginx = start_nginx(&nginx, &sidecar.addr, &upstream);
+    let mut nginx = start_nginx(&nginx, &sidecar.addr, &upstream);
+    assert!(nginx.survivors().len() >= 2, "a master and a worker: {:?}", nginx.survivors());
     let get = |path: &str, token: Option<&str>| {
         let auth = token.map(|t| format!("Bearer {t}"));
         let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
@@ -164,6 +83,23 @@ fn nginx_auth_request_in_front_of_idm_serve() {
     let valid = provider.token().subject("alice").sign();
     let reply = get("/orders", Some(&valid));
     assert_eq!((reply.status, reply.body.as_str()), (200, "upstream saw alice"), "{reply:?}");
+
+    // A client-sent identity header never reaches the upstream: replaced by the sidecar's,
+    // or dropped on an anonymous route.
+    let forged = |path: &str, token: Option<&str>| {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+        headers.push(("X-Auth-Request-User", "root"));
+        request(&nginx.addr, "GET", path, &headers)
+    };
+    assert_eq!(forged("/orders", Some(&valid)).body, "upstream saw alice");
+    assert_eq!(forged("/public/x", None).body, "upstream saw -");
+    // A client's X-Forwarded-Uri is refused (nginx passes client headers to the check), and
+    // so is a target whose readings disagree: 400 through nginx.
+    let conflict = request(&nginx.addr, "GET", "/admin/users", &[("X-Forwarded-Uri", "/public/x")]);
+    assert_eq!(conflict.status, 400, "{conflict:?}");
+    assert_eq!(get("/public/..;/admin", None).status, 400);
+    assert_eq!(get("/admin;x", Some(&valid)).status, 400);
 
     // A key rotation is followed with one key set request (before the forged token below:
     // its failed signature starts the kid-miss cooldown, inside which unknown kids wait).
@@ -215,31 +151,52 @@ fn nginx_auth_request_in_front_of_idm_serve() {
         "--allow-http",
     ]);
     assert_eq!(down.get("/readyz", &[]).status, 503);
-    let nginx_down = start_nginx(&nginx_binary().unwrap(), &down.addr, &upstream);
+    let mut nginx_down = start_nginx(&nginx_binary().unwrap(), &down.addr, &upstream);
     let reply = request(&nginx_down.addr, "GET", "/orders", &[("Authorization", &format!("Bearer {after}"))]);
     assert_eq!(reply.status, 503, "{reply:?}");
     let _ = std::fs::remove_file(config);
+
+    // No process of either nginx survives (the workers used to, listening on their ports).
+    for peer in [&mut nginx, &mut nginx_down] {
+        let addr = peer.addr.clone();
+        peer.stop();
+        assert!(peer.survivors().is_empty());
+        assert!(std::net::TcpStream::connect(&addr).is_err(), "something still listens on {addr}");
+    }
 }
 
+/// Traefik and Envoy are not in Debian: their snippets are read and the sidecar is asked the
+/// way each forwards a check, as that snippet configures it.
 #[test]
 fn traefik_and_envoy_snippets_match_what_the_sidecar_does() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let provider = runtime.block_on(TestProvider::start()).unwrap();
-    let sidecar = Sidecar::start(&[
-        "--issuer",
-        provider.issuer(),
-        "--audience",
-        provider.default_audience(),
-        "--allow-http",
-    ]);
+    let args = ["--issuer", provider.issuer(), "--audience", provider.default_audience(), "--allow-http"];
     let token =
         format!("Bearer {}", provider.token().subject("erin").claim("email", "erin@example.com").sign());
+    let identity = [
+        "X-Auth-Request-User",
+        "X-Auth-Request-Email",
+        "X-Auth-Request-Preferred-Username",
+        "X-Auth-Request-Groups",
+        "X-Auth-Request-Client-Id",
+        "X-Auth-Request-Scope",
+        "X-Auth-Request-Issuer",
+    ];
 
-    // Traefik: the address's path is the check endpoint; every header it forwards is one the
-    // sidecar sets (those the token has).
+    // Traefik: the address's path is the check endpoint; only `authRequestHeaders` and its
+    // own X-Forwarded-* reach the sidecar; the regex covers every header the sidecar sets.
     let traefik = readme_snippet("traefik");
+    let sidecar = Sidecar::start(&[&args[..], &["--proxy", "traefik"]].concat());
     let address = traefik.lines().find_map(|l| l.trim().strip_prefix("address: ")).unwrap().trim_matches('"');
     let path = address.strip_prefix("http://127.0.0.1:9401").unwrap();
+    let forwarded: Vec<&str> = traefik.lines().filter_map(|l| l.trim().strip_prefix("- ")).collect();
+    for needed in ["Authorization", "DPoP", "X-HTTP-Method-Override"] {
+        assert!(forwarded.contains(&needed), "{needed} not in authRequestHeaders");
+    }
+    assert!(!forwarded.iter().any(|h| h.eq_ignore_ascii_case("X-Original-URI")));
+    let regex = traefik.lines().find_map(|l| l.trim().strip_prefix("authResponseHeadersRegex: ")).unwrap();
+    let prefix = regex.trim_matches('"').strip_prefix('^').unwrap();
     let reply = sidecar.get(
         path,
         &[
@@ -251,22 +208,27 @@ fn traefik_and_envoy_snippets_match_what_the_sidecar_does() {
         ],
     );
     assert_eq!(reply.status, 200);
-    let forwarded: Vec<&str> = traefik.lines().filter_map(|l| l.trim().strip_prefix("- ")).collect();
-    assert!(forwarded.len() >= 4);
-    for header in ["X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Client-Id"] {
-        assert!(forwarded.contains(&header), "{header} not forwarded by the snippet");
+    for header in identity {
+        assert!(header.starts_with(prefix), "{header} not matched by {regex}");
         assert!(reply.header(header).is_some(), "{header} not set by the sidecar");
     }
 
-    // Envoy: path_prefix + the original path; the headers let upstream match the prefix.
+    // Envoy: path_prefix + the original path; every identity header is in the answer (empty
+    // when the claim is absent), so allowed_upstream_headers replaces a client's copy.
     let envoy = readme_snippet("envoy");
+    let sidecar = Sidecar::start(&[&args[..], &["--proxy", "envoy"]].concat());
     let prefix = envoy.lines().find_map(|l| l.trim().strip_prefix("path_prefix: ")).unwrap();
     let pattern = envoy.lines().find_map(|l| l.trim().strip_prefix("- prefix: ")).unwrap();
+    assert!(envoy.contains("- exact: dpop"), "Envoy must forward the DPoP header");
     let reply = request(&sidecar.addr, "GET", &format!("{prefix}/orders/1"), &[("Authorization", &token)]);
     assert_eq!(reply.status, 200);
-    let identity: Vec<&(String, String)> =
-        reply.headers.iter().filter(|(n, _)| n.starts_with(pattern)).collect();
-    assert!(identity.iter().any(|(n, v)| n == "x-auth-request-user" && v == "erin"), "{identity:?}");
+    for header in identity {
+        let lower = header.to_ascii_lowercase();
+        assert!(lower.starts_with(pattern), "{header} not allowed upstream by the snippet");
+        assert!(reply.header(header).is_some(), "{header} missing from {reply:?}");
+    }
+    assert_eq!(reply.header("x-auth-request-user"), Some("erin"));
+    assert_eq!(reply.header("x-auth-request-groups"), Some(""));
     let refused = request(&sidecar.addr, "GET", &format!("{prefix}/orders/1"), &[]);
     assert_eq!(refused.status, 401);
 }

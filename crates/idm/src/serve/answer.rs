@@ -38,18 +38,12 @@ pub(crate) fn identity_headers(
     let scopes = valid.claims.scopes();
     let scope = (!scopes.is_empty()).then(|| scopes.join(" "));
     let client_id = if valid.claims.get("client_id").is_some() { "client_id" } else { "azp" };
-    let sources: [(&str, Option<Result<Option<String>, Unrepresentable>>); 7] = [
-        ("sub", None),
-        ("email", None),
-        ("preferred_username", None),
-        ("groups", None),
-        (client_id, None),
-        ("scope", Some(Ok(scope))),
-        ("iss", None),
-    ];
+    // The claim behind each owned header, in OWNED's order; the scope header is the
+    // parsed scopes, space-separated.
+    let sources = ["sub", "email", "preferred_username", "groups", client_id, "scope", "iss"];
     let mut headers = HeaderMap::with_capacity(OWNED.len() + configured.len());
-    for (name, (claim_name, given)) in OWNED.iter().zip(sources) {
-        let text = given.unwrap_or_else(|| claim(valid, claim_name))?;
+    for (name, claim_name) in OWNED.iter().zip(sources) {
+        let text = if claim_name == "scope" { scope.clone() } else { claim(valid, claim_name)? };
         headers.insert(HeaderName::from_static(name), header_value(claim_name, text.as_deref())?);
     }
     for (claim_name, name) in configured {

@@ -122,8 +122,8 @@ pub(crate) fn read(
             return Err(BadCheck {
                 kind: "proxy_header_conflict",
                 message: format!(
-                    "a {} check carries {name}, which that proxy does not send: a client sent it \
-                     (only the configured protocol is read)",
+                    "the check carries {name}, which is not part of {}'s protocol (--proxy): a client \
+                     sent it",
                     proxy.as_str()
                 ),
             });

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)] // each test file uses part of it
 
+pub mod peer;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -123,12 +125,20 @@ fn dechunk(mut body: &str) -> String {
 }
 
 /// Waits until `condition` holds, checking every 20 ms; panics after `deadline`.
-pub fn until(what: &str, deadline: Duration, mut condition: impl FnMut() -> bool) {
+pub fn until(what: &str, deadline: Duration, condition: impl FnMut() -> bool) {
+    assert!(within(deadline, condition), "timed out waiting for: {what}");
+}
+
+/// Whether `condition` came to hold within `deadline` (checked every 20 ms).
+pub fn within(deadline: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while !condition() {
-        assert!(start.elapsed() < deadline, "timed out waiting for: {what}");
+        if start.elapsed() >= deadline {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
+    true
 }
 
 /// A free port on 127.0.0.1 (bound, then released).
