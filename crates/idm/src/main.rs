@@ -42,9 +42,10 @@ enum Command {
     Demo(demo::Args),
     /// Serve the embedded OpenID provider for development (Ctrl-C stops it).
     Provider(provider::Args),
-    /// A forward-auth sidecar for nginx auth_request (GET /auth), Traefik forwardAuth and Envoy
-    /// ext_authz (/ext-authz/...), with /healthz, /readyz and /metrics. Exit 0 after SIGTERM or
-    /// Ctrl-C once checks in flight are answered; 2: configuration problems (all listed).
+    /// A forward-auth sidecar for one proxy (--proxy): nginx auth_request, Traefik forwardAuth
+    /// or Caddy forward_auth (GET /auth), Envoy ext_authz (/ext-authz/...), with /healthz,
+    /// /readyz and /metrics. Exit 0 after SIGTERM or Ctrl-C once checks in flight are answered
+    /// (within --shutdown-timeout); 2: configuration problems (all listed).
     Serve(serve::Args),
     /// Get tokens (client credentials, refresh, exchange, device), introspect, revoke, userinfo.
     /// Exit 0: success; 1: the provider refused (the OAuth error as JSON with --json); 2: usage.

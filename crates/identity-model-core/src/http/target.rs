@@ -9,6 +9,8 @@
 //! path as each [`PathReading`] sees it, so that a caller can refuse a target whose readings
 //! disagree about which rule it falls under.
 
+use std::borrow::Cow;
+
 /// Longest request target judged, in bytes.
 pub const MAX_TARGET_LEN: usize = 8192;
 
@@ -132,13 +134,31 @@ pub fn single_reading(path: &str) -> bool {
     !path.bytes().any(|b| b == b'%' || b == b';') && !path.contains("//")
 }
 
+/// Whether `path` is already canonical in every reading: it starts with `/` and has no `%`,
+/// `;`, backslash, NUL, empty segment (`//`) or dot segment. Such a path needs no copy.
+pub fn is_canonical(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    bytes.first() == Some(&b'/')
+        && !bytes.iter().any(|&b| matches!(b, b'%' | b';' | b'\\' | 0))
+        && !path.contains("//")
+        && !path.split('/').any(|segment| segment == "." || segment == "..")
+}
+
 /// `path` (raw, starting with `/`) as `reading` sees it: absolute, with single slashes and no
 /// dot segments; a trailing slash is kept. NUL and backslash, literal or encoded, bad escapes
-/// and non-UTF-8 are refused in every reading.
-pub fn canonical_path(path: &str, reading: PathReading) -> Result<String, TargetError> {
+/// and non-UTF-8 are refused in every reading. A path that [`is_canonical`] is returned as
+/// it is, without a copy.
+pub fn canonical_path(path: &str, reading: PathReading) -> Result<Cow<'_, str>, TargetError> {
+    if is_canonical(path) {
+        return Ok(Cow::Borrowed(path));
+    }
     if !path.starts_with('/') {
         return Err(TargetError::NotAPath);
     }
+    canonical_copy(path, reading).map(Cow::Owned)
+}
+
+fn canonical_copy(path: &str, reading: PathReading) -> Result<String, TargetError> {
     match reading {
         PathReading::Decoded => decoded_reading(path),
         PathReading::ParamsStripped => {
@@ -285,7 +305,7 @@ mod tests {
     use super::*;
 
     fn all(path: &str) -> [String; 3] {
-        PATH_READINGS.map(|r| canonical_path(path, r).unwrap_or_else(|e| format!("error: {e}")))
+        PATH_READINGS.map(|r| canonical_path(path, r).map_or_else(|e| format!("error: {e}"), Cow::into_owned))
     }
 
     #[test]
@@ -328,6 +348,7 @@ mod tests {
             ("/admin/x://y/public", "/admin/x:/y/public"),
         ] {
             assert_eq!(single_reading(raw), !raw.contains("//"), "{raw}");
+            assert_eq!(is_canonical(raw), raw == want, "{raw}");
             assert_eq!(all(raw), [want, want, want].map(str::to_owned), "{raw}");
         }
     }
@@ -365,6 +386,7 @@ mod tests {
             for reading in PATH_READINGS {
                 assert_eq!(canonical_path(bad, reading), Err(why), "{bad} {reading:?}");
             }
+            assert!(!is_canonical(bad), "{bad}");
         }
     }
 

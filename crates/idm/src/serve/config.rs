@@ -315,7 +315,7 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
             problems.push(format!("route {:?} is anonymous and requires scopes: choose one", route.prefix));
         }
         routes.push(RoutePlan {
-            prefix: normalized,
+            prefix: normalized.into_owned(),
             methods,
             scopes: route.scopes,
             any_scopes: route.any_scopes,

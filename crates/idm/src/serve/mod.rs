@@ -446,7 +446,7 @@ fn metrics(app: &App) -> Response {
 async fn check(
     app: &App,
     proxy: Proxy,
-    original: Result<Original, BadCheck>,
+    original: Result<Original<'_>, BadCheck>,
     headers: &HeaderMap,
 ) -> Response {
     let started = Instant::now();
@@ -481,7 +481,7 @@ async fn check(
 
 async fn decide(
     app: &App,
-    original: &Original,
+    original: &Original<'_>,
     headers: &HeaderMap,
 ) -> Result<(Response, &'static str), BadCheck> {
     let choice = app.routes.select(original)?;
@@ -492,7 +492,7 @@ async fn decide(
             status = rejection.status().as_u16(),
             mode = original.proxy.as_str(),
             method = %original.method,
-            path = original.path.as_deref().unwrap_or("(not given)"),
+            path = original.path.unwrap_or("(not given)"),
             origin = original.origin.as_deref().unwrap_or("(not given)"),
             rule = %guard.rule,
             "check refused"

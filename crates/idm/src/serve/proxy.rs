@@ -3,6 +3,8 @@
 //! endpoint, never guessed from headers a client can send: a check that carries the other
 //! family's original-request headers is refused, since only a client can have put them there.
 
+use std::borrow::Cow;
+
 use http::{HeaderMap, Method};
 use identity_model::RequestTarget;
 
@@ -73,22 +75,29 @@ impl BadCheck {
     }
 }
 
-/// The original request.
+/// The original request, borrowed from the check's headers and target where it can be.
 #[derive(Debug, Clone)]
-pub(crate) struct Original {
+pub(crate) struct Original<'a> {
     pub(crate) proxy: Proxy,
     /// The method as the proxy reported it, upper-cased (`delete` and `DELETE` reach the same
     /// handler in Django, Flask, Symfony, ...).
     pub(crate) method: Method,
-    /// Every method a rule must be judged for: `method`, `GET` for `HEAD` (frameworks run the
-    /// GET handler), and any method-override header's method.
-    pub(crate) methods: Vec<Method>,
+    /// More methods a rule must be judged for: `GET` for `HEAD` (frameworks run the GET
+    /// handler), and any method-override header's method.
+    pub(crate) other_methods: Vec<Method>,
     /// The original path, raw (`None` when the proxy did not report one).
-    pub(crate) path: Option<String>,
+    pub(crate) path: Option<&'a str>,
     /// The original path and query, raw: DPoP's `htu` is compared with it.
-    pub(crate) target: Option<String>,
+    pub(crate) target: Option<Cow<'a, str>>,
     /// `scheme://host` as the proxy reported it (Traefik, Caddy), for logs and DPoP `htu`.
     pub(crate) origin: Option<String>,
+}
+
+impl Original<'_> {
+    /// Every method a rule must be judged for.
+    pub(crate) fn methods(&self) -> impl Iterator<Item = &Method> {
+        std::iter::once(&self.method).chain(&self.other_methods)
+    }
 }
 
 /// The one value of `name`: `Ok(None)` when absent or empty, an error when sent twice or
@@ -110,12 +119,12 @@ fn parse_method(text: &str, what: &str) -> Result<Method, BadCheck> {
 
 /// Reads a check by `proxy`'s protocol. `method_of_check` and `envoy_target` (the path and
 /// query after `/ext-authz`) are the check's own request line.
-pub(crate) fn read(
+pub(crate) fn read<'a>(
     proxy: Proxy,
     method_of_check: &Method,
-    headers: &HeaderMap,
-    envoy_target: Option<&str>,
-) -> Result<Original, BadCheck> {
+    headers: &'a HeaderMap,
+    envoy_target: Option<&'a str>,
+) -> Result<Original<'a>, BadCheck> {
     for name in NGINX_FAMILY.iter().chain(&FORWARDED_FAMILY) {
         let own = proxy.own_family().is_some_and(|family| family.contains(name));
         if !own && headers.contains_key(*name) {
@@ -142,36 +151,41 @@ pub(crate) fn read(
                 }
                 _ => None,
             };
-            (single(headers, uri_header)?.map(str::to_owned), single(headers, method_header)?, origin)
+            (single(headers, uri_header)?, single(headers, method_header)?, origin)
         }
-        None => (Some(envoy_target.filter(|t| !t.is_empty()).unwrap_or("/").to_owned()), None, None),
+        None => (Some(envoy_target.filter(|t| !t.is_empty()).unwrap_or("/")), None, None),
     };
     let method = match method_text {
         Some(text) => parse_method(text, "the original method")?,
         None => parse_method(method_of_check.as_str(), "the check's method")?,
     };
-    let mut methods = vec![method.clone()];
+    let mut other_methods = Vec::new();
     if method == Method::HEAD {
-        methods.push(Method::GET);
+        other_methods.push(Method::GET);
     }
     for name in METHOD_OVERRIDES {
         for value in headers.get_all(name) {
             let text = value.to_str().map_err(|_| BadCheck::invalid(format!("{name} is not text")))?;
             let overridden = parse_method(text.trim(), name)?;
-            if !methods.contains(&overridden) {
-                methods.push(overridden);
+            if overridden != method && !other_methods.contains(&overridden) {
+                other_methods.push(overridden);
             }
         }
     }
-    let (path, target) = match &uri {
+    let (path, target) = match uri {
         None => (None, None),
         Some(uri) => {
             let parsed =
                 RequestTarget::parse(uri).map_err(|e| BadCheck::invalid(format!("the original URI: {e}")))?;
-            (Some(parsed.path.to_owned()), Some(parsed.path_and_query()))
+            // Origin-form is its own path and query; absolute-form gives them up.
+            let target = match parsed.origin {
+                None => Cow::Borrowed(uri),
+                Some(_) => Cow::Owned(parsed.path_and_query()),
+            };
+            (Some(parsed.path), Some(target))
         }
     };
-    Ok(Original { proxy, method, methods, path, target, origin })
+    Ok(Original { proxy, method, other_methods, path, target, origin })
 }
 
 #[cfg(test)]
@@ -190,7 +204,7 @@ mod tests {
     fn each_protocol_reads_its_own_headers() {
         let h = headers(&[("x-original-uri", "/orders/1?x=1"), ("x-original-method", "delete")]);
         let o = read(Proxy::Nginx, &Method::GET, &h, None).unwrap();
-        assert_eq!((o.method.as_str(), o.path.as_deref()), ("DELETE", Some("/orders/1")));
+        assert_eq!((o.method.as_str(), o.path), ("DELETE", Some("/orders/1")));
         assert_eq!(o.target.as_deref(), Some("/orders/1?x=1"));
 
         let h = headers(&[
@@ -201,13 +215,14 @@ mod tests {
         ]);
         for proxy in [Proxy::Traefik, Proxy::Caddy] {
             let o = read(proxy, &Method::GET, &h, None).unwrap();
-            assert_eq!((o.method.as_str(), o.path.as_deref()), ("POST", Some("/a/../b")));
+            assert_eq!((o.method.as_str(), o.path), ("POST", Some("/a/../b")));
             assert_eq!(o.origin.as_deref(), Some("https://api.example"));
         }
 
-        let o = read(Proxy::Envoy, &"delete".parse().unwrap(), &HeaderMap::new(), Some("/v1/x?y")).unwrap();
-        assert_eq!((o.method.as_str(), o.path.as_deref()), ("DELETE", Some("/v1/x")));
-        let o = read(Proxy::Nginx, &Method::GET, &HeaderMap::new(), None).unwrap();
+        let empty = HeaderMap::new();
+        let o = read(Proxy::Envoy, &"delete".parse().unwrap(), &empty, Some("/v1/x?y")).unwrap();
+        assert_eq!((o.method.as_str(), o.path), ("DELETE", Some("/v1/x")));
+        let o = read(Proxy::Nginx, &Method::GET, &empty, None).unwrap();
         assert_eq!((o.path, o.method), (None, Method::GET));
     }
 
@@ -229,14 +244,15 @@ mod tests {
     #[test]
     fn methods_include_head_as_get_and_overrides() {
         let h = headers(&[("x-original-uri", "/x"), ("x-original-method", "head")]);
-        assert_eq!(read(Proxy::Nginx, &Method::GET, &h, None).unwrap().methods, [Method::HEAD, Method::GET]);
+        let methods = |o: Original<'_>| o.methods().cloned().collect::<Vec<_>>();
+        assert_eq!(methods(read(Proxy::Nginx, &Method::GET, &h, None).unwrap()), [Method::HEAD, Method::GET]);
         let h = headers(&[
             ("x-original-uri", "/x"),
             ("x-original-method", "POST"),
             ("x-http-method-override", "delete"),
         ]);
         assert_eq!(
-            read(Proxy::Nginx, &Method::GET, &h, None).unwrap().methods,
+            methods(read(Proxy::Nginx, &Method::GET, &h, None).unwrap()),
             [Method::POST, Method::DELETE]
         );
     }

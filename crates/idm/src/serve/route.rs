@@ -47,8 +47,8 @@ impl Routes {
 
     /// The rule for `original`, the same under every reading of its path and method, or why
     /// not. Without rules every check gets the default one (its path is still checked).
-    pub(crate) fn select(&self, original: &Original) -> Result<Choice, BadCheck> {
-        let Some(path) = original.path.as_deref() else {
+    pub(crate) fn select(&self, original: &Original<'_>) -> Result<Choice, BadCheck> {
+        let Some(path) = original.path else {
             if self.rules.is_empty() {
                 return Ok(None);
             }
@@ -57,8 +57,8 @@ impl Routes {
                 original.proxy.as_str()
             )));
         };
-        let canonical = canonical_path(path, PathReading::Decoded)
-            .map_err(|e| BadCheck::invalid(format!("the original URI: {e}")))?;
+        let unusable = |e: identity_model::TargetError| BadCheck::invalid(format!("the original URI: {e}"));
+        let canonical = canonical_path(path, PathReading::Decoded).map_err(unusable)?;
         if self.rules.is_empty() {
             return Ok(None);
         }
@@ -66,24 +66,21 @@ impl Routes {
         let mut readings = vec![(PathReading::Decoded, canonical)];
         if !single_reading(path) {
             for reading in &PATH_READINGS[1..] {
-                let text = canonical_path(path, *reading)
-                    .map_err(|e| BadCheck::invalid(format!("the original URI: {e}")))?;
-                readings.push((*reading, text));
+                readings.push((*reading, canonical_path(path, *reading).map_err(unusable)?));
             }
         }
         for (reading, text) in &readings {
-            for method in &original.methods {
+            for method in original.methods() {
                 let choice = self.pick(text, method);
                 if choice != first {
                     return Err(BadCheck {
                         kind: "ambiguous_target",
                         message: format!(
-                            "{method} {} falls under {} while {} {} ({reading:?} reading) falls under {}: \
+                            "{} {} falls under {} while {method} {text} ({reading:?} reading) falls under {}: \
                              servers may route it either way, so it is refused",
+                            original.method,
                             readings[0].1,
                             self.describe(first),
-                            original.method,
-                            text,
                             self.describe(choice),
                         ),
                     });
@@ -256,7 +253,8 @@ mod tests {
 
     #[test]
     fn without_a_reported_uri_only_rule_free_configurations_pass() {
-        let original = read(Proxy::Nginx, &Method::GET, &HeaderMap::new(), None).unwrap();
+        let empty = HeaderMap::new();
+        let original = read(Proxy::Nginx, &Method::GET, &empty, None).unwrap();
         assert_eq!(Routes::new(vec![]).select(&original), Ok(None));
         assert_eq!(routes().select(&original).unwrap_err().kind, "invalid_request");
     }
