@@ -11,14 +11,14 @@ use serde_json::Value;
 /// work). Every 200 answer carries each of them and each configured claim header, empty when
 /// there is nothing to say, so that a proxy that copies only the headers an answer carries
 /// (Envoy's `allowed_upstream_headers`) still replaces a client-sent copy.
-pub(crate) const OWNED: [&str; 7] = [
-    "x-auth-request-user",
-    "x-auth-request-email",
-    "x-auth-request-preferred-username",
-    "x-auth-request-groups",
-    "x-auth-request-client-id",
-    "x-auth-request-scope",
-    "x-auth-request-issuer",
+pub(crate) const OWNED: [HeaderName; 7] = [
+    HeaderName::from_static("x-auth-request-user"),
+    HeaderName::from_static("x-auth-request-email"),
+    HeaderName::from_static("x-auth-request-preferred-username"),
+    HeaderName::from_static("x-auth-request-groups"),
+    HeaderName::from_static("x-auth-request-client-id"),
+    HeaderName::from_static("x-auth-request-scope"),
+    HeaderName::from_static("x-auth-request-issuer"),
 ];
 
 /// A claim that cannot be sent as a header value as it is: the check is refused rather than
@@ -44,7 +44,7 @@ pub(crate) fn identity_headers(
     let mut headers = HeaderMap::with_capacity(OWNED.len() + configured.len());
     for (name, claim_name) in OWNED.iter().zip(sources) {
         let text = if claim_name == "scope" { scope.clone() } else { claim(valid, claim_name)? };
-        headers.insert(HeaderName::from_static(name), header_value(claim_name, text.as_deref())?);
+        headers.insert(name.clone(), header_value(claim_name, text.as_deref())?);
     }
     for (claim_name, name) in configured {
         let text = claim(valid, claim_name)?;
@@ -57,14 +57,20 @@ pub(crate) fn identity_headers(
 /// characters, leading or trailing whitespace); UTF-8 is sent as its bytes.
 fn header_value(claim: &str, text: Option<&str>) -> Result<HeaderValue, Unrepresentable> {
     let text = text.unwrap_or("");
+    if text.is_empty() {
+        return Ok(HeaderValue::from_static(""));
+    }
     let refuse = |why| Unrepresentable { claim: claim.to_owned(), why };
-    if text.bytes().any(|b| b < b' ' || b == 0x7f) {
+    // `from_bytes` refuses every control character but tab.
+    let value =
+        HeaderValue::from_bytes(text.as_bytes()).map_err(|_| refuse("it holds a control character"))?;
+    if text.contains('\t') {
         return Err(refuse("it holds a control character"));
     }
     if text.starts_with(' ') || text.ends_with(' ') {
         return Err(refuse("it starts or ends with a space, which proxies trim"));
     }
-    HeaderValue::from_bytes(text.as_bytes()).map_err(|_| refuse("it is not a header value"))
+    Ok(value)
 }
 
 /// A claim by name (registered ones included) as header text: strings as they are, numbers
@@ -120,8 +126,8 @@ fn claim_text(value: &Value) -> Option<String> {
 /// The identity headers of an anonymous pass: every owned and configured one, empty.
 pub(crate) fn anonymous_headers(configured: &[(String, HeaderName)]) -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(OWNED.len() + configured.len());
-    for name in OWNED {
-        headers.insert(HeaderName::from_static(name), HeaderValue::from_static(""));
+    for name in &OWNED {
+        headers.insert(name.clone(), HeaderValue::from_static(""));
     }
     for (_, name) in configured {
         headers.insert(name.clone(), HeaderValue::from_static(""));

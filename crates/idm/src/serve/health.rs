@@ -39,11 +39,11 @@ impl Schedule {
         Schedule { failures: 0 }
     }
 
-    /// The wait after an attempt. `sent` says whether it made a request; `jitter` is in
-    /// `[0, 1)`. Success waits [`LOOK_EVERY`]; a failure that sent a request backs off with
+    /// The wait after an attempt. `sent` says whether it made a request; `jitter` gives a
+    /// number in `[0, 1)` (asked only for a backoff). Success waits [`LOOK_EVERY`]; a failure that sent a request backs off with
     /// equal jitter from 0.5 s doubling to [`READY_BACKOFF_CAP`]; one that sent nothing waits
     /// [`HELD_BACK_WAIT`] and leaves the backoff as it was.
-    pub(crate) fn after(&mut self, ok: bool, sent: bool, jitter: f64) -> Duration {
+    pub(crate) fn after(&mut self, ok: bool, sent: bool, jitter: impl FnOnce() -> f64) -> Duration {
         if ok {
             self.failures = 0;
             return LOOK_EVERY;
@@ -53,7 +53,7 @@ impl Schedule {
         }
         let backoff =
             Backoff { base: Duration::from_millis(500), cap: READY_BACKOFF_CAP, ..Backoff::default() };
-        let wait = backoff.equal_jittered(self.failures.min(16), jitter);
+        let wait = backoff.equal_jittered(self.failures.min(16), jitter());
         self.failures = self.failures.saturating_add(1);
         wait.min(READY_BACKOFF_CAP)
     }
@@ -80,7 +80,7 @@ pub(crate) async fn keep(authority: Authority) {
             }
             _ => {}
         }
-        let wait = schedule.after(outcome.is_ok(), sent, jitter());
+        let wait = schedule.after(outcome.is_ok(), sent, jitter);
         tokio::time::sleep(wait).await;
     }
 }
@@ -125,21 +125,21 @@ mod tests {
     fn attempts_held_back_do_not_lengthen_the_backoff() {
         let mut schedule = Schedule::new();
         // Jitter 0.999: the longest waits.
-        let waits: Vec<u128> = (0..8).map(|_| schedule.after(false, true, 0.999).as_millis()).collect();
+        let waits: Vec<u128> = (0..8).map(|_| schedule.after(false, true, || 0.999).as_millis()).collect();
         assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
         assert!(waits.iter().all(|w| *w <= READY_BACKOFF_CAP.as_millis()), "{waits:?}");
         assert!(waits[0] <= 500 && waits[7] >= 4_900, "{waits:?}");
 
         let mut schedule = Schedule::new();
-        let first = schedule.after(false, true, 0.999);
+        let first = schedule.after(false, true, || 0.999);
         for _ in 0..100 {
-            assert_eq!(schedule.after(false, false, 0.999), HELD_BACK_WAIT);
+            assert_eq!(schedule.after(false, false, || 0.999), HELD_BACK_WAIT);
         }
-        let second = schedule.after(false, true, 0.999);
+        let second = schedule.after(false, true, || 0.999);
         assert!(second <= first * 2 + Duration::from_millis(1), "{first:?} then {second:?}");
-        assert_eq!(schedule.after(true, true, 0.5), LOOK_EVERY);
+        assert_eq!(schedule.after(true, true, || 0.5), LOOK_EVERY);
         assert!(
-            schedule.after(false, true, 0.999) <= Duration::from_millis(500),
+            schedule.after(false, true, || 0.999) <= Duration::from_millis(500),
             "success resets the backoff"
         );
     }

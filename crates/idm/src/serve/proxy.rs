@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderValue, Method};
 use identity_model::RequestTarget;
 
 /// The proxy protocols.
@@ -100,16 +100,15 @@ impl Original<'_> {
     }
 }
 
-/// The one value of `name`: `Ok(None)` when absent or empty, an error when sent twice or
-/// not text.
-fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, BadCheck> {
-    let mut values = headers.get_all(name).iter();
-    let Some(first) = values.next() else { return Ok(None) };
-    if values.next().is_some() {
+/// A header the protocol reads once: its text (`None` when empty), or an error when sent twice
+/// or not text.
+fn once<'h>(slot: &mut Option<Option<&'h str>>, name: &str, value: &'h HeaderValue) -> Result<(), BadCheck> {
+    if slot.is_some() {
         return Err(BadCheck::invalid(format!("{name} appears more than once")));
     }
-    let text = first.to_str().map_err(|_| BadCheck::invalid(format!("{name} is not text")))?.trim();
-    Ok((!text.is_empty()).then_some(text))
+    let text = value.to_str().map_err(|_| BadCheck::invalid(format!("{name} is not text")))?.trim();
+    *slot = Some((!text.is_empty()).then_some(text));
+    Ok(())
 }
 
 fn parse_method(text: &str, what: &str) -> Result<Method, BadCheck> {
@@ -117,45 +116,53 @@ fn parse_method(text: &str, what: &str) -> Result<Method, BadCheck> {
         .map_err(|_| BadCheck::invalid(format!("{what} is not an HTTP method")))
 }
 
-/// Reads a check by `proxy`'s protocol. `method_of_check` and `envoy_target` (the path and
-/// query after `/ext-authz`) are the check's own request line.
+/// Reads a check by `proxy`'s protocol, in one pass over its headers. `method_of_check` and
+/// `envoy_target` (the path and query after `/ext-authz`) are the check's own request line.
 pub(crate) fn read<'a>(
     proxy: Proxy,
     method_of_check: &Method,
     headers: &'a HeaderMap,
     envoy_target: Option<&'a str>,
 ) -> Result<Original<'a>, BadCheck> {
-    for name in NGINX_FAMILY.iter().chain(&FORWARDED_FAMILY) {
-        let own = proxy.own_family().is_some_and(|family| family.contains(name));
-        if !own && headers.contains_key(*name) {
-            return Err(BadCheck {
-                kind: "proxy_header_conflict",
-                message: format!(
-                    "the check carries {name}, which is not part of {}'s protocol (--proxy): a client \
-                     sent it",
-                    proxy.as_str()
-                ),
-            });
+    let forwarded = matches!(proxy, Proxy::Traefik | Proxy::Caddy);
+    let (mut uri, mut method_text, mut proto, mut host) = (None, None, None, None);
+    let mut overrides: Vec<&HeaderValue> = Vec::new();
+    for (name, value) in headers {
+        let name = name.as_str();
+        let own = |family: [&str; 2]| proxy.own_family() == Some(family);
+        match name {
+            "x-original-uri" | "x-original-method" | "x-forwarded-uri" | "x-forwarded-method" => {
+                let family = if name.starts_with("x-original") { NGINX_FAMILY } else { FORWARDED_FAMILY };
+                if !own(family) {
+                    return Err(BadCheck {
+                        kind: "proxy_header_conflict",
+                        message: format!(
+                            "the check carries {name}, which is not part of {}'s protocol (--proxy): a \
+                             client sent it",
+                            proxy.as_str()
+                        ),
+                    });
+                }
+                let slot = if name.ends_with("uri") { &mut uri } else { &mut method_text };
+                once(slot, name, value)?;
+            }
+            "x-forwarded-proto" if forwarded => once(&mut proto, name, value)?,
+            "x-forwarded-host" if forwarded => once(&mut host, name, value)?,
+            _ if METHOD_OVERRIDES.contains(&name) => overrides.push(value),
+            _ => {}
         }
     }
-    let (uri, method_text, origin) = match proxy.own_family() {
-        Some([uri_header, method_header]) => {
-            let origin = match proxy {
-                Proxy::Traefik | Proxy::Caddy => {
-                    match (single(headers, "x-forwarded-proto")?, single(headers, "x-forwarded-host")?) {
-                        (Some(proto), Some(host)) => {
-                            Some(format!("{}://{}", proto.to_ascii_lowercase(), host.to_ascii_lowercase()))
-                        }
-                        _ => None,
-                    }
-                }
-                _ => None,
-            };
-            (single(headers, uri_header)?, single(headers, method_header)?, origin)
+    let origin = match (proto.flatten(), host.flatten()) {
+        (Some(proto), Some(host)) => {
+            Some(format!("{}://{}", proto.to_ascii_lowercase(), host.to_ascii_lowercase()))
         }
-        None => (Some(envoy_target.filter(|t| !t.is_empty()).unwrap_or("/")), None, None),
+        _ => None,
     };
-    let method = match method_text {
+    let uri = match proxy {
+        Proxy::Envoy => Some(envoy_target.filter(|t| !t.is_empty()).unwrap_or("/")),
+        _ => uri.flatten(),
+    };
+    let method = match method_text.flatten() {
         Some(text) => parse_method(text, "the original method")?,
         None => parse_method(method_of_check.as_str(), "the check's method")?,
     };
@@ -163,13 +170,11 @@ pub(crate) fn read<'a>(
     if method == Method::HEAD {
         other_methods.push(Method::GET);
     }
-    for name in METHOD_OVERRIDES {
-        for value in headers.get_all(name) {
-            let text = value.to_str().map_err(|_| BadCheck::invalid(format!("{name} is not text")))?;
-            let overridden = parse_method(text.trim(), name)?;
-            if overridden != method && !other_methods.contains(&overridden) {
-                other_methods.push(overridden);
-            }
+    for value in overrides {
+        let text = value.to_str().map_err(|_| BadCheck::invalid("a method-override header is not text"))?;
+        let overridden = parse_method(text.trim(), "a method-override header")?;
+        if overridden != method && !other_methods.contains(&overridden) {
+            other_methods.push(overridden);
         }
     }
     let (path, target) = match uri {
