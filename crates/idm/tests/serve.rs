@@ -7,28 +7,9 @@ mod support;
 
 use std::time::Duration;
 
-use identity_model_testkit::{Endpoint, Fault, Rotation, TestProvider, Times};
+use identity_model_testkit::{Endpoint, Fault, Rotation, Times};
 use serde_json::json;
-use support::{Sidecar, free_port, metric, request, until};
-
-/// The provider on its own runtime (kept alive with it).
-struct Provider {
-    provider: TestProvider,
-    _runtime: tokio::runtime::Runtime,
-}
-
-fn provider_on(port: u16) -> Provider {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let provider = runtime.block_on(TestProvider::builder().port(port).start()).unwrap();
-    Provider { provider, _runtime: runtime }
-}
-
-fn sidecar_for(provider: &TestProvider, extra: &[&str]) -> Sidecar {
-    let mut args =
-        vec!["--issuer", provider.issuer(), "--audience", provider.default_audience(), "--allow-http"];
-    args.extend_from_slice(extra);
-    Sidecar::start(&args)
-}
+use support::{Sidecar, free_port, metric, provider_on, request, sidecar_for, until};
 
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")

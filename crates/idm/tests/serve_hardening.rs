@@ -14,18 +14,7 @@ use std::time::{Duration, Instant};
 
 use identity_model_testkit::TestProvider;
 use serde_json::json;
-use support::{Sidecar, free_port, metric, request, until};
-
-struct Provider {
-    provider: TestProvider,
-    _runtime: tokio::runtime::Runtime,
-}
-
-fn provider_on(port: u16) -> Provider {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let provider = runtime.block_on(TestProvider::builder().port(port).start()).unwrap();
-    Provider { provider, _runtime: runtime }
-}
+use support::{Sidecar, free_port, metric, provider_on, request, sidecar_for, until};
 
 /// The configuration for `provider`.
 fn config(provider: &TestProvider) -> std::path::PathBuf {
@@ -231,15 +220,7 @@ fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<Duration> {
 #[test]
 fn defect_6_silent_slow_and_idle_connections_are_closed_after_the_header_timeout() {
     let p = provider_on(0);
-    let sidecar = Sidecar::start(&[
-        "--issuer",
-        p.provider.issuer(),
-        "--audience",
-        p.provider.default_audience(),
-        "--allow-http",
-        "--header-timeout",
-        "1",
-    ]);
+    let sidecar = sidecar_for(&p.provider, &["--header-timeout", "1"]);
     let mut silent = TcpStream::connect(&sidecar.addr).unwrap();
     assert!(closed_within(&mut silent, Duration::from_secs(10)).is_some(), "a silent connection stayed open");
 
@@ -342,17 +323,7 @@ fn past_max_connections_new_connections_wait_and_it_is_logged() {
 #[test]
 fn defect_8_sigterm_exits_0_within_the_deadline_despite_a_half_sent_request() {
     let p = provider_on(0);
-    let mut sidecar = Sidecar::start(&[
-        "--issuer",
-        p.provider.issuer(),
-        "--audience",
-        p.provider.default_audience(),
-        "--allow-http",
-        "--header-timeout",
-        "60",
-        "--shutdown-timeout",
-        "2",
-    ]);
+    let mut sidecar = sidecar_for(&p.provider, &["--header-timeout", "60", "--shutdown-timeout", "2"]);
     let mut half = TcpStream::connect(&sidecar.addr).unwrap();
     half.write_all(b"GET /auth HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ").unwrap();
     let _idle = TcpStream::connect(&sidecar.addr).unwrap();

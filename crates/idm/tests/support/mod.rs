@@ -64,6 +64,29 @@ impl Drop for Sidecar {
     }
 }
 
+/// The testkit provider on its own runtime (kept alive with it).
+pub struct Provider {
+    pub provider: identity_model_testkit::TestProvider,
+    _runtime: tokio::runtime::Runtime,
+}
+
+/// The testkit provider on `port` (0: a free one).
+pub fn provider_on(port: u16) -> Provider {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let provider = runtime
+        .block_on(identity_model_testkit::TestProvider::builder().port(port).start())
+        .expect("the provider starts");
+    Provider { provider, _runtime: runtime }
+}
+
+/// `idm serve` trusting `provider` (its default audience, HTTP allowed), plus `extra` flags.
+pub fn sidecar_for(provider: &identity_model_testkit::TestProvider, extra: &[&str]) -> Sidecar {
+    let mut args =
+        vec!["--issuer", provider.issuer(), "--audience", provider.default_audience(), "--allow-http"];
+    args.extend_from_slice(extra);
+    Sidecar::start(&args)
+}
+
 /// An HTTP answer.
 #[derive(Debug)]
 pub struct Reply {
