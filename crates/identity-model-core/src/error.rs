@@ -173,6 +173,100 @@ impl ErrorKind {
     }
 }
 
+/// Whose fault an error is. It decides the answer everywhere: the tower layer's and the
+/// sidecar's status (401 / 503 / 500), the CLI's exit code (1 / 3 / 2) and the `outcome` of
+/// metrics, so that one outage never gets two answers and a client is never told its token is
+/// bad when the provider is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Fault {
+    /// The token, proof or response that was presented: refuse it (401, exit 1).
+    Token,
+    /// The provider or the network: the keys or documents could not be obtained or used; try
+    /// again later (503 with `Retry-After`, exit 3).
+    Provider,
+    /// The configuration or the use of the API (500, exit 2).
+    Configuration,
+    /// A shared store (replay records, rate limits) that did not answer (503, exit 3).
+    Store,
+}
+
+impl Fault {
+    /// Every fault, in declaration order.
+    pub const ALL: [Fault; 4] = [Fault::Token, Fault::Provider, Fault::Configuration, Fault::Store];
+
+    /// The stable snake_case name (a metrics label value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fault::Token => "token",
+            Fault::Provider => "provider",
+            Fault::Configuration => "configuration",
+            Fault::Store => "store",
+        }
+    }
+}
+
+impl ErrorKind {
+    /// Whose fault an error of this kind is (one `match`: a new kind must be placed here).
+    ///
+    /// ```
+    /// use identity_model_core::{ErrorKind, Fault};
+    /// assert_eq!(ErrorKind::TokenExpired.fault(), Fault::Token);
+    /// assert_eq!(ErrorKind::InvalidKeySet.fault(), Fault::Provider);
+    /// assert_eq!(ErrorKind::InvalidConfig.fault(), Fault::Configuration);
+    /// ```
+    pub fn fault(self) -> Fault {
+        match self {
+            ErrorKind::MalformedToken
+            | ErrorKind::UnsupportedAlgorithm
+            | ErrorKind::AlgorithmNotAllowed
+            | ErrorKind::KeyNotFound
+            | ErrorKind::InvalidKey
+            | ErrorKind::InvalidSignature
+            | ErrorKind::TokenExpired
+            | ErrorKind::TokenNotYetValid
+            | ErrorKind::IssuedInFuture
+            | ErrorKind::InvalidIssuer
+            | ErrorKind::InvalidAudience
+            | ErrorKind::InvalidTokenType
+            | ErrorKind::MissingClaim
+            | ErrorKind::UnsupportedCriticalHeader
+            | ErrorKind::InvalidClaim
+            | ErrorKind::InvalidCallback
+            | ErrorKind::InvalidDpopProof
+            | ErrorKind::DpopReplay
+            | ErrorKind::DpopKeyMismatch
+            | ErrorKind::UseDpopNonce
+            | ErrorKind::DpopProofRequired => Fault::Token,
+            ErrorKind::InvalidKeySet
+            | ErrorKind::InvalidDocument
+            | ErrorKind::MissingFields
+            | ErrorKind::IssuerMismatch
+            | ErrorKind::UnexpectedContentType
+            | ErrorKind::KeysUnavailable
+            | ErrorKind::TransportError
+            | ErrorKind::HttpStatus
+            | ErrorKind::OAuthError
+            | ErrorKind::InvalidResponse => Fault::Provider,
+            ErrorKind::PolicyViolation | ErrorKind::InvalidUsage | ErrorKind::InvalidConfig => {
+                Fault::Configuration
+            }
+        }
+    }
+
+    /// Whether this kind is a DPoP refusal (answered with a `DPoP` challenge).
+    pub fn is_dpop(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::InvalidDpopProof
+                | ErrorKind::DpopReplay
+                | ErrorKind::DpopKeyMismatch
+                | ErrorKind::UseDpopNonce
+                | ErrorKind::DpopProofRequired
+        )
+    }
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -48,7 +48,7 @@ pub use dpop::verify::{
     DEFAULT_PROOF_LEEWAY_SECS, DEFAULT_PROOF_MAX_AGE_SECS, DpopRules, MAX_JTI_LEN, MAX_PROOF_LEN, NonceRule,
     VerifiedProof, bound_jkt, check_binding, check_jkt_binding,
 };
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, Fault};
 pub use jose::algorithm::{Algorithm, AlgorithmSet, Curve, KeyFamily};
 pub use jose::jwk::{KeyType, MAX_RSA_BITS, MIN_RSA_BITS, VerifyingKey, default_algorithm, thumbprint};
 pub use jose::jws::{Header, VerifiedJws};

@@ -50,7 +50,7 @@ pub use identity_model_core::{
     BACKCHANNEL_LOGOUT_EVENT, Claims, Client, ClientAuth, Curve, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN,
     DEFAULT_PROOF_LEEWAY_SECS, DEFAULT_PROOF_MAX_AGE_SECS, DPOP_KEY_ALGORITHMS, DPOP_PROOF_TYP,
     DeviceAuthorization, DevicePoller, DiscoveryDocument, DiscoveryPolicy, DpopKey, DpopNonces, DpopRules,
-    EndpointResponse, Endpoints, Error, ErrorKind, FormRequest, Grant, Header, IdTokenValidation,
+    EndpointResponse, Endpoints, Error, ErrorKind, Fault, FormRequest, Grant, Header, IdTokenValidation,
     Introspection, JWT_BEARER_ASSERTION, KeyFamily, KeySet, KeySetLimits, KeyType,
     MAX_DEVICE_EXPIRES_IN_SECS, MAX_EXPIRES_IN_SECS, MAX_INTERVAL_SECS, MAX_RSA_BITS, MIN_RSA_BITS,
     MetadataKind, Method, NonceRule, NumericDate, OAuthError, Pkce, PollStep, ProofRequest,
@@ -67,7 +67,7 @@ pub use runtime::new_runtime;
 #[cfg(feature = "axum")]
 pub use service::{AuthRejection, Authenticated, MaybeAuthenticated};
 #[cfg(feature = "tower")]
-pub use service::{BearerLayer, BearerService, DpopRefusal, Rejection};
+pub use service::{BearerLayer, BearerService, DpopRefusal, Rejection, RejectionKind};
 pub use static_keys::StaticKeyValidator;
 pub use tokens::client::{MAX_RESPONSE_BYTES, TokenClient, TokenClientBuilder, TokenClientStats};
 pub use tokens::manager::{MAX_TOKEN_SLOTS, TokenManager, TokenManagerConfig, TokenManagerStats};

@@ -126,7 +126,7 @@ pub(crate) fn validated(
             Err(e) => metrics::counter!(
                 "identity_model_validations_total",
                 "issuer" => issuer.to_owned(),
-                "outcome" => "invalid",
+                "outcome" => outcome(e.kind()),
                 "kind" => e.kind().as_str(),
             )
             .increment(1),
@@ -143,10 +143,22 @@ pub(crate) fn unattributed(result: &Result<identity_model_core::ValidToken, iden
         metrics::counter!(
             "identity_model_validations_total",
             "issuer" => "unknown",
-            "outcome" => "invalid",
+            "outcome" => outcome(e.kind()),
             "kind" => e.kind().as_str(),
         )
         .increment(1);
+    }
+}
+
+/// The `outcome` label of a failed validation, by whose fault it is: `invalid` (the token's),
+/// `unavailable` (the provider's or a shared store's), `error` (the configuration's).
+#[cfg(feature = "metrics")]
+fn outcome(kind: identity_model_core::ErrorKind) -> &'static str {
+    use identity_model_core::Fault;
+    match kind.fault() {
+        Fault::Token => "invalid",
+        Fault::Provider | Fault::Store => "unavailable",
+        _ => "error",
     }
 }
 

@@ -78,7 +78,8 @@ pub(crate) fn run_jwks(args: JwksArgs) -> ExitCode {
     });
     let keys = match fetched {
         Err(code) => return code,
-        Ok(Err(e)) => return print_error(&e),
+        // A diagnostic command: the provider's own reason, not the validation wrapper.
+        Ok(Err(e)) => return print_error(crate::remote::reason(&e)),
         Ok(Ok(keys)) => keys,
     };
     print_keys(&keys, args.json);

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use identity_model::{Authority, DiscoveryPolicy, Error, ErrorKind, Settings};
+use identity_model::{Authority, DiscoveryPolicy, Error, ErrorKind, Fault, Settings};
 use serde_json::Value;
 
 /// Exit code when keys or metadata could not be obtained.
@@ -43,26 +43,36 @@ pub(crate) fn authority(issuer: &str, allow_http: bool, settings: Settings) -> R
     Authority::builder(issuer).policy(policy(allow_http).resource_server_fields()).settings(settings).build()
 }
 
-/// Whether an error means the keys or metadata could not be obtained (exit 3) rather than an
-/// invalid token (exit 1).
-pub(crate) fn is_unobtainable(kind: ErrorKind) -> bool {
-    matches!(
-        kind,
-        ErrorKind::KeysUnavailable
-            | ErrorKind::TransportError
-            | ErrorKind::HttpStatus
-            | ErrorKind::InvalidKeySet
-            | ErrorKind::InvalidDocument
-            | ErrorKind::MissingFields
-            | ErrorKind::IssuerMismatch
-            | ErrorKind::PolicyViolation
-            | ErrorKind::UnexpectedContentType
-    )
+/// The exit code for an error, by whose fault it is ([`ErrorKind::fault`]): the token's 1,
+/// the provider's or a shared store's 3, the configuration's 2.
+pub(crate) fn exit_code(kind: ErrorKind) -> u8 {
+    match kind.fault() {
+        Fault::Token => 1,
+        Fault::Provider | Fault::Store => EXIT_NO_KEYS,
+        _ => 2,
+    }
 }
 
-/// Prints `{"error": KIND, "message": "..."}` and says it on stderr.
+/// The provider's own reason behind `keys_unavailable` (the first library error among its
+/// sources), or `error` itself.
+pub(crate) fn reason(error: &Error) -> &Error {
+    if error.kind() != ErrorKind::KeysUnavailable {
+        return error;
+    }
+    let mut next = std::error::Error::source(error);
+    while let Some(source) = next {
+        if let Some(inner) = source.downcast_ref::<Error>() {
+            return inner;
+        }
+        next = source.source();
+    }
+    error
+}
+
+/// Prints `{"error": KIND, "message": "..."}`, says it on stderr, and exits by the
+/// error's fault ([`exit_code`]).
 pub(crate) fn print_error(e: &Error) -> ExitCode {
     eprintln!("idm: {e}");
     println!("{{\"error\":{},\"message\":{}}}", Value::from(e.kind().as_str()), Value::from(e.message()));
-    ExitCode::from(EXIT_NO_KEYS)
+    ExitCode::from(exit_code(e.kind()))
 }

@@ -198,10 +198,10 @@ fn validate_with_discovery(args: &Args, token: &str, rules: Validation) -> ExitC
     let now = args.now.map_or_else(|| SystemClock.now(), UnixTime::from_secs);
     match crate::remote::block_on(authority.validate(token)) {
         Err(code) => code,
-        Ok(Err(e)) if crate::remote::is_unobtainable(e.kind()) => {
-            eprintln!("idm: keys could not be obtained: {e}");
+        Ok(Err(e)) if e.kind().fault() != identity_model::Fault::Token => {
+            eprintln!("idm: the token could not be judged: {e}");
             print_failure(e.kind().as_str(), e.message());
-            ExitCode::from(EXIT_NO_KEYS)
+            ExitCode::from(crate::remote::exit_code(e.kind()))
         }
         Ok(result) => answer(args, token, result, now),
     }

@@ -306,9 +306,10 @@ fn validate_discover_and_jwks_through_an_issuer() {
     let (_runtime, server) = issuer_with(&key);
     let issuer = server.uri();
     let token = key.sign_jwt(None, &json!({"iss": issuer, "exp": 4_000_000_000u64})).unwrap();
-    // Without --allow-http a loopback http issuer is refused: keys cannot be obtained.
+    // Without --allow-http a loopback http issuer is refused: a configuration mistake
+    // (exit 2, by the fault of policy_violation), not a provider outage.
     let out = idm(&["validate", &token, "--issuer", &issuer], None);
-    assert_eq!((out.status.code(), stdout_json(&out)["error"].clone()), (Some(3), json!("policy_violation")));
+    assert_eq!((out.status.code(), stdout_json(&out)["error"].clone()), (Some(2), json!("policy_violation")));
     let out = idm(&["validate", &token, "--issuer", &issuer, "--allow-http"], None);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout_json(&out)["iss"], issuer.as_str());

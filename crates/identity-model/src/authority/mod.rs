@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use identity_model_core::{
-    DiscoveryDocument, DiscoveryPolicy, Error, ErrorKind, KeySet, MetadataKind, UnverifiedToken, ValidToken,
-    Validation,
+    DiscoveryDocument, DiscoveryPolicy, Error, ErrorKind, Fault, KeySet, MetadataKind, UnverifiedToken,
+    ValidToken, Validation,
 };
 use tokio::time::Instant;
 
@@ -295,6 +295,20 @@ impl AuthorityBuilder {
             }),
         })
     }
+}
+
+/// An error from obtaining keys or metadata, as callers of validation see it: the
+/// provider's failures (a bad key set or document, a wrong media type, an HTTP status, no
+/// answer, a URL in the document that breaks the policy) are `keys_unavailable` with the
+/// original as their source and its kind in the message, so that one outage gets one answer
+/// (503). The configuration's own errors pass as they are.
+pub(crate) fn unobtainable(error: Error) -> Error {
+    let provider = error.kind().fault() == Fault::Provider || error.kind() == ErrorKind::PolicyViolation;
+    if error.kind() == ErrorKind::KeysUnavailable || !provider {
+        return error;
+    }
+    let message = format!("keys cannot be obtained: {} ({})", error.message(), error.kind().as_str());
+    Error::new(ErrorKind::KeysUnavailable, message).with_source(error)
 }
 
 pub(crate) fn unavailable(message: impl Into<String>) -> Error {
@@ -695,10 +709,10 @@ impl Authority {
     /// lacks (one request shared by concurrent callers, within the kid-miss cooldown).
     pub(crate) async fn refetch_keys(&self) -> Result<Arc<KeySet>, Error> {
         if let Some(ticket) = self.inner.keys_flight.in_flight() {
-            return Ok(Arc::clone(&ticket.outcome().await?.keys));
+            return Ok(Arc::clone(&ticket.outcome().await.map_err(unobtainable)?.keys));
         }
         if let Some(failure) = self.outage() {
-            return Err(failure);
+            return Err(unobtainable(failure));
         }
         if !self.kid_miss_budget(Instant::now()) {
             return self.keys().await;
@@ -737,12 +751,10 @@ impl Authority {
     }
 }
 
-/// `miss` (an unknown kid), caused by a refresh that could not be done.
+/// `miss` (an unknown kid) that a refresh could not settle because the provider is failing:
+/// the token may be signed by a key published since, so this is the provider's fault
+/// (`keys_unavailable`, 503), never the token's; the refresh failure is the source.
 fn because(miss: Error, cause: Error) -> Error {
-    let message = format!("{} (the keys could not be refreshed: {})", miss.message(), cause.message());
-    let mut error = Error::new(miss.kind(), message).with_source(cause);
-    if let Some(claim) = miss.claim() {
-        error = error.with_claim(claim.to_owned());
-    }
-    error
+    let message = format!("{} and the keys could not be refreshed: {}", miss.message(), cause.message());
+    Error::new(ErrorKind::KeysUnavailable, message).with_source(cause)
 }

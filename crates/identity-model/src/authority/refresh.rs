@@ -12,7 +12,7 @@ use identity_model_core::{
 use tokio::time::Instant;
 
 use super::snapshot::{Snapshot, later};
-use super::{Authority, Inner, unavailable};
+use super::{Authority, Inner, unavailable, unobtainable};
 use crate::flight::{Ticket, shared};
 use crate::http::transport::{HttpRequest, HttpResponse};
 use crate::http::{Outgoing, Tally, jitter_unit};
@@ -96,11 +96,11 @@ impl Authority {
                         return Ok((current, 0));
                     }
                 }
-                self.start_refresh(reason)?
+                self.start_refresh(reason).map_err(unobtainable)?
             }
         };
         let seq = ticket.seq;
-        Ok((ticket.outcome().await?, seq))
+        Ok((ticket.outcome().await.map_err(unobtainable)?, seq))
     }
 
     fn start_refresh(&self, reason: Reason) -> Result<Ticket<Arc<Snapshot>>, Error> {
@@ -156,7 +156,7 @@ impl Authority {
     pub(super) fn outage(&self) -> Option<Error> {
         let inner = &self.inner;
         if let Some(failure) = inner.recent_failure(Instant::now()) {
-            return Some(shared(&failure));
+            return Some(unobtainable(shared(&failure)));
         }
         let document = inner.document.load();
         let jwks_uri = document.as_ref().and_then(|d| d.0.jwks_uri())?;

@@ -30,16 +30,8 @@ impl DpopSettings {
     /// A DPoP refusal (with a fresh nonce for `use_dpop_nonce` when nonces rotate), or the
     /// error as it is when it is not about DPoP.
     pub(super) fn reject(&self, error: Error, now: UnixTime) -> Rejection {
-        let dpop = matches!(
-            error.kind(),
-            ErrorKind::InvalidDpopProof
-                | ErrorKind::DpopReplay
-                | ErrorKind::DpopKeyMismatch
-                | ErrorKind::UseDpopNonce
-                | ErrorKind::DpopProofRequired
-        );
-        if !dpop {
-            return Rejection::Misconfigured(error);
+        if !error.kind().is_dpop() {
+            return Rejection::from_error(error);
         }
         let nonce = match (error.kind(), self.rules.nonce_rule()) {
             (ErrorKind::UseDpopNonce, NonceRule::Rotating(nonces)) => Some(nonces.current(now)),

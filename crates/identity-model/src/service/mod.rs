@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
-use identity_model_core::{DpopRules, Error, ErrorKind, UnixTime, ValidToken, check_binding};
+use identity_model_core::{DpopRules, Error, ErrorKind, Fault, UnixTime, ValidToken, check_binding};
 
 #[cfg(feature = "axum")]
 pub use extract::{AuthRejection, Authenticated, MaybeAuthenticated};
@@ -96,6 +96,50 @@ pub struct DpopRefusal {
     pub nonce: Option<String>,
 }
 
+/// `Retry-After` of a 503 answer, in seconds.
+const RETRY_AFTER_SECS: &str = "5";
+
+/// What a [`Rejection`] refused, typed ([`Rejection::kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RejectionKind {
+    /// No bearer token was sent.
+    MissingToken,
+    /// The `Authorization` header is not a well-formed credential.
+    InvalidRequest,
+    /// A required scope (or the route's own check) is missing.
+    InsufficientScope,
+    /// A validation or DPoP error of this kind.
+    Error(ErrorKind),
+}
+
+impl RejectionKind {
+    /// The stable name: the error kind's, or `missing_token`, `invalid_request`,
+    /// `insufficient_scope`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectionKind::MissingToken => "missing_token",
+            RejectionKind::InvalidRequest => "invalid_request",
+            RejectionKind::InsufficientScope => "insufficient_scope",
+            RejectionKind::Error(kind) => kind.as_str(),
+        }
+    }
+
+    /// Whose fault it is: the request's own refusals are the token's (the caller's).
+    pub fn fault(self) -> Fault {
+        match self {
+            RejectionKind::Error(kind) => kind.fault(),
+            _ => Fault::Token,
+        }
+    }
+}
+
+impl std::fmt::Display for RejectionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Rejection {
     /// The HTTP status of the default answer.
     pub fn status(&self) -> StatusCode {
@@ -108,17 +152,30 @@ impl Rejection {
         }
     }
 
-    /// A stable name for logs and metrics: the error kind, or `missing_token`,
-    /// `invalid_request`, `insufficient_scope`.
-    pub fn kind(&self) -> &'static str {
+    /// What was refused, typed: the error kind, or one of the layer's own refusals.
+    /// [`RejectionKind::as_str`] is the stable name for logs, metrics and JSON bodies.
+    pub fn kind(&self) -> RejectionKind {
         match self {
-            Rejection::Missing => "missing_token",
-            Rejection::BadRequest(_) => "invalid_request",
-            Rejection::InsufficientScope(_) => "insufficient_scope",
+            Rejection::Missing => RejectionKind::MissingToken,
+            Rejection::BadRequest(_) => RejectionKind::InvalidRequest,
+            Rejection::InsufficientScope(_) => RejectionKind::InsufficientScope,
             Rejection::Invalid(e) | Rejection::Unavailable(e) | Rejection::Misconfigured(e) => {
-                e.kind().as_str()
+                RejectionKind::Error(e.kind())
             }
-            Rejection::Dpop(refusal) => refusal.error.kind().as_str(),
+            Rejection::Dpop(refusal) => RejectionKind::Error(refusal.error.kind()),
+        }
+    }
+
+    /// The rejection for a validation error, by whose fault it is ([`ErrorKind::fault`]): the
+    /// token's is 401, the provider's or a shared store's is 503, the configuration's is 500.
+    /// DPoP kinds become [`Rejection::Invalid`] here; the layer answers them with a `DPoP`
+    /// challenge.
+    pub fn from_error(error: Error) -> Rejection {
+        match error.kind().fault() {
+            Fault::Token => Rejection::Invalid(error),
+            Fault::Provider | Fault::Store => Rejection::Unavailable(error),
+            Fault::Configuration => Rejection::Misconfigured(error),
+            _ => Rejection::Misconfigured(error),
         }
     }
 
@@ -157,14 +214,19 @@ impl Rejection {
         }
     }
 
-    /// The default answer: the status, the challenge, an `X-Auth-Error` header with the kind.
+    /// The default answer: the status, the challenge, an `X-Auth-Error` header with the kind,
+    /// `Retry-After` on a 503.
     pub fn response(&self, realm: &str) -> Response<()> {
         let mut response = Response::new(());
         *response.status_mut() = self.status();
         if let Some(value) = self.challenge(realm).and_then(|c| HeaderValue::from_str(&c).ok()) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
         }
-        response.headers_mut().insert("x-auth-error", HeaderValue::from_static(self.kind()));
+        response.headers_mut().insert("x-auth-error", HeaderValue::from_static(self.kind().as_str()));
+        if let Rejection::Unavailable(_) = self {
+            // The provider's (or a shared store's) fault: the same request may pass later.
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
         if let Rejection::Dpop(refusal) = self {
             if let Some(value) = refusal.nonce.as_deref().and_then(|n| HeaderValue::from_str(n).ok()) {
                 response.headers_mut().insert("dpop-nonce", value);
@@ -309,15 +371,7 @@ impl BearerLayer {
         let Some((scheme, token)) = credential(headers)? else {
             return if self.optional { Ok(None) } else { Err(Rejection::Missing) };
         };
-        let valid = self.validator.validate(token).await.map_err(|e| match e.kind() {
-            ErrorKind::KeysUnavailable | ErrorKind::TransportError | ErrorKind::HttpStatus => {
-                Rejection::Unavailable(e)
-            }
-            ErrorKind::InvalidConfig | ErrorKind::InvalidUsage | ErrorKind::PolicyViolation => {
-                Rejection::Misconfigured(e)
-            }
-            _ => Rejection::Invalid(e),
-        })?;
+        let valid = self.validator.validate(token).await.map_err(Rejection::from_error)?;
         let now = self.validator.now();
         match scheme {
             Scheme::Bearer => check_binding(&valid.claims, None).map_err(|e| self.dpop.reject(e, now))?,
@@ -431,7 +485,7 @@ where
                 Ok(None) => {}
                 Err(rejection) => {
                     tracing::info!(
-                        kind = rejection.kind(),
+                        kind = rejection.kind().as_str(),
                         status = rejection.status().as_u16(),
                         "request refused"
                     );

@@ -122,6 +122,27 @@ pub fn setup() -> (Arc<Provider>, SigningKey) {
 
 /// Whether a validation failed because keys could not be obtained (the first caller sees the
 /// cause, callers inside the failure backoff or an open circuit see `keys_unavailable`).
+/// The kinds of `error`'s chain of sources that are this library's errors, outermost first
+/// (the error itself included).
+pub fn kinds(error: &identity_model::Error) -> Vec<ErrorKind> {
+    let mut kinds = vec![error.kind()];
+    let mut next = std::error::Error::source(error);
+    while let Some(source) = next {
+        if let Some(e) = source.downcast_ref::<identity_model::Error>() {
+            kinds.push(e.kind());
+        }
+        next = source.source();
+    }
+    kinds
+}
+
+/// Whether `error` is the provider's failure as validation reports it: `keys_unavailable`,
+/// with `cause` somewhere in its sources.
+pub fn unavailable_because(error: &identity_model::Error, cause: ErrorKind) -> bool {
+    let kinds = kinds(error);
+    kinds[0] == ErrorKind::KeysUnavailable && kinds.contains(&cause)
+}
+
 pub fn unobtainable(result: &Result<(), ErrorKind>) -> bool {
     matches!(result, Err(ErrorKind::KeysUnavailable | ErrorKind::TransportError | ErrorKind::HttpStatus))
 }

@@ -151,17 +151,14 @@ pub(crate) fn json(status: StatusCode, body: &Value) -> Response {
     response
 }
 
-/// The answer to a refused check: the layer's status and challenge, `X-Auth-Error`, a JSON
-/// body; a 503 says when to try again.
+/// The answer to a refused check: the layer's status, challenge, `X-Auth-Error` and (on a
+/// 503) `Retry-After`, with a JSON body.
 pub(crate) fn refusal(rejection: &Rejection, realm: &str) -> Response {
     let (parts, ()) = rejection.response(realm).into_parts();
-    let body = serde_json::json!({"error": rejection.kind(), "message": rejection.message()});
+    let body = serde_json::json!({"error": rejection.kind().as_str(), "message": rejection.message()});
     let mut response = json(parts.status, &body);
     for (name, value) in &parts.headers {
         response.headers_mut().insert(name.clone(), value.clone());
-    }
-    if parts.status == StatusCode::SERVICE_UNAVAILABLE {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }
     response
 }

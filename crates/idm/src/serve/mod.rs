@@ -28,13 +28,13 @@ use axum::response::Response;
 use clap::Args as ClapArgs;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use identity_model::{
-    Authority, BearerLayer, Error, ErrorKind, Issuers, Rejection, TokenCacheConfig, Validation,
+    Authority, BearerLayer, Error, ErrorKind, Issuers, Rejection, RejectionKind, TokenCacheConfig, Validation,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 
 use config::{LogFormat, Plan};
-use proxy::{BadCheck, Original, PROXIES, Proxy};
+use proxy::{BadCheck, BadCheckKind, Original, PROXIES, Proxy};
 use route::Routes;
 
 /// Serve forward-auth checks (see README "Protect a service").
@@ -455,24 +455,24 @@ async fn check(
         Ok(original) => decide(app, &original, headers).await,
         Err(bad) => Err(bad),
     };
-    let (response, kind) = match decided {
+    let (response, outcome) = match decided {
         Ok(answered) => answered,
         Err(bad) => {
             // The proxy's report of the request is unusable or ambiguous: refuse, never guess.
-            tracing::info!(kind = bad.kind, mode = proxy.as_str(), message = %bad.message, "check refused");
-            (answer::bad_check(bad.kind, &bad.message), bad.kind)
+            let kind = bad.kind.as_str();
+            tracing::info!(kind, mode = proxy.as_str(), message = %bad.message, "check refused");
+            (answer::bad_check(kind, &bad.message), Outcome::BadCheck(bad.kind))
         }
     };
-    let status = response.status();
     app.meters.durations[proxy.slot()].record(started.elapsed().as_secs_f64());
-    if status == StatusCode::OK && kind == "none" {
+    if outcome == Outcome::Allowed {
         app.meters.allowed[proxy.slot()].increment(1);
     } else {
         metrics::counter!(
             "idm_serve_checks_total",
             "mode" => proxy.as_str(),
-            "status" => status_label(status),
-            "kind" => kind,
+            "status" => status_label(response.status()),
+            "kind" => outcome.as_str(),
         )
         .increment(1);
     }
@@ -483,12 +483,12 @@ async fn decide(
     app: &App,
     original: &Original<'_>,
     headers: &HeaderMap,
-) -> Result<(Response, &'static str), BadCheck> {
+) -> Result<(Response, Outcome), BadCheck> {
     let choice = app.routes.select(original)?;
     let guard = app.guard(choice);
     let refused = |rejection: Rejection| {
         tracing::info!(
-            kind = rejection.kind(),
+            kind = rejection.kind().as_str(),
             status = rejection.status().as_u16(),
             mode = original.proxy.as_str(),
             method = %original.method,
@@ -497,7 +497,7 @@ async fn decide(
             rule = %guard.rule,
             "check refused"
         );
-        (answer::refusal(&rejection, &app.plan.realm), rejection.kind())
+        (answer::refusal(&rejection, &app.plan.realm), Outcome::Refused(rejection.kind()))
     };
     let origin = app.plan.public_origin.as_deref().or(original.origin.as_deref());
     // The public URL is only needed to judge a proof: no allocation for bearer checks.
@@ -511,7 +511,7 @@ async fn decide(
         Ok(None) => {
             let mut response = Response::new(Body::empty());
             *response.headers_mut() = answer::anonymous_headers(&app.plan.claim_headers);
-            (response, "anonymous")
+            (response, Outcome::Anonymous)
         }
         Ok(Some(valid)) => {
             let identity = match answer::identity_headers(&valid, &app.plan.claim_headers) {
@@ -528,15 +528,42 @@ async fn decide(
             if let Some(limiter) = &app.limiter {
                 if let Err(limit::Wait(secs)) = limiter.check(&valid) {
                     tracing::info!(mode = original.proxy.as_str(), rule = %guard.rule, "check rate limited");
-                    return Ok((answer::too_many(secs), "rate_limited"));
+                    return Ok((answer::too_many(secs), Outcome::RateLimited));
                 }
             }
             let mut response = Response::new(Body::empty());
             *response.headers_mut() = identity;
             tracing::debug!(mode = original.proxy.as_str(), rule = %guard.rule, "check allowed");
-            (response, "none")
+            (response, Outcome::Allowed)
         }
     })
+}
+
+/// How a check ended, typed: the `kind` label of `idm_serve_checks_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// 200 with a valid token (`none`).
+    Allowed,
+    /// 200 on an anonymous route without a token.
+    Anonymous,
+    /// 429.
+    RateLimited,
+    /// 400: the check itself could not be judged.
+    BadCheck(BadCheckKind),
+    /// Refused by the token layer (401 / 403 / 500 / 503).
+    Refused(RejectionKind),
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "none",
+            Outcome::Anonymous => "anonymous",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::BadCheck(kind) => kind.as_str(),
+            Outcome::Refused(kind) => kind.as_str(),
+        }
+    }
 }
 
 /// Counts a check in `idm_serve_checks_in_flight` until dropped (answered or abandoned).

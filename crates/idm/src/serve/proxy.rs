@@ -61,17 +61,38 @@ impl Proxy {
     }
 }
 
-/// A check refused before any token is looked at (400): `kind` is the JSON body's `error`
-/// and the metrics' `kind` label.
+/// Why a check cannot be judged (400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BadCheckKind {
+    /// The proxy's report of the request is unusable (bad target, method, a header twice).
+    InvalidRequest,
+    /// The check carries another proxy family's original-request headers.
+    ProxyHeaderConflict,
+    /// The path or method reads differently to different servers, under different rules.
+    AmbiguousTarget,
+}
+
+impl BadCheckKind {
+    /// The JSON body's `error` and the metrics' `kind` label.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            BadCheckKind::InvalidRequest => "invalid_request",
+            BadCheckKind::ProxyHeaderConflict => "proxy_header_conflict",
+            BadCheckKind::AmbiguousTarget => "ambiguous_target",
+        }
+    }
+}
+
+/// A check refused before any token is looked at (400).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BadCheck {
-    pub(crate) kind: &'static str,
+    pub(crate) kind: BadCheckKind,
     pub(crate) message: String,
 }
 
 impl BadCheck {
     pub(crate) fn invalid(message: impl Into<String>) -> BadCheck {
-        BadCheck { kind: "invalid_request", message: message.into() }
+        BadCheck { kind: BadCheckKind::InvalidRequest, message: message.into() }
     }
 }
 
@@ -135,7 +156,7 @@ pub(crate) fn read<'a>(
                 let family = if name.starts_with("x-original") { NGINX_FAMILY } else { FORWARDED_FAMILY };
                 if !own(family) {
                     return Err(BadCheck {
-                        kind: "proxy_header_conflict",
+                        kind: BadCheckKind::ProxyHeaderConflict,
                         message: format!(
                             "the check carries {name}, which is not part of {}'s protocol (--proxy): a \
                              client sent it",
@@ -235,14 +256,17 @@ mod tests {
     fn the_other_familys_headers_are_refused() {
         let traefik = headers(&[("x-forwarded-uri", "/admin/users"), ("x-original-uri", "/public/x")]);
         let refused = read(Proxy::Traefik, &Method::GET, &traefik, None).unwrap_err();
-        assert_eq!(refused.kind, "proxy_header_conflict");
+        assert_eq!(refused.kind, BadCheckKind::ProxyHeaderConflict);
         assert!(refused.message.contains("x-original-uri"), "{refused:?}");
         let nginx = headers(&[("x-original-uri", "/admin"), ("x-forwarded-method", "GET")]);
-        assert_eq!(read(Proxy::Nginx, &Method::GET, &nginx, None).unwrap_err().kind, "proxy_header_conflict");
+        assert_eq!(
+            read(Proxy::Nginx, &Method::GET, &nginx, None).unwrap_err().kind,
+            BadCheckKind::ProxyHeaderConflict
+        );
         let envoy = headers(&[("x-original-uri", "/public")]);
         assert_eq!(
             read(Proxy::Envoy, &Method::GET, &envoy, Some("/admin")).unwrap_err().kind,
-            "proxy_header_conflict"
+            BadCheckKind::ProxyHeaderConflict
         );
     }
 
@@ -272,7 +296,7 @@ mod tests {
             vec![("x-original-uri", "/a"), ("x-http-method-override", "D E")],
         ] {
             let refused = read(Proxy::Nginx, &Method::GET, &headers(&pairs), None).unwrap_err();
-            assert_eq!(refused.kind, "invalid_request", "{pairs:?}");
+            assert_eq!(refused.kind, BadCheckKind::InvalidRequest, "{pairs:?}");
         }
     }
 }

@@ -9,7 +9,7 @@ use http::Method;
 use identity_model::{PATH_READINGS, PathReading, canonical_path, single_reading};
 
 use super::config::RoutePlan;
-use super::proxy::{BadCheck, Original};
+use super::proxy::{BadCheck, BadCheckKind, Original};
 
 /// The route rules, most specific first.
 #[derive(Debug, Clone)]
@@ -74,7 +74,7 @@ impl Routes {
                 let choice = self.pick(text, method);
                 if choice != first {
                     return Err(BadCheck {
-                        kind: "ambiguous_target",
+                        kind: BadCheckKind::AmbiguousTarget,
                         message: format!(
                             "{} {} falls under {} while {method} {text} ({reading:?} reading) falls under {}: \
                              servers may route it either way, so it is refused",
@@ -158,8 +158,8 @@ mod tests {
             headers.append(*name, value.parse().unwrap());
         }
         let envoy = (proxy == Proxy::Envoy).then_some(target);
-        let original = read(proxy, &check_method, &headers, envoy).map_err(|e| e.kind.to_owned())?;
-        routes.select(&original).map(|choice| routes.describe(choice)).map_err(|e| e.kind.to_owned())
+        let original = read(proxy, &check_method, &headers, envoy).map_err(|e| e.kind.as_str().to_owned())?;
+        routes.select(&original).map(|choice| routes.describe(choice)).map_err(|e| e.kind.as_str().to_owned())
     }
 
     #[test]
@@ -248,7 +248,7 @@ mod tests {
         headers.insert("x-original-method", "POST".parse().unwrap());
         headers.insert("x-http-method-override", "delete".parse().unwrap());
         let original = read(Proxy::Nginx, &Method::GET, &headers, None).unwrap();
-        assert_eq!(routes.select(&original).unwrap_err().kind, "ambiguous_target");
+        assert_eq!(routes.select(&original).unwrap_err().kind, BadCheckKind::AmbiguousTarget);
     }
 
     #[test]
@@ -256,7 +256,7 @@ mod tests {
         let empty = HeaderMap::new();
         let original = read(Proxy::Nginx, &Method::GET, &empty, None).unwrap();
         assert_eq!(Routes::new(vec![]).select(&original), Ok(None));
-        assert_eq!(routes().select(&original).unwrap_err().kind, "invalid_request");
+        assert_eq!(routes().select(&original).unwrap_err().kind, BadCheckKind::InvalidRequest);
     }
 
     #[test]
