@@ -111,7 +111,7 @@ fn each_mistake_in_a_proof_has_its_kind_and_names_its_member() {
         ("htu http", with("htu", json!("http://api.example/orders")), Some("htu")),
         ("htu not a URI", with("htu", json!("orders")), Some("htu")),
         ("iat too old", with("iat", json!(NOW.as_secs() - 301)), Some("iat")),
-        ("iat in the future", with("iat", json!(NOW.as_secs() + 6)), Some("iat")),
+        ("iat in the future", with("iat", json!(NOW.as_secs() + 61)), Some("iat")),
         ("iat missing", without("iat"), Some("iat")),
         ("iat a string", with("iat", json!("1800000000")), None),
         ("jti missing", without("jti"), Some("jti")),
@@ -238,4 +238,27 @@ fn a_prepared_key_never_spares_the_signature_or_the_claims() {
     // take a key that their list refuses.
     let ed_only = rules.clone().algorithms([Algorithm::EdDSA]);
     assert_eq!(ed_only.verify(&second, "GET", URL, Some("tok"), NOW).unwrap_err().claim(), Some("alg"));
+}
+
+/// Issue 19, item 5: a proof gets the tokens' clock leeway (60 s by default) unless its rules
+/// set one: a client whose clock runs 30 s fast has its token and its proof accepted alike.
+#[test]
+fn the_proof_leeway_follows_the_token_leeway_unless_set() {
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    let ahead = |secs: i64| {
+        let mut claims = good_claims();
+        claims["iat"] = json!(NOW.as_secs() + secs);
+        forge(&key, json!({"typ": "dpop+jwt"}), claims)
+    };
+    let verify =
+        |rules: &DpopRules, proof: &str| rules.verify(proof, "GET", URL, Some("tok"), NOW).map(|_| ());
+    assert_eq!(DpopRules::new().proof_leeway_secs(), identity_model_core::DEFAULT_LEEWAY.as_secs() as u32);
+    assert!(verify(&DpopRules::new(), &ahead(30)).is_ok(), "30 s ahead, within the default");
+    assert!(verify(&DpopRules::new(), &ahead(61)).is_err());
+    let inherited = DpopRules::new().inherit_leeway_secs(10);
+    assert_eq!(inherited.proof_leeway_secs(), 10);
+    assert!(verify(&inherited, &ahead(30)).is_err(), "the token rules allow 10 s");
+    let explicit = DpopRules::new().leeway_secs(40).inherit_leeway_secs(10);
+    assert_eq!(explicit.proof_leeway_secs(), 40, "a leeway that was set is kept");
+    assert!(verify(&explicit, &ahead(30)).is_ok());
 }

@@ -48,6 +48,9 @@ pub(crate) struct RefreshGrant {
     pub(crate) resource: Option<String>,
     pub(crate) auth_time: i64,
     pub(crate) expires_at: i64,
+    /// The DPoP key (thumbprint) the grant was issued to: a refresh must prove the same key
+    /// (RFC 9449 section 5).
+    pub(crate) jkt: Option<String>,
 }
 
 /// A pushed authorization request: (client, parameters, expiry).

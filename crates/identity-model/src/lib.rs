@@ -41,7 +41,7 @@ pub use authority::{
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::{CacheConfig, CircuitConfig, ConfigError, ConfigProblem, HttpConfig, Settings};
 pub use http::transport;
-pub use http::{Backoff, RetryDecision};
+pub use http::{Backoff, RetryDecision, jitter_unit};
 pub use identity_model_core::http::target::{
     PATH_READINGS, PathReading, RequestTarget, TargetError, canonical_path, single_reading,
 };

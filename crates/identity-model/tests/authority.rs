@@ -772,3 +772,24 @@ fn issuers_with_a_query_or_fragment_or_without_https_are_refused_by_the_builder(
         .expect_err("a query on loopback too");
     assert!(e.message().contains("query"), "{e}");
 }
+
+/// Issue 19, item 9: `Issuers::now` is the clock of the issuer whose name sorts first, whatever
+/// the order they were added in (it used to be the map's order).
+#[test]
+fn issuers_now_is_deterministic() {
+    let clocked = |issuer: &str, secs: i64| {
+        Authority::builder(issuer)
+            .rules(Validation::new(issuer).audience("api"))
+            .clock(Arc::new(identity_model::FixedClock::new(identity_model::UnixTime::from_secs(secs))))
+            .build()
+            .unwrap()
+    };
+    for order in [["https://a.example", "https://b.example"], ["https://b.example", "https://a.example"]] {
+        let mut issuers = identity_model::Issuers::new();
+        for issuer in order {
+            let secs = if issuer.contains("//a.") { 1_000 } else { 2_000 };
+            issuers = issuers.with(clocked(issuer, secs));
+        }
+        assert_eq!(issuers.now().as_secs(), 1_000, "{order:?}");
+    }
+}

@@ -4,15 +4,15 @@
 #![cfg(feature = "axum")]
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use http::{Request, StatusCode, header};
-use identity_model::{
-    Authenticated, Authority, BearerLayer, DiscoveryPolicy, HttpConfig, MaybeAuthenticated, Validation,
-};
+use identity_model::{Authenticated, Authority, BearerLayer, MaybeAuthenticated};
 use identity_model_testkit::{Endpoint, Fault, TestProvider, Times};
 use tower::ServiceExt;
 
@@ -23,16 +23,7 @@ struct Caller {
 }
 
 fn authority(provider: &TestProvider) -> Authority {
-    Authority::builder(provider.issuer())
-        .rules(Validation::new(provider.issuer()).audience(provider.default_audience()).token_type("at+jwt"))
-        .policy(DiscoveryPolicy::default().allow_http_on_loopback())
-        .config(HttpConfig {
-            retry_max_attempts: 1,
-            timeout: Duration::from_secs(5),
-            ..HttpConfig::default()
-        })
-        .build()
-        .unwrap()
+    support::testkit::authority(provider, true)
 }
 
 fn app(layer: BearerLayer) -> Router {

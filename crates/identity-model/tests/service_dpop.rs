@@ -4,17 +4,15 @@
 #![cfg(feature = "axum")]
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use http::{Request, StatusCode, header};
-use identity_model::{
-    Authority, BearerLayer, DiscoveryPolicy, DpopKey, DpopNonces, DpopRules, HttpConfig, NonceRule,
-    ProofRequest, Validation,
-};
+use identity_model::{Authority, BearerLayer, DpopKey, DpopNonces, DpopRules, NonceRule, ProofRequest};
 use identity_model_testkit::TestProvider;
 use serde_json::json;
 use tower::ServiceExt;
@@ -22,16 +20,7 @@ use tower::ServiceExt;
 const ORIGIN: &str = "https://api.example";
 
 fn authority(provider: &TestProvider) -> Authority {
-    Authority::builder(provider.issuer())
-        .rules(Validation::new(provider.issuer()).audience(provider.default_audience()))
-        .policy(DiscoveryPolicy::default().allow_http_on_loopback())
-        .config(HttpConfig {
-            retry_max_attempts: 1,
-            timeout: Duration::from_secs(5),
-            ..HttpConfig::default()
-        })
-        .build()
-        .unwrap()
+    support::testkit::authority(provider, false)
 }
 
 fn app(layer: BearerLayer) -> Router {

@@ -4,25 +4,18 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+mod support;
+
 use std::time::Duration;
 
 use identity_model::{
-    Authority, Client, DiscoveryPolicy, DpopKey, DpopRules, ErrorKind, HttpConfig, ProofRequest, TokenClient,
-    Validation, bound_jkt, check_binding,
+    Authority, Client, DiscoveryPolicy, DpopKey, DpopRules, ErrorKind, ProofRequest, TokenClient, bound_jkt,
+    check_binding,
 };
 use identity_model_testkit::{Endpoint, TestProvider};
 
 fn authority(provider: &TestProvider) -> Authority {
-    Authority::builder(provider.issuer())
-        .rules(Validation::new(provider.issuer()).audience(provider.default_audience()).token_type("at+jwt"))
-        .policy(DiscoveryPolicy::default().allow_http_on_loopback())
-        .config(HttpConfig {
-            retry_max_attempts: 1,
-            timeout: Duration::from_secs(5),
-            ..HttpConfig::default()
-        })
-        .build()
-        .unwrap()
+    support::testkit::authority(provider, true)
 }
 
 fn dpop_client(authority: &Authority, key: DpopKey) -> TokenClient {
@@ -204,4 +197,34 @@ async fn an_aborted_dpop_request_leaves_the_next_caller_unaffected() {
     let tokens = client.client_credentials(&[], &[]).await.unwrap();
     assert_eq!(tokens.token_type, "DPoP");
     assert_eq!(provider.requests(Endpoint::Token), 3, "the aborted one, the nonce answer, the retry");
+}
+
+/// Issue 19, item 9: the testkit binds a refresh token to the DPoP key it was issued to: a
+/// refresh must prove that key (RFC 9449 section 5); another key, or none, is `invalid_grant`.
+#[tokio::test]
+async fn the_testkit_refuses_a_bound_refresh_token_with_another_key_or_none() {
+    let provider = TestProvider::start().await.unwrap();
+    let authority = authority(&provider);
+    let public = |key: Option<DpopKey>| {
+        let builder = TokenClient::builder(Client::public("demo-app")).authority(&authority);
+        match key {
+            Some(key) => builder.dpop_key(key),
+            None => builder,
+        }
+        .build()
+        .unwrap()
+    };
+    let app = public(Some(DpopKey::generate_default().unwrap()));
+    let device = app.device_authorization(&["openid", "offline_access"], &[]).await.unwrap();
+    assert!(provider.approve_device(&device.user_code, "alice"));
+    let tokens = app.poll_device(&device).await.unwrap();
+    let refresh = tokens.refresh_token.unwrap();
+    for (what, client) in
+        [("another key", public(Some(DpopKey::generate_default().unwrap()))), ("no proof", public(None))]
+    {
+        let e = client.refresh(refresh.clone()).await.unwrap_err();
+        assert_eq!(e.oauth().map(|o| o.error.as_str()), Some("invalid_grant"), "{what}: {e}");
+    }
+    let renewed = app.refresh(refresh).await.unwrap();
+    assert_eq!(renewed.token_type, "DPoP");
 }

@@ -62,6 +62,10 @@ pub(crate) struct Args {
     /// The oldest proof accepted, in seconds since its iat. With --dpop.
     #[arg(long = "dpop-max-age", value_name = "SECONDS", default_value_t = identity_model::DEFAULT_PROOF_MAX_AGE_SECS)]
     dpop_max_age: u32,
+    /// How far ahead of now a proof's iat may be, in seconds [default: --leeway, the tokens'
+    /// own]. With --dpop.
+    #[arg(long = "dpop-leeway", value_name = "SECONDS", requires = "dpop")]
+    dpop_leeway: Option<u32>,
 }
 
 pub(crate) fn parse_alg(name: &str) -> Result<Algorithm, String> {
@@ -136,7 +140,10 @@ fn check_dpop(
     let (Some(method), Some(url)) = (&args.method, &args.url) else {
         unreachable!("clap requires --method and --url with --dpop");
     };
-    let mut rules = identity_model::DpopRules::new().max_age_secs(args.dpop_max_age);
+    let token_leeway = u32::try_from(args.leeway).unwrap_or(u32::MAX);
+    let mut rules = identity_model::DpopRules::new()
+        .max_age_secs(args.dpop_max_age)
+        .leeway_secs(args.dpop_leeway.unwrap_or(token_leeway));
     if let Some(nonce) = &args.dpop_nonce {
         rules = rules.nonce(identity_model::NonceRule::Exact(nonce.clone()));
     }

@@ -162,7 +162,7 @@ fn every_mistake_gets_its_kind() {
             &bound,
             vec![
                 "--dpop".into(),
-                proof(&key, "GET", URL, Some(&bound), None, NOW + 60),
+                proof(&key, "GET", URL, Some(&bound), None, NOW + 61),
                 "--method".into(),
                 "GET".into(),
                 "--url".into(),
@@ -351,4 +351,26 @@ fn forged_proofs_are_invalid_dpop_proof() {
             Some(kind) => assert_eq!(self::kind(&out), kind, "{name}"),
         }
     }
+}
+
+/// Issue 19, item 5: a proof gets the token's leeway (`--leeway`, 60 s by default) unless
+/// `--dpop-leeway` says otherwise: a client clock 30 s fast passes for token and proof alike.
+#[test]
+fn the_proof_leeway_follows_the_token_leeway() {
+    let setup = Setup::new();
+    let key = DpopKey::generate_default().unwrap();
+    let bound = setup.token(Some(key.thumbprint()));
+    let request = ProofRequest::new("GET", URL).with_access_token(&bound);
+    let ahead = key.proof(&request, UnixTime::from_secs(NOW + 30)).unwrap();
+    let with = |extra: &[&str]| {
+        let mut args = vec!["--dpop", ahead.as_str(), "--method", "GET", "--url", URL];
+        args.extend_from_slice(extra);
+        setup.validate(&bound, &args)
+    };
+    let out = with(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(kind(&with(&["--leeway", "10"])), "invalid_dpop_proof", "the token leeway, inherited");
+    assert_eq!(kind(&with(&["--dpop-leeway", "5"])), "invalid_dpop_proof");
+    let out = with(&["--leeway", "10", "--dpop-leeway", "45"]);
+    assert_eq!(out.status.code(), Some(0), "an explicit proof leeway wins");
 }

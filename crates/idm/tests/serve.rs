@@ -373,6 +373,7 @@ fn help_documents_every_flag() {
         "--header-timeout",
         "--max-connections",
         "--shutdown-timeout",
+        "--dpop-leeway",
     ] {
         assert!(help.contains(flag), "{flag} missing from\n{help}");
     }
@@ -445,7 +446,7 @@ fn dpop_checks_in_every_mode_refuse_each_mistake_with_its_kind() {
         (
             "iat in the future",
             dpop(&bound),
-            vec![proof(&key, "GET", url, &bound, 60)],
+            vec![proof(&key, "GET", url, &bound, 61)],
             "GET",
             "invalid_dpop_proof",
         ),
@@ -471,6 +472,21 @@ fn dpop_checks_in_every_mode_refuse_each_mistake_with_its_kind() {
         );
         assert!(challenge.contains("algs=\""), "{name}: {challenge}");
     }
+    // A client clock 30 s fast: its proof gets the tokens' leeway (60 s), unless
+    // --dpop-leeway says otherwise.
+    let ahead = proof(&key, "GET", url, &bound, 30);
+    assert_eq!(nginx(&dpop(&bound), &[&ahead], "GET").status, 200);
+    let strict = sidecar_for(&p.provider, &["--public-origin", "https://api.example", "--dpop-leeway", "5"]);
+    let reply = strict.get(
+        "/auth",
+        &[
+            ("Authorization", &dpop(&bound)),
+            ("DPoP", &proof(&key, "GET", url, &bound, 30)),
+            ("X-Original-Method", "GET"),
+            ("X-Original-URI", "/orders"),
+        ],
+    );
+    assert_eq!((reply.status, reply.json()["error"].as_str()), (401, Some("invalid_dpop_proof")));
     // Traefik: the same public URL, from the sidecar's --public-origin; Envoy likewise.
     let traefik_sidecar =
         sidecar_for(&p.provider, &["--public-origin", "https://api.example", "--proxy", "traefik"]);

@@ -23,8 +23,11 @@ pub const MAX_PROOF_LEN: usize = 8192;
 pub const MAX_JTI_LEN: usize = 256;
 /// Default oldest `iat` accepted: 300 s.
 pub const DEFAULT_PROOF_MAX_AGE_SECS: u32 = 300;
-/// Default allowance for a client clock ahead of ours: 5 s.
-pub const DEFAULT_PROOF_LEEWAY_SECS: u32 = 5;
+/// Default allowance for a client clock ahead of ours: the token leeway's default (60 s), so
+/// that a client whose clock runs fast does not get its token accepted and its proof refused.
+/// The tower layer and `idm serve` give proofs the leeway of the tokens they validate unless
+/// one is set ([`DpopRules::leeway_secs`]).
+pub const DEFAULT_PROOF_LEEWAY_SECS: u32 = 60;
 
 /// What nonce a proof must carry.
 #[derive(Debug, Clone, Default)]
@@ -88,6 +91,8 @@ pub struct DpopRules {
     algorithms: AlgorithmSet,
     max_age_secs: i64,
     leeway_secs: i64,
+    /// Whether `leeway_secs` was set, rather than inherited from the token rules.
+    leeway_set: bool,
     nonce: NonceRule,
     keys: Arc<KeyCache>,
 }
@@ -121,12 +126,14 @@ fn invalid(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
 }
 
 impl DpopRules {
-    /// Asymmetric algorithms, `iat` at most 300 s old and 5 s ahead, no nonce.
+    /// Asymmetric algorithms, `iat` at most 300 s old and 60 s ahead (the token leeway's
+    /// default), no nonce.
     pub fn new() -> Self {
         DpopRules {
             algorithms: AlgorithmSet::asymmetric(),
             max_age_secs: i64::from(DEFAULT_PROOF_MAX_AGE_SECS),
             leeway_secs: i64::from(DEFAULT_PROOF_LEEWAY_SECS),
+            leeway_set: false,
             nonce: NonceRule::NotRequired,
             keys: Arc::default(),
         }
@@ -153,10 +160,26 @@ impl DpopRules {
         self
     }
 
-    /// How far ahead of `now` an `iat` may be, in seconds.
+    /// How far ahead of `now` an `iat` may be, in seconds. Without it a proof gets the
+    /// leeway of the tokens it comes with ([`DpopRules::inherit_leeway_secs`]).
     pub fn leeway_secs(mut self, secs: u32) -> Self {
         self.leeway_secs = i64::from(secs);
+        self.leeway_set = true;
         self
+    }
+
+    /// The token rules' leeway, taken unless [`DpopRules::leeway_secs`] was set: a proof
+    /// and its token agree on how far a client's clock may run ahead.
+    pub fn inherit_leeway_secs(mut self, secs: u32) -> Self {
+        if !self.leeway_set {
+            self.leeway_secs = i64::from(secs);
+        }
+        self
+    }
+
+    /// How far ahead of `now` an `iat` may be, in seconds, as in force.
+    pub fn proof_leeway_secs(&self) -> u32 {
+        u32::try_from(self.leeway_secs).unwrap_or(u32::MAX)
     }
 
     /// The nonce rule.

@@ -125,6 +125,11 @@ impl Validation {
         self
     }
 
+    /// The clock leeway in force (for `exp`, `nbf`, `iat`; DPoP proofs inherit it).
+    pub fn clock_leeway(&self) -> Duration {
+        Duration::from_secs_f64(self.leeway_secs.max(0.0))
+    }
+
     /// Requires a claim to be present.
     pub fn require(mut self, claim: impl Into<String>) -> Self {
         self.required.push(claim.into());

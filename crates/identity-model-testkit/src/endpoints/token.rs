@@ -236,6 +236,7 @@ fn authorization_code(
         resource: grant.resource.clone(),
         auth_time: grant.auth_time,
         expires_at: shared.now() + ttl(shared.config.refresh_token_ttl),
+        jkt: jkt.map(str::to_owned),
     };
     user_tokens(shared, jkt, client, &refresh, grant.nonce.as_deref(), None)
 }
@@ -257,6 +258,13 @@ fn refresh_token(
     })?;
     if grant.client_id != client.id {
         return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
+    }
+    if let Some(bound) = grant.jkt.as_deref() {
+        if jkt != Some(bound) {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token is bound to a DPoP key: the proof must be signed by that key",
+            ));
+        }
     }
     let mut narrowed = grant.clone();
     if let Some(requested) = single(params, "scope")? {
@@ -321,6 +329,7 @@ fn device_code(
                 resource: device.resource,
                 auth_time: now,
                 expires_at: now + ttl(shared.config.refresh_token_ttl),
+                jkt: jkt.map(str::to_owned),
             };
             user_tokens(shared, jkt, client, &refresh, None, None)
         }

@@ -23,10 +23,20 @@ impl Issuers {
         Issuers::default()
     }
 
-    /// The time on one of the issuers' clocks (the system clock when there is none).
+    /// The time on the clock of the issuer whose name sorts first (the system clock when
+    /// there is none): the same issuer every time, whatever the map's order. Where the issuer
+    /// of a token is known, use that authority's own clock ([`Issuers::get`]).
     pub fn now(&self) -> identity_model_core::UnixTime {
         use crate::clock::Clock as _;
-        self.by_issuer.values().next().map_or_else(|| crate::clock::SystemClock.now(), Authority::now)
+        self.by_issuer
+            .iter()
+            .min_by(|a, b| a.0.cmp(b.0))
+            .map_or_else(|| crate::clock::SystemClock.now(), |(_, authority)| authority.now())
+    }
+
+    /// The largest clock leeway among the issuers' rules (zero when there is none).
+    pub fn clock_leeway(&self) -> std::time::Duration {
+        self.by_issuer.values().map(|a| a.rules().clock_leeway()).max().unwrap_or_default()
     }
 
     /// Pins `authority` under its issuer.

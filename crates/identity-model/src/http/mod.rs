@@ -12,8 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use identity_model_core::{DiscoveryPolicy, Error, ErrorKind, FormRequest, RetryClass};
 use tokio::time::Instant;
 
-pub(crate) use retry::jitter_unit;
-pub use retry::{Backoff, RetryDecision};
+pub use retry::{Backoff, RetryDecision, jitter_unit};
 
 use crate::clock::Clock;
 use crate::config::{CircuitConfig, HttpConfig};

@@ -76,7 +76,7 @@ impl Backoff {
 
 /// A uniform number in `[0, 1)` for backoff and refresh jitter (std's per-instance random
 /// SipHash keys; no cryptographic quality is needed here).
-pub(crate) fn jitter_unit() -> f64 {
+pub fn jitter_unit() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let bits = std::collections::hash_map::RandomState::new().build_hasher().finish();
     (bits >> 11) as f64 / (1u64 << 53) as f64

@@ -51,12 +51,26 @@ impl Validator {
         }
     }
 
-    /// The validator's clock (for a proof's `iat`).
-    fn now(&self) -> UnixTime {
+    /// The clock of the authority that validated `valid` (for a proof's `iat`).
+    fn now_for(&self, valid: &ValidToken) -> UnixTime {
         match self {
             Validator::One(authority) => authority.now(),
-            Validator::Many(issuers) => issuers.now(),
+            Validator::Many(issuers) => valid
+                .claims
+                .iss()
+                .and_then(|iss| issuers.get(iss))
+                .map_or_else(|| issuers.now(), Authority::now),
         }
+    }
+
+    /// The token rules' clock leeway, whole seconds (the largest when there are several):
+    /// DPoP proofs get the same unless told otherwise.
+    fn leeway_secs(&self) -> u32 {
+        let leeway = match self {
+            Validator::One(authority) => authority.rules().clock_leeway(),
+            Validator::Many(issuers) => issuers.clock_leeway(),
+        };
+        u32::try_from(leeway.as_secs()).unwrap_or(u32::MAX)
     }
 }
 
@@ -275,6 +289,10 @@ impl BearerLayer {
     }
 
     fn with(validator: Validator) -> Self {
+        let dpop = dpop::DpopSettings {
+            rules: Arc::new(DpopRules::new().inherit_leeway_secs(validator.leeway_secs())),
+            ..dpop::DpopSettings::default()
+        };
         BearerLayer {
             validator,
             realm: Arc::from("api"),
@@ -283,13 +301,14 @@ impl BearerLayer {
             predicate: None,
             optional: false,
             respond: Arc::new(|rejection, realm| rejection.response(realm)),
-            dpop: dpop::DpopSettings::default(),
+            dpop,
         }
     }
 
     /// How DPoP proofs are judged (default [`DpopRules::new`]: asymmetric algorithms, 300 s).
+    /// Unless the rules set their own leeway, proofs get the token rules' clock leeway.
     pub fn dpop_rules(mut self, rules: DpopRules) -> Self {
-        self.dpop.rules = Arc::new(rules);
+        self.dpop.rules = Arc::new(rules.inherit_leeway_secs(self.validator.leeway_secs()));
         self
     }
 
@@ -372,7 +391,7 @@ impl BearerLayer {
             return if self.optional { Ok(None) } else { Err(Rejection::Missing) };
         };
         let valid = self.validator.validate(token).await.map_err(Rejection::from_error)?;
-        let now = self.validator.now();
+        let now = self.validator.now_for(&valid);
         match scheme {
             Scheme::Bearer => check_binding(&valid.claims, None).map_err(|e| self.dpop.reject(e, now))?,
             Scheme::Dpop => self.dpop.check(target, headers, token, &valid, now).await?,

@@ -37,6 +37,8 @@ pub(crate) struct File {
     dpop_nonce_secret_file: Option<String>,
     /// The oldest DPoP proof accepted, in seconds (default 300).
     dpop_max_age_secs: Option<u32>,
+    /// How far ahead a DPoP proof's `iat` may be, in seconds (default: the token leeway).
+    dpop_leeway_secs: Option<u32>,
     /// Which proxy `/auth` speaks for: nginx, traefik, caddy or envoy.
     proxy: Option<String>,
     /// Seconds a client has to send a request's headers (idle keep-alive time included).
@@ -121,6 +123,7 @@ pub(crate) struct Flags {
     pub(crate) public_origin: Option<String>,
     pub(crate) dpop_nonce_secret_file: Option<String>,
     pub(crate) dpop_max_age_secs: Option<u32>,
+    pub(crate) dpop_leeway_secs: Option<u32>,
     pub(crate) proxy: Option<String>,
     pub(crate) header_timeout_secs: Option<u64>,
     pub(crate) max_connections: Option<usize>,
@@ -371,6 +374,9 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
     let mut dpop_rules = identity_model::DpopRules::new();
     if let Some(secs) = flags.dpop_max_age_secs.or(file.dpop_max_age_secs) {
         dpop_rules = dpop_rules.max_age_secs(secs);
+    }
+    if let Some(secs) = flags.dpop_leeway_secs.or(file.dpop_leeway_secs) {
+        dpop_rules = dpop_rules.leeway_secs(secs);
     }
     if let Some(path) = flags.dpop_nonce_secret_file.or(file.dpop_nonce_secret_file) {
         match std::fs::read(&path) {

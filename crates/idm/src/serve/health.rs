@@ -80,18 +80,9 @@ pub(crate) async fn keep(authority: Authority) {
             }
             _ => {}
         }
-        let wait = schedule.after(outcome.is_ok(), sent, jitter);
+        let wait = schedule.after(outcome.is_ok(), sent, identity_model::jitter_unit);
         tokio::time::sleep(wait).await;
     }
-}
-
-/// A uniform number in `[0, 1)` for the backoff's jitter (from the OS's randomness).
-fn jitter() -> f64 {
-    let mut bytes = [0u8; 8];
-    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
-        return 0.5;
-    }
-    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// `/readyz`: 200 when every issuer has usable keys, 503 otherwise, with a report per issuer

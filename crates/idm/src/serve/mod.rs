@@ -94,6 +94,10 @@ pub(crate) struct Args {
     /// The oldest DPoP proof accepted, in seconds since its iat [default: 300].
     #[arg(long, value_name = "SECONDS")]
     dpop_max_age: Option<u32>,
+    /// How far ahead of the sidecar's clock a DPoP proof's iat may be, in seconds [default:
+    /// the tokens' leeway, 60].
+    #[arg(long, value_name = "SECONDS")]
+    dpop_leeway: Option<u32>,
     /// The proxy in front: nginx (checks on /auth with X-Original-URI and -Method), traefik or
     /// caddy (/auth with X-Forwarded-Uri, -Method, -Proto, -Host), or envoy (/ext-authz/PATH,
     /// the check's own method) [default: nginx]. Never guessed from headers: a check that
@@ -178,6 +182,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
         public_origin: args.public_origin,
         dpop_nonce_secret_file: args.dpop_nonce_secret_file,
         dpop_max_age_secs: args.dpop_max_age,
+        dpop_leeway_secs: args.dpop_leeway,
         proxy: args.proxy,
         header_timeout_secs: args.header_timeout,
         max_connections: args.max_connections,
