@@ -8,7 +8,7 @@
 
 use identity_model_core::{DiscoveryDocument, Error, KeySet, ValidToken};
 
-use crate::authority::Step;
+use crate::authority::Begun;
 use crate::runtime::block_on;
 
 /// A blocking handle on an [`crate::Authority`]. Cheap to clone; clones share keys and stats.
@@ -30,17 +30,17 @@ impl Authority {
 
     /// Validates `token`, fetching keys when needed (blocking the calling thread).
     pub fn validate(&self, token: &str) -> Result<ValidToken, Error> {
-        // The same hot path as the async API, on the caller's thread: refresh-ahead and the
+        // The same pipeline as the async API (cache, hot path, slow path, cache fed, metrics),
+        // on the caller's thread: only the wait for keys differs. Refresh-ahead and the
         // staleness bound apply alike (background refreshes run on the background runtime).
-        if let Some(valid) = self.inner.cached(token) {
-            return Ok(valid);
-        }
-        let before = self.inner.cache_generation();
-        let result = match self.inner.check(token) {
-            Step::Ready(result) => result,
-            Step::NeedsRefresh(need) => block_on(self.inner.resolve(need)),
+        let started = crate::telemetry::Started::now();
+        let result = match self.inner.begin(token, |authority| authority.check(token)) {
+            Begun::Done(result) => result,
+            Begun::Pending(need, before) => {
+                self.inner.finish_pending(token, before, block_on(self.inner.resolve(need)))
+            }
         };
-        self.inner.remember(token, before, &result);
+        self.inner.record(started, &result);
         result
     }
 

@@ -315,6 +315,14 @@ pub(crate) fn unavailable(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::KeysUnavailable, message.into())
 }
 
+/// How a validation stands after its synchronous start ([`Authority::begin`]).
+pub(crate) enum Begun<'t> {
+    /// Settled (from the cache or the hot path).
+    Done(Result<ValidToken, Error>),
+    /// Keys are needed first; `Option<u64>` is the key generation before, for the cache.
+    Pending(Need<'t>, Option<u64>),
+}
+
 /// What the hot path decided.
 #[derive(Debug)]
 pub(crate) enum Step<'t> {
@@ -447,7 +455,8 @@ impl Authority {
     }
 
     /// Validation around the hot path `step`: the validated-token cache first, then `step`,
-    /// the slow path when it needs keys, the cache fed, the outcome recorded.
+    /// the slow path when it needs keys, the cache fed, the outcome recorded. The blocking API
+    /// runs the same [`Authority::begin`] and [`Authority::finish`] around its own wait.
     #[inline]
     pub(crate) async fn validate_with<'t>(
         &self,
@@ -455,20 +464,46 @@ impl Authority {
         step: impl FnOnce(&Self) -> Step<'t>,
     ) -> Result<ValidToken, Error> {
         let started = telemetry::Started::now();
-        let result = match self.cached(token) {
-            Some(valid) => Ok(valid),
-            None => {
-                let before = self.cache_generation();
-                let result = match step(self) {
-                    Step::Ready(result) => result,
-                    Step::NeedsRefresh(need) => self.resolve(need).await,
-                };
-                self.remember(token, before, &result);
-                result
-            }
+        let result = match self.begin(token, step) {
+            Begun::Done(result) => result,
+            Begun::Pending(need, before) => self.finish_pending(token, before, self.resolve(need).await),
         };
-        telemetry::validated(&self.inner.meters, &self.inner.issuer, started, &result);
+        self.record(started, &result);
         result
+    }
+
+    /// The synchronous start of every validation: the validated-token cache, then `step` (the
+    /// hot path); a result it settles is fed to the cache here.
+    #[inline]
+    pub(crate) fn begin<'t>(&self, token: &'t str, step: impl FnOnce(&Self) -> Step<'t>) -> Begun<'t> {
+        if let Some(valid) = self.cached(token) {
+            return Begun::Done(Ok(valid));
+        }
+        let before = self.cache_generation();
+        match step(self) {
+            Step::Ready(result) => {
+                self.remember(token, before, &result);
+                Begun::Done(result)
+            }
+            Step::NeedsRefresh(need) => Begun::Pending(need, before),
+        }
+    }
+
+    /// The end of a validation that needed the slow path: the cache fed with its result.
+    pub(crate) fn finish_pending(
+        &self,
+        token: &str,
+        before: Option<u64>,
+        result: Result<ValidToken, Error>,
+    ) -> Result<ValidToken, Error> {
+        self.remember(token, before, &result);
+        result
+    }
+
+    /// Records a finished validation (metrics: outcome, kind, duration).
+    #[inline]
+    pub(crate) fn record(&self, started: telemetry::Started, result: &Result<ValidToken, Error>) {
+        telemetry::validated(&self.inner.meters, &self.inner.issuer, started, result);
     }
 
     /// Makes sure keys are loaded and fresh: fetches them (or joins the fetch in flight) when
