@@ -111,6 +111,8 @@ pub(crate) struct Inner {
     stats: Stats,
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     meters: AuthorityMeters,
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    durations: telemetry::Durations,
 }
 
 /// A pinned issuer: validates its tokens with keys fetched through discovery.
@@ -292,6 +294,7 @@ impl AuthorityBuilder {
                 token_cache,
                 stats: Stats::default(),
                 meters,
+                durations: telemetry::Durations::new(),
             }),
         })
     }
@@ -474,7 +477,7 @@ impl Authority {
 
     /// The synchronous start of every validation: the validated-token cache, then `step` (the
     /// hot path); a result it settles is fed to the cache here.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn begin<'t>(&self, token: &'t str, step: impl FnOnce(&Self) -> Step<'t>) -> Begun<'t> {
         if let Some(valid) = self.cached(token) {
             return Begun::Done(Ok(valid));
@@ -501,9 +504,9 @@ impl Authority {
     }
 
     /// Records a finished validation (metrics: outcome, kind, duration).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record(&self, started: telemetry::Started, result: &Result<ValidToken, Error>) {
-        telemetry::validated(&self.inner.meters, &self.inner.issuer, started, result);
+        telemetry::validated(&self.inner.meters, &self.inner.durations, &self.inner.issuer, started, result);
     }
 
     /// Makes sure keys are loaded and fresh: fetches them (or joins the fetch in flight) when
