@@ -10,8 +10,11 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
 mod support;
 
+/// A metric: name, labels, value.
+type Metric = (String, Vec<(String, String)>, DebugValue);
+
 /// The value of `identity_model_validations_total` with `outcome` in `snapshot`.
-fn validations(snapshot: &[(String, Vec<(String, String)>, DebugValue)], outcome: &str) -> u64 {
+fn validations(snapshot: &[Metric], outcome: &str) -> u64 {
     snapshot
         .iter()
         .filter(|(name, labels, _)| {
@@ -38,7 +41,7 @@ fn blocking_validations_are_counted_like_async_ones() {
         authority.validate(&token).unwrap(); // warm: the hot path
         assert!(authority.validate(&provider.token().expired().sign()).is_err());
     });
-    let snapshot: Vec<(String, Vec<(String, String)>, DebugValue)> = snapshotter
+    let snapshot: Vec<Metric> = snapshotter
         .snapshot()
         .into_vec()
         .into_iter()
