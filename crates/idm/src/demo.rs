@@ -308,26 +308,25 @@ impl Answer {
     }
 }
 
-/// One check as nginx's `auth_request` sends it (HTTP/1.1, connection closed after).
+/// One check as nginx's `auth_request` sends it.
 async fn forward_check(addr: std::net::SocketAddr, token: Option<&str>) -> Result<Answer, String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("sidecar: {e}"))?;
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let request = format!(
-        "GET /auth HTTP/1.1\r\nHost: {addr}\r\nX-Original-Method: GET\r\nX-Original-URI: /orders\r\n{auth}Connection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.map_err(|e| format!("sidecar: {e}"))?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.map_err(|e| format!("sidecar: {e}"))?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+    let client = reqwest::Client::builder().no_proxy().build().map_err(|e| format!("sidecar: {e}"))?;
+    let mut request = client
+        .get(format!("http://{addr}/auth"))
+        .header("X-Original-Method", "GET")
+        .header("X-Original-URI", "/orders");
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.map_err(|e| format!("sidecar: {e}"))?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    Ok(Answer { status, headers, body: serde_json::from_str(body).unwrap_or(Value::Null) })
+    let body = response.bytes().await.map_err(|e| format!("sidecar: {e}"))?;
+    Ok(Answer { status, headers, body: serde_json::from_slice(&body).unwrap_or(Value::Null) })
 }
 
 async fn cache_state(authority: &Authority, provider: &TestProvider) -> Result<Value, String> {

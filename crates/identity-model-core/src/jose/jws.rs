@@ -289,18 +289,3 @@ pub fn compact_segments(token: &str) -> Result<Vec<&str>, Error> {
         Err(e) => Err(e),
     }
 }
-
-/// The `iss` claim of a compact JWS, read WITHOUT verifying anything: only for choosing which
-/// pinned issuer's keys to verify it with. `None` when the token is malformed or has no string
-/// `iss`.
-pub fn unverified_issuer(token: &str) -> Option<String> {
-    let compact = Compact::split(token).ok()?;
-    let payload = base64url::decode(compact.payload.as_bytes()).ok()?;
-    crate::Claims::from_json(payload).ok()?.iss().map(str::to_owned)
-}
-
-/// The `kid` of a compact JWS header, read WITHOUT verifying anything (for bookkeeping such as
-/// remembering kids that no key has).
-pub fn unverified_kid(token: &str) -> Option<String> {
-    Compact::split(token).ok()?.header().ok()?.kid().map(str::to_owned)
-}
