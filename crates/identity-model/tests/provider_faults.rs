@@ -6,6 +6,8 @@
 #![cfg(feature = "axum")]
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::time::Duration;
 
 use axum::Router;
@@ -61,16 +63,10 @@ async fn ask(
 
 /// The kinds of the rejection's error and of its sources.
 fn kinds(rejection: &Rejection) -> Vec<ErrorKind> {
-    let Rejection::Unavailable(error) = rejection else { return Vec::new() };
-    let mut kinds = vec![error.kind()];
-    let mut next = std::error::Error::source(error);
-    while let Some(source) = next {
-        if let Some(e) = source.downcast_ref::<identity_model::Error>() {
-            kinds.push(e.kind());
-        }
-        next = source.source();
+    match rejection {
+        Rejection::Unavailable(error) => support::kinds(error),
+        _ => Vec::new(),
     }
-    kinds
 }
 
 fn assert_unavailable(

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,7 +97,7 @@ async fn broken_responses_become_typed_errors() {
         let authority = authority_for(&provider, config());
         provider.inject(Endpoint::Jwks, fault.clone(), Times::UntilCleared);
         let error = authority.validate(&provider.token().sign()).await.unwrap_err();
-        assert!(unavailable_because(&error, expected), "{fault:?}: {error}");
+        assert!(support::unavailable_because(&error, expected), "{fault:?}: {error}");
         provider.clear_faults();
     }
     // A broken discovery document too.
@@ -103,7 +105,7 @@ async fn broken_responses_become_typed_errors() {
     let authority = authority_for(&provider, config());
     provider.inject(Endpoint::Discovery, Fault::MalformedJson, Times::UntilCleared);
     let error = authority.validate(&provider.token().sign()).await.unwrap_err();
-    assert!(unavailable_because(&error, ErrorKind::InvalidDocument), "{error}");
+    assert!(support::unavailable_because(&error, ErrorKind::InvalidDocument), "{error}");
 }
 
 #[tokio::test]
@@ -168,7 +170,10 @@ async fn a_dropped_circuit_probe_recovers_within_one_open_period() {
     let authority = authority_for(&provider, config);
     let token = provider.token().sign();
     provider.inject(Endpoint::Discovery, Fault::Status(503), Times::Next(1));
-    assert!(unavailable_because(&authority.validate(&token).await.unwrap_err(), ErrorKind::HttpStatus));
+    assert!(support::unavailable_because(
+        &authority.validate(&token).await.unwrap_err(),
+        ErrorKind::HttpStatus
+    ));
     assert_eq!(authority.stats().circuit_opens.load(std::sync::atomic::Ordering::Relaxed), 1);
     // The provider is slow to answer the probe; every caller gives up after 20 ms.
     let latency = Duration::from_millis(400);
@@ -211,16 +216,4 @@ async fn a_new_key_after_an_unknown_kid_is_accepted_within_one_cooldown() {
     // Before, the new kid was remembered missing and refused for a minute: past the guard.
     accepted_before(&authority, &new, tokio::time::Instant::now() + HANG_GUARD).await;
     assert_eq!(provider.requests(Endpoint::Jwks), 3, "exactly one more key set request");
-}
-
-/// Whether `error` is the provider's failure as validation reports it: `keys_unavailable`,
-/// with `cause` among its sources.
-fn unavailable_because(error: &identity_model::Error, cause: ErrorKind) -> bool {
-    let mut found = false;
-    let mut next = std::error::Error::source(error);
-    while let Some(source) = next {
-        found |= source.downcast_ref::<identity_model::Error>().is_some_and(|e| e.kind() == cause);
-        next = source.source();
-    }
-    error.kind() == ErrorKind::KeysUnavailable && found
 }

@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+mod support;
+
 use identity_model::transport::{HttpRequest, HttpTransport, ReqwestTransport};
 use identity_model::{Algorithm, Authority, DiscoveryPolicy, ErrorKind, HttpConfig, SigningKey, Validation};
 use serde_json::json;
@@ -116,7 +118,7 @@ async fn wrong_content_type_and_plain_http_are_refused() {
     let key = SigningKey::generate(Algorithm::ES256).unwrap();
     let server = provider(&key, "text/html").await;
     let err = authority(&server.uri()).validate(&token(&key, &server.uri())).await.unwrap_err();
-    assert!(unavailable_because(&err, ErrorKind::UnexpectedContentType), "{err}");
+    assert!(support::unavailable_because(&err, ErrorKind::UnexpectedContentType), "{err}");
     // Without the loopback allowance, http is a policy violation before any request.
     let strict = Authority::builder(server.uri()).build().unwrap_err();
     assert_eq!(strict.kind(), ErrorKind::PolicyViolation);
@@ -145,7 +147,7 @@ async fn malformed_key_sets_and_documents_are_typed_errors() {
             .mount(&server)
             .await;
         let err = authority(&issuer).validate(&token(&key, &issuer)).await.unwrap_err();
-        assert!(unavailable_because(&err, expected), "{discovery_body:?} / {jwks_body}: {err}");
+        assert!(support::unavailable_because(&err, expected), "{discovery_body:?} / {jwks_body}: {err}");
     }
 }
 
@@ -197,16 +199,4 @@ async fn names_resolving_to_refused_addresses_are_not_fetched() {
         let e = Authority::builder(format!("https://{host}")).build().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::PolicyViolation, "{host}");
     }
-}
-
-/// Whether `error` is the provider's failure as validation reports it: `keys_unavailable`,
-/// with `cause` among its sources.
-fn unavailable_because(error: &identity_model::Error, cause: ErrorKind) -> bool {
-    let mut found = false;
-    let mut next = std::error::Error::source(error);
-    while let Some(source) = next {
-        found |= source.downcast_ref::<identity_model::Error>().is_some_and(|e| e.kind() == cause);
-        next = source.source();
-    }
-    error.kind() == ErrorKind::KeysUnavailable && found
 }
