@@ -113,7 +113,8 @@ impl Authority {
         if let Some(failure) = inner.recent_failure(now) {
             // The provider failed a moment ago: answer from that, do not probe again.
             return Err(unavailable(format!(
-                "the provider failed recently ({}); next attempt after the backoff",
+                "the provider failed recently ({}: {}); next attempt after the backoff",
+                failure.kind().as_str(),
                 failure.message()
             ))
             .with_source(shared(&failure)));
