@@ -28,7 +28,7 @@
 //! supplied; `jku`, `x5u`, `jwk` and `x5c` headers are never used; keys are validated once when
 //! the set is parsed, and unusable ones are set aside with their reason.
 
-pub mod discovery;
+mod discovery;
 mod dpop;
 mod error;
 pub mod http;
@@ -37,10 +37,35 @@ mod json_object;
 mod jwt;
 mod oauth;
 
-pub use jose::{base64url, jws};
-pub use oauth::{form_request, token_request};
+// Every public item has one path: types at the root, the free functions and constants of a
+// subject in a module named for it (the modules below hold nothing that the root also holds).
 
-pub use discovery::{DiscoveryDocument, DiscoveryPolicy, MetadataKind, discovery_url};
+pub use jose::base64url;
+
+/// Compact JWS verification (RFC 7515) without claims checks; [`Header`] and [`VerifiedJws`]
+/// are at the crate root.
+pub mod jws {
+    pub use crate::jose::jws::{MAX_KIDLESS_CANDIDATES, compact_segments, verify};
+}
+
+/// Form-encoded requests to OAuth endpoints; [`FormRequest`], [`Method`] and [`RetryClass`] are
+/// at the crate root.
+pub mod form_request {
+    pub use crate::oauth::form_request::form_encode;
+}
+
+/// Token, device-authorization, introspection, revocation and userinfo requests;
+/// [`TokenRequest`], [`Grant`], [`TokenExchange`] and [`token_type`] are at the crate root.
+pub mod token_request {
+    pub use crate::oauth::token_request::{
+        DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT, device_authorization_request, token_operation_request,
+        userinfo_request,
+    };
+}
+
+pub use discovery::{
+    DiscoveryDocument, DiscoveryPolicy, MetadataKind, OPENID_REQUIRED, discovery_url, media_type,
+};
 pub use dpop::htu::{MAX_HTU_LEN, normalize_htu};
 pub use dpop::key::{DPOP_KEY_ALGORITHMS, DPOP_PROOF_TYP, DpopKey, ProofRequest, access_token_hash};
 pub use dpop::nonce::DpopNonces;

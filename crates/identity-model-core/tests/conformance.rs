@@ -262,7 +262,7 @@ fn run_discovery(executed: &mut BTreeSet<String>) {
     assert_eq!(valid.list("response_types_supported"), ["code", "id_token", "code id_token"]);
     executed.insert("DISC-001".into());
     // DISC-002: all seven required members accessible.
-    for name in identity_model_core::discovery::OPENID_REQUIRED {
+    for name in identity_model_core::OPENID_REQUIRED {
         assert!(valid.members().contains_key(name), "{name}");
     }
     executed.insert("DISC-002".into());

@@ -194,6 +194,17 @@ proptest! {
     }
 
     #[test]
+    fn fuzz_smoke_targets_mutated_seeds(which in any::<prop::sample::Index>(), ops in prop::collection::vec((any::<u8>(), any::<usize>(), any::<u8>()), 1..6)) {
+        let seeds = fuzz_bodies::seed_targets();
+        fuzz_bodies::target(&mutate(which.get(&seeds).as_bytes(), &ops));
+    }
+
+    #[test]
+    fn fuzz_smoke_targets_arbitrary_text(text in "[/a-z%.;:?#\\\\0-9A-F]{0,40}") {
+        fuzz_bodies::target(text.as_bytes());
+    }
+
+    #[test]
     fn fuzz_smoke_responses_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..512)) {
         fuzz_bodies::responses(&data);
     }

@@ -178,7 +178,13 @@ fn canonical_copy(path: &str, reading: PathReading) -> Result<String, TargetErro
                 let decoded = String::from_utf8(percent_decode(segment.as_bytes())?)
                     .map_err(|_| TargetError::NotUtf8)?;
                 check_decoded(decoded.as_bytes())?;
-                out.push_str(&decoded.replace('/', "%2F"));
+                // An encoded dot segment is a name here: written encoded, so that the result
+                // never shows a dot segment it did not resolve.
+                match decoded.as_str() {
+                    "." => out.push_str("%2E"),
+                    ".." => out.push_str("%2E%2E"),
+                    name => out.push_str(&name.replace('/', "%2F")),
+                }
             }
             Ok(out)
         }
@@ -357,7 +363,7 @@ mod tests {
     fn readings_differ_where_servers_do() {
         // Encoded slash and dots: decoded readers climb, raw routers do not.
         assert_eq!(all("/admin/..%2fpublic"), ["/public", "/admin/..%2Fpublic", "/public"]);
-        assert_eq!(all("/admin/%2e%2e/public"), ["/public", "/admin/../public", "/public"]);
+        assert_eq!(all("/admin/%2e%2e/public"), ["/public", "/admin/%2E%2E/public", "/public"]);
         // Path parameters: only the stripping reader sees /admin.
         assert_eq!(all("/admin;x"), ["/admin;x", "/admin;x", "/admin"]);
         assert_eq!(all("/public/..;/admin"), ["/public/..;/admin", "/public/..;/admin", "/admin"]);

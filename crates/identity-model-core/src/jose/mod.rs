@@ -4,7 +4,7 @@
 pub(crate) mod algorithm;
 pub mod base64url;
 pub(crate) mod jwk;
-pub mod jws;
+pub(crate) mod jws;
 pub(crate) mod key_set;
 mod roca;
 mod rsa_der;

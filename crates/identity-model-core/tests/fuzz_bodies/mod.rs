@@ -99,10 +99,7 @@ pub(crate) fn discovery(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = DiscoveryPolicy::default().check_url(text, "url");
         let _ = identity_model_core::discovery_url(text, identity_model_core::MetadataKind::OAuth);
-        let _ = identity_model_core::discovery::media_type::check(
-            Some(text),
-            identity_model_core::discovery::media_type::JWK_SET,
-        );
+        let _ = identity_model_core::media_type::check(Some(text), identity_model_core::media_type::JWK_SET);
     }
 }
 
@@ -159,5 +156,41 @@ pub(crate) fn responses(data: &[u8]) {
         REQUEST.get_or_init(|| AuthorizationRequest::new("app", "https://app/cb").expect("random source"));
     for required in [false, true] {
         let _ = request.callback(&text, "https://op.example", required);
+    }
+}
+
+/// Seeds for request targets: paths the sidecar reads the three ways.
+pub(crate) fn seed_targets() -> Vec<String> {
+    [
+        "/admin/users?x=1",
+        "/public/..;/admin",
+        "/admin/..%2fpublic",
+        "/admin/x://y/public",
+        "https://api.example/orders/%2e%2e/admin",
+        "//a//b/./c/../d;p=1/",
+        "/%41%42%43/%c3%a9",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// A request target and every reading of its path: never a panic, and every reading that
+/// succeeds is an absolute path without dot segments.
+pub(crate) fn target(data: &[u8]) {
+    use identity_model_core::http::target::{
+        PATH_READINGS, RequestTarget, canonical_path, normalize_percent_encoding,
+    };
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let _ = identity_model_core::normalize_htu(text);
+    let _ = normalize_percent_encoding(text);
+    let Ok(target) = RequestTarget::parse(text) else { return };
+    for reading in PATH_READINGS {
+        if let Ok(path) = canonical_path(target.path, reading) {
+            assert!(path.starts_with('/'), "{reading:?} of {text:?}: {path:?}");
+            assert!(
+                !path.split('/').any(|segment| segment == "." || segment == ".."),
+                "{reading:?} of {text:?} kept a dot segment: {path:?}"
+            );
+        }
     }
 }

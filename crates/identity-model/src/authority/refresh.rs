@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use identity_model_core::http::{FreshnessBounds, freshness};
 use identity_model_core::{
-    DiscoveryDocument, Error, ErrorKind, KeySet, KeySetLimits, RetryClass, discovery::media_type,
-    discovery_url,
+    DiscoveryDocument, Error, ErrorKind, KeySet, KeySetLimits, RetryClass, discovery_url, media_type,
 };
 use tokio::time::Instant;
 
