@@ -187,8 +187,8 @@ fn route_rules_scopes_anonymous_and_every_proxy_mode() {
 
 #[test]
 fn started_while_the_provider_is_down_it_is_not_ready_then_recovers() {
-    let port = free_port();
-    let issuer = format!("http://127.0.0.1:{port}");
+    let down = support::Down::new();
+    let issuer = format!("http://127.0.0.1:{}", down.port);
     let sidecar = Sidecar::start(&["--issuer", &issuer, "--audience", "https://api.example", "--allow-http"]);
     assert_eq!(sidecar.get("/healthz", &[]).status, 200);
     let ready = sidecar.get("/readyz", &[]);
@@ -205,7 +205,7 @@ fn started_while_the_provider_is_down_it_is_not_ready_then_recovers() {
     assert!(["transport_error", "keys_unavailable"].contains(&kind.as_str()), "{kind}");
     assert!(unavailable.header("retry-after").is_some());
 
-    let p = provider_on(port);
+    let p = down.revive();
     until("the sidecar becomes ready", Duration::from_secs(60), || sidecar.get("/readyz", &[]).status == 200);
     let token = p.provider.token().sign();
     let ok = sidecar.get("/auth", &[("Authorization", &bearer(&token)), ("X-Original-URI", "/")]);
@@ -446,7 +446,7 @@ fn dpop_checks_in_every_mode_refuse_each_mistake_with_its_kind() {
         (
             "iat in the future",
             dpop(&bound),
-            vec![proof(&key, "GET", url, &bound, 61)],
+            vec![proof(&key, "GET", url, &bound, 120)],
             "GET",
             "invalid_dpop_proof",
         ),

@@ -340,7 +340,8 @@ fn defect_8_sigterm_exits_0_within_the_deadline_despite_a_half_sent_request() {
 /// after it came back (a 30 s circuit, and held-back attempts lengthening the backoff).
 #[test]
 fn defect_9_readiness_follows_a_provider_that_comes_back() {
-    let port = free_port();
+    let down = support::Down::new();
+    let port = down.port;
     let issuer = format!("http://127.0.0.1:{port}");
     let sidecar = Sidecar::start(&["--issuer", &issuer, "--audience", "https://api.example", "--allow-http"]);
     // Down long enough for the circuit to open (what made readiness late).
@@ -349,7 +350,7 @@ fn defect_9_readiness_follows_a_provider_that_comes_back() {
         metric(&text, &format!("identity_model_circuit_open{{host=\"127.0.0.1:{port}\"}}")) == Some(1.0)
     });
     assert_eq!(sidecar.get("/readyz", &[]).status, 503);
-    let _p = provider_on(port);
+    let _p = down.revive();
     let back = Instant::now();
     until("ready", Duration::from_secs(60), || sidecar.get("/readyz", &[]).status == 200);
     let took = back.elapsed();

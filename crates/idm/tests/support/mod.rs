@@ -79,6 +79,46 @@ pub fn provider_on(port: u16) -> Provider {
     Provider { provider, _runtime: runtime }
 }
 
+/// A provider that is down: its port held by a listener that closes every connection at once
+/// (so no other test can take the port while the provider is "down"), until [`Down::revive`]
+/// starts the real provider there.
+pub struct Down {
+    pub port: u16,
+    listener: Option<std::net::TcpListener>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Down {
+    pub fn new() -> Down {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("an address").port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let accepting = listener.try_clone().expect("clone the listener");
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            for stream in accepting.incoming() {
+                if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                drop(stream); // closed without an answer: a transport error for the client
+            }
+        });
+        Down { port, listener: Some(listener), stop, thread: Some(thread) }
+    }
+
+    /// Releases the port and starts the provider on it at once.
+    pub fn revive(mut self) -> Provider {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port)); // wakes the accept loop
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        drop(self.listener.take());
+        provider_on(self.port)
+    }
+}
+
 /// `idm serve` trusting `provider` (its default audience, HTTP allowed), plus `extra` flags.
 pub fn sidecar_for(provider: &identity_model_testkit::TestProvider, extra: &[&str]) -> Sidecar {
     let mut args =
