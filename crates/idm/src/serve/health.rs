@@ -7,8 +7,9 @@
 //! by an open circuit (which opens for at most 5 s here) waits 0.25 s without lengthening it.
 //! A provider that comes back is seen within 5 s plus one fetch.
 
-use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use axum::response::Response;
 use http::StatusCode;
@@ -59,9 +60,42 @@ impl Schedule {
     }
 }
 
+/// What a keeper is doing, for `/readyz`: when its next attempt is due.
+#[derive(Debug)]
+pub(crate) struct Keeper {
+    /// Milliseconds since [`epoch`] of the next attempt (`u64::MAX`: none scheduled yet).
+    next_attempt_ms: AtomicU64,
+}
+
+/// The process's reference instant for [`Keeper`] times.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl Keeper {
+    pub(crate) fn new() -> Keeper {
+        Keeper { next_attempt_ms: AtomicU64::new(u64::MAX) }
+    }
+
+    fn schedule(&self, wait: Duration) {
+        let at = (Instant::now() + wait).saturating_duration_since(epoch());
+        self.next_attempt_ms.store(u64::try_from(at.as_millis()).unwrap_or(u64::MAX - 1), Ordering::Relaxed);
+    }
+
+    /// Milliseconds until the next attempt, when one is scheduled.
+    fn next_attempt_in_ms(&self) -> Option<u64> {
+        let at = self.next_attempt_ms.load(Ordering::Relaxed);
+        let now =
+            u64::try_from(Instant::now().saturating_duration_since(epoch()).as_millis()).unwrap_or(u64::MAX);
+        (at != u64::MAX).then(|| at.saturating_sub(now))
+    }
+}
+
 /// Loads `authority`'s keys, then keeps them fresh: on failure it tries again on the
-/// [`Schedule`], forever. Runs until the process stops.
-pub(crate) async fn keep(authority: Authority) {
+/// [`Schedule`], forever, telling `keeper` when its next attempt is due. Runs until the
+/// process stops.
+pub(crate) async fn keep(authority: Authority, keeper: Arc<Keeper>) {
     let mut schedule = Schedule::new();
     let mut reported = false;
     loop {
@@ -81,17 +115,21 @@ pub(crate) async fn keep(authority: Authority) {
             _ => {}
         }
         let wait = schedule.after(outcome.is_ok(), sent, identity_model::jitter_unit);
+        keeper.schedule(wait);
         tokio::time::sleep(wait).await;
     }
 }
 
 /// `/readyz`: 200 when every issuer has usable keys, 503 otherwise, with a report per issuer
-/// (keys, age, stale, last error).
-pub(crate) fn readyz(authorities: &[Authority]) -> Response {
+/// (keys, age, stale, last error, and when keys are tried again: the keeper's next attempt and
+/// how long an open circuit holds requests back; a provider that is back is seen within the
+/// larger of the two plus one fetch).
+pub(crate) fn readyz(authorities: &[Authority], keepers: &[Arc<Keeper>]) -> Response {
     let mut ready = true;
     let issuers: Vec<Value> = authorities
         .iter()
-        .map(|authority| {
+        .zip(keepers)
+        .map(|(authority, keeper)| {
             let status = authority.key_status();
             ready &= status.usable;
             json!({
@@ -101,6 +139,8 @@ pub(crate) fn readyz(authorities: &[Authority]) -> Response {
                 "age_secs": status.age.map(|age| age.as_secs()),
                 "stale": status.stale,
                 "last_error": status.last_error,
+                "next_attempt_in_ms": keeper.next_attempt_in_ms(),
+                "circuit_open_for_ms": u64::try_from(authority.circuit().open_for.as_millis()).unwrap_or(u64::MAX),
             })
         })
         .collect();

@@ -134,6 +134,8 @@ struct Guard {
 struct App {
     plan: Plan,
     authorities: Vec<Authority>,
+    /// One keeper per authority, same order.
+    keepers: Vec<Arc<health::Keeper>>,
     default_guard: Guard,
     /// Route rules, most specific first, and their guards in the same order.
     routes: Routes,
@@ -314,7 +316,18 @@ impl App {
             })
             .collect();
         let limiter = plan.rate_limit.map(limit::Limiter::new);
-        App { plan, authorities, default_guard, routes, guards, limiter, metrics, meters: Meters::new() }
+        let keepers = authorities.iter().map(|_| Arc::new(health::Keeper::new())).collect();
+        App {
+            plan,
+            authorities,
+            keepers,
+            default_guard,
+            routes,
+            guards,
+            limiter,
+            metrics,
+            meters: Meters::new(),
+        }
     }
 
     fn guard(&self, choice: route::Choice) -> &Guard {
@@ -331,8 +344,8 @@ async fn serve(app: Arc<App>) -> ExitCode {
         }
     };
     let addr = listener.local_addr().map_or_else(|_| app.plan.listen.to_string(), |a| a.to_string());
-    for authority in &app.authorities {
-        tokio::spawn(health::keep(authority.clone()));
+    for (authority, keeper) in app.authorities.iter().zip(&app.keepers) {
+        tokio::spawn(health::keep(authority.clone(), Arc::clone(keeper)));
     }
     let tidy = Arc::clone(&app);
     tokio::spawn(async move {
@@ -396,7 +409,7 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let path = request.uri().path();
     match path {
         "/healthz" => return answer::json(StatusCode::OK, &json!({"status": "ok"})),
-        "/readyz" => return health::readyz(&app.authorities),
+        "/readyz" => return health::readyz(&app.authorities, &app.keepers),
         "/metrics" => return metrics(&app),
         _ => {}
     }
