@@ -368,3 +368,37 @@ fn defect_9_readiness_follows_a_provider_that_comes_back() {
         sidecar.get("/readyz", &[]).status == 200
     });
 }
+
+/// Cancellation: a proxy that gives up on a check mid-request (its connection closed while the
+/// sidecar waits for keys) leaves the next caller unaffected: it is answered from the same key
+/// fetch (one key set request), and the aborted check's connection slot comes back.
+#[test]
+fn a_check_aborted_mid_request_leaves_the_next_caller_unaffected() {
+    use identity_model_testkit::{Endpoint, Fault, Times};
+    let p = provider_on(0);
+    p.provider.inject(Endpoint::Jwks, Fault::Latency(Duration::from_secs(2)), Times::Next(1));
+    let sidecar = sidecar_for(&p.provider, &["--max-connections", "2"]);
+    let token = format!("Bearer {}", p.provider.token().subject("bob").sign());
+    let mut aborted = TcpStream::connect(&sidecar.addr).unwrap();
+    write!(aborted, "GET /auth HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\nX-Original-URI: /\r\n\r\n")
+        .unwrap();
+    until("the check is in flight", Duration::from_secs(30), || {
+        metric(&sidecar.get("/metrics", &[]).body, "idm_serve_checks_in_flight") == Some(1.0)
+    });
+    drop(aborted);
+    let next = sidecar.get("/auth", &[("Authorization", &token), ("X-Original-URI", "/")]);
+    assert_eq!((next.status, next.header("x-auth-request-user")), (200, Some("bob")), "{next:?}");
+    assert_eq!(p.provider.requests(Endpoint::Jwks), 1, "the aborted check's fetch served the next caller");
+    until("the aborted check is no longer in flight", Duration::from_secs(30), || {
+        metric(&sidecar.get("/metrics", &[]).body, "idm_serve_checks_in_flight") == Some(0.0)
+    });
+    // Both connection slots are free again: two connections held open, and each is answered.
+    let mut held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(&sidecar.addr).unwrap()).collect();
+    for stream in &mut held {
+        write!(stream, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut answer = [0u8; 64];
+        let n = stream.read(&mut answer).unwrap();
+        assert!(answer[..n].starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&answer[..n]));
+    }
+}
