@@ -23,20 +23,8 @@ fn caddy_forward_auth_in_front_of_idm_serve() {
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let provider = runtime.block_on(TestProvider::start()).unwrap();
-    let config = std::env::temp_dir().join(format!("idm-caddy-{}.toml", std::process::id()));
-    std::fs::write(
-        &config,
-        format!(
-            "proxy = \"caddy\"\n\n[[issuer]]\nissuer = \"{}\"\naudience = \"{}\"\nallow_http = true\n\n\
-             [[route]]\nprefix = \"/admin\"\nscopes = [\"admin\"]\n\n\
-             [[route]]\nprefix = \"/public\"\nanonymous = true\n\n\
-             [[route]]\nprefix = \"/orders\"\nmethods = [\"POST\", \"DELETE\"]\nscopes = [\"orders:write\"]\n",
-            provider.issuer(),
-            provider.default_audience()
-        ),
-    )
-    .unwrap();
-    let sidecar = Sidecar::start(&["--config", config.to_str().unwrap()]);
+    let config = support::rules_config(&provider, "proxy = \"caddy\"", "");
+    let sidecar = Sidecar::start(&["--config", config.arg()]);
     until("the sidecar is ready", Duration::from_secs(30), || sidecar.get("/readyz", &[]).status == 200);
     let upstream = upstream();
 
@@ -104,5 +92,4 @@ fn caddy_forward_auth_in_front_of_idm_serve() {
     caddy.stop();
     assert!(caddy.survivors().is_empty());
     assert!(std::net::TcpStream::connect(&listening).is_err(), "something still listens on {listening}");
-    let _ = std::fs::remove_file(config);
 }

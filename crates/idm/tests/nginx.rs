@@ -56,19 +56,8 @@ fn nginx_auth_request_in_front_of_idm_serve() {
     let Some(nginx) = required("nginx", nginx_binary(), "nginx-light") else { return };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let provider = runtime.block_on(TestProvider::start()).unwrap();
-    let config = std::env::temp_dir().join(format!("idm-nginx-{}.toml", std::process::id()));
-    std::fs::write(
-        &config,
-        format!(
-            "[[issuer]]\nissuer = \"{}\"\naudience = \"{}\"\nallow_http = true\n\n\
-             [[route]]\nprefix = \"/admin\"\nscopes = [\"admin\"]\n\n\
-             [[route]]\nprefix = \"/public\"\nanonymous = true\n",
-            provider.issuer(),
-            provider.default_audience()
-        ),
-    )
-    .unwrap();
-    let sidecar = Sidecar::start(&["--config", config.to_str().unwrap()]);
+    let config = support::rules_config(&provider, "", "");
+    let sidecar = Sidecar::start(&["--config", config.arg()]);
     until("the sidecar is ready", Duration::from_secs(30), || sidecar.get("/readyz", &[]).status == 200);
     let upstream = upstream();
     let mut nginx = start_nginx(&nginx, &sidecar.addr, &upstream);
@@ -154,7 +143,6 @@ fn nginx_auth_request_in_front_of_idm_serve() {
     let mut nginx_down = start_nginx(&nginx_binary().unwrap(), &down.addr, &upstream);
     let reply = request(&nginx_down.addr, "GET", "/orders", &[("Authorization", &format!("Bearer {after}"))]);
     assert_eq!(reply.status, 503, "{reply:?}");
-    let _ = std::fs::remove_file(config);
 
     // No process of either nginx survives (the workers used to, listening on their ports).
     for peer in [&mut nginx, &mut nginx_down] {

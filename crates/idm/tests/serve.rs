@@ -91,33 +91,8 @@ fn refusals_carry_a_challenge_and_a_json_kind() {
 #[test]
 fn route_rules_scopes_anonymous_and_every_proxy_mode() {
     let p = provider_on(0);
-    let config = write_config(&format!(
-        r#"
-        [[issuer]]
-        issuer = "{}"
-        audience = "{}"
-        allow_http = true
-
-        [[route]]
-        prefix = "/admin"
-        scopes = ["admin"]
-
-        [[route]]
-        prefix = "/orders"
-        methods = ["POST"]
-        scopes = ["orders:write"]
-
-        [[route]]
-        prefix = "/public"
-        anonymous = true
-
-        [claims]
-        tenant = "X-Tenant"
-        "#,
-        p.provider.issuer(),
-        p.provider.default_audience()
-    ));
-    let sidecar = Sidecar::start(&["--config", config.to_str().unwrap()]);
+    let config = support::rules_config(&p.provider, "", "[claims]\ntenant = \"X-Tenant\"");
+    let sidecar = Sidecar::start(&["--config", config.arg()]);
     let reader = p.provider.token().claim("scope", "orders:read").claim("tenant", "acme").sign();
     let auth = bearer(&reader);
 
@@ -152,7 +127,7 @@ fn route_rules_scopes_anonymous_and_every_proxy_mode() {
 
     // Traefik and Caddy: /auth of a sidecar told which proxy is in front.
     for proxy in ["traefik", "caddy"] {
-        let forwarded = Sidecar::start(&["--config", config.to_str().unwrap(), "--proxy", proxy]);
+        let forwarded = Sidecar::start(&["--config", config.arg(), "--proxy", proxy]);
         let refused = forwarded.get(
             "/auth",
             &[
@@ -171,7 +146,7 @@ fn route_rules_scopes_anonymous_and_every_proxy_mode() {
     }
 
     // Envoy: the original path follows /ext-authz, the method is the check's own.
-    let envoy_sidecar = Sidecar::start(&["--config", config.to_str().unwrap(), "--proxy", "envoy"]);
+    let envoy_sidecar = Sidecar::start(&["--config", config.arg(), "--proxy", "envoy"]);
     let envoy_addr = envoy_sidecar.addr.as_str();
     assert_eq!(request(envoy_addr, "POST", "/ext-authz/orders/7", &[("Authorization", &auth)]).status, 403);
     let envoy = request(envoy_addr, "GET", "/ext-authz/orders/7?q=1", &[("Authorization", &auth)]);
@@ -182,7 +157,6 @@ fn route_rules_scopes_anonymous_and_every_proxy_mode() {
     assert_eq!(request(envoy_addr, "GET", "/auth", &[("X-Original-URI", "/public")]).status, 404);
     // The nginx sidecar has no Envoy endpoint.
     assert_eq!(request(&sidecar.addr, "GET", "/ext-authz/public", &[]).status, 404);
-    let _ = std::fs::remove_file(config);
 }
 
 #[test]

@@ -14,41 +14,7 @@ use std::time::{Duration, Instant};
 
 use identity_model_testkit::TestProvider;
 use serde_json::json;
-use support::{Sidecar, free_port, metric, provider_on, request, sidecar_for, until};
-
-/// The issue's configuration for `provider`.
-fn config(provider: &TestProvider) -> std::path::PathBuf {
-    let path =
-        std::env::temp_dir().join(format!("idm-hardening-{}-{}.toml", std::process::id(), free_port()));
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-            [[issuer]]
-            issuer = "{}"
-            audience = "{}"
-            allow_http = true
-
-            [[route]]
-            prefix = "/admin"
-            scopes = ["admin"]
-
-            [[route]]
-            prefix = "/public"
-            anonymous = true
-
-            [[route]]
-            prefix = "/orders"
-            methods = ["POST", "DELETE"]
-            scopes = ["orders:write"]
-            "#,
-            provider.issuer(),
-            provider.default_audience()
-        ),
-    )
-    .unwrap();
-    path
-}
+use support::{Sidecar, metric, provider_on, request, sidecar_for, until};
 
 /// One sidecar per proxy protocol, all on the issue's rules.
 struct Sidecars {
@@ -60,16 +26,14 @@ struct Sidecars {
 
 impl Sidecars {
     fn start(provider: &TestProvider) -> Sidecars {
-        let config = config(provider);
-        let file = config.to_str().unwrap();
-        let sidecars = Sidecars {
+        let config = support::rules_config(provider, "", "");
+        let file = config.arg();
+        Sidecars {
             nginx: Sidecar::start(&["--config", file]),
             traefik: Sidecar::start(&["--config", file, "--proxy", "traefik"]),
             caddy: Sidecar::start(&["--config", file, "--proxy", "caddy"]),
             envoy: Sidecar::start(&["--config", file, "--proxy", "envoy"]),
-        };
-        let _ = std::fs::remove_file(config);
-        sidecars
+        }
     }
 
     /// The status of a check of `method target` in every protocol, with `token` if given.

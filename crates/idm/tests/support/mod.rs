@@ -119,6 +119,44 @@ impl Down {
     }
 }
 
+/// A configuration file, removed when dropped.
+pub struct ConfigFile(pub std::path::PathBuf);
+
+impl ConfigFile {
+    pub fn arg(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 temporary path")
+    }
+}
+
+impl Drop for ConfigFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `idm serve --config` for `provider` with issue 18's rules: `/admin` needs scope `admin`,
+/// `/public` is anonymous, `/orders` POST and DELETE need `orders:write`. `top` is put before
+/// the tables (`proxy = "caddy"`), `tail` after them (`[claims]`).
+pub fn rules_config(provider: &identity_model_testkit::TestProvider, top: &str, tail: &str) -> ConfigFile {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "idm-serve-rules-{}-{}.toml",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let text = format!(
+        "{top}\n\n[[issuer]]\nissuer = \"{}\"\naudience = \"{}\"\nallow_http = true\n\n\
+         [[route]]\nprefix = \"/admin\"\nscopes = [\"admin\"]\n\n\
+         [[route]]\nprefix = \"/public\"\nanonymous = true\n\n\
+         [[route]]\nprefix = \"/orders\"\nmethods = [\"POST\", \"DELETE\"]\nscopes = [\"orders:write\"]\n\n{tail}\n",
+        provider.issuer(),
+        provider.default_audience()
+    );
+    std::fs::write(&path, text).expect("write the configuration");
+    ConfigFile(path)
+}
+
 /// `idm serve` trusting `provider` (its default audience, HTTP allowed), plus `extra` flags.
 pub fn sidecar_for(provider: &identity_model_testkit::TestProvider, extra: &[&str]) -> Sidecar {
     let mut args =
