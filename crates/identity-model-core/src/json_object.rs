@@ -37,16 +37,29 @@ pub(crate) struct Key<'de>(pub(crate) Cow<'de, str>);
 
 /// Member names seen so far in one object, to reject duplicates without allocating for the
 /// usual handful of members (a hash set takes over past that, so large objects stay linear).
+/// Each borrowed name is kept with a fingerprint (its length and first eight bytes), so the
+/// usual comparison is one integer compare instead of a string compare (JWT claim names are
+/// mostly three bytes long: lengths alone do not tell them apart).
 pub(crate) struct SeenKeys<'de> {
-    small: [&'de str; 24],
+    small: [(u64, &'de str); 24],
     len: usize,
     owned: Vec<String>,
     large: Option<std::collections::HashSet<String>>,
 }
 
+/// The length and the first eight bytes of `name`, packed.
+#[inline]
+fn fingerprint(name: &str) -> u64 {
+    let bytes = name.as_bytes();
+    let mut head = [0u8; 8];
+    let n = bytes.len().min(8);
+    head[..n].copy_from_slice(&bytes[..n]);
+    u64::from_le_bytes(head) ^ (bytes.len() as u64).rotate_left(56)
+}
+
 impl<'de> SeenKeys<'de> {
     pub(crate) fn new() -> Self {
-        SeenKeys { small: [""; 24], len: 0, owned: Vec::new(), large: None }
+        SeenKeys { small: [(0, ""); 24], len: 0, owned: Vec::new(), large: None }
     }
 
     /// Records `name`; `false` when it was seen before.
@@ -55,21 +68,22 @@ impl<'de> SeenKeys<'de> {
         if let Some(large) = &mut self.large {
             return large.insert(name.to_string());
         }
-        let seen = self.small[..self.len].iter().any(|k| *k == name.as_ref())
+        let print = fingerprint(name);
+        let seen = self.small[..self.len].iter().any(|(p, k)| *p == print && *k == name.as_ref())
             || self.owned.iter().any(|k| k == name.as_ref());
         if seen {
             return false;
         }
         match name {
             Cow::Borrowed(b) if self.len < self.small.len() => {
-                self.small[self.len] = b;
+                self.small[self.len] = (print, b);
                 self.len += 1;
             }
             _ => self.owned.push(name.to_string()),
         }
         if self.len + self.owned.len() > 64 {
             let mut large: std::collections::HashSet<String> =
-                self.small[..self.len].iter().map(|k| k.to_string()).collect();
+                self.small[..self.len].iter().map(|(_, k)| k.to_string()).collect();
             large.extend(self.owned.drain(..));
             self.large = Some(large);
         }
@@ -445,6 +459,18 @@ mod tests {
         }
         for name in &names {
             assert!(!seen.insert(&Cow::Owned(name.clone())), "{name}");
+        }
+    }
+
+    #[test]
+    fn fingerprints_never_hide_a_name_or_invent_a_duplicate() {
+        // Same first eight bytes, same length, a NUL that packs like padding, empty names.
+        let names =
+            ["iss", "iat", "abcdefgh1", "abcdefgh2", "abcdefgh", "abc", "abc\0", "", "\0", "abcdefgh12"];
+        let mut seen = SeenKeys::new();
+        let mut reference = std::collections::HashSet::new();
+        for name in names.iter().chain(names.iter().rev()) {
+            assert_eq!(seen.insert(&Cow::Borrowed(*name)), reference.insert(*name), "{name:?}");
         }
     }
 

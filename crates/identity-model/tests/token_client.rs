@@ -327,6 +327,55 @@ async fn redeem_validates_the_id_token() {
     assert_eq!(provider.requests(Endpoint::Jwks) - jwks_before, 1);
 }
 
+/// The ID-token check goes through the key source's one unknown-kid decision, as validation
+/// does: keys past the allowed staleness are not trusted for it either (before, it judged the
+/// ID token by any cached keys, however old), an unknown kid is counted as a kid miss and
+/// refetched once, and a provider failing meanwhile is `keys_unavailable`, never the token's
+/// fault.
+#[tokio::test]
+async fn the_id_token_check_makes_the_same_key_decisions_as_validation() {
+    let provider = provider_with(vec![]).await;
+    let strict = Authority::builder(provider.issuer())
+        .policy(DiscoveryPolicy::default().allow_http_on_loopback())
+        .config(config())
+        .max_staleness(Duration::ZERO)
+        .build()
+        .unwrap();
+    let app = client(&strict, Client::public("demo-app"));
+    strict.keys().await.unwrap();
+    provider.inject(Endpoint::Jwks, Fault::Status(503), Times::UntilCleared);
+    let request = AuthorizationRequest::new("demo-app", "http://127.0.0.1:8400/callback").unwrap();
+    let callback = browse(&app.authorization_url(&request).await.unwrap()).await;
+    let e = app.redeem(&request, &callback).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::KeysUnavailable, "keys past the allowed staleness: {e}");
+    provider.clear_faults();
+
+    // An unknown kid: counted, refetched once; then (no cooldown here), with the provider
+    // failing, a kid the cached keys lack is the provider's fault.
+    let authority = Authority::builder(provider.issuer())
+        .policy(DiscoveryPolicy::default().allow_http_on_loopback())
+        .config(config())
+        .cache(CacheConfig { kid_miss_refresh_cooldown: Duration::ZERO, ..CacheConfig::default() })
+        .build()
+        .unwrap();
+    let app = client(&authority, Client::public("demo-app"));
+    authority.keys().await.unwrap();
+    provider.rotate_keys(identity_model_testkit::Rotation::Replace);
+    let jwks_before = provider.requests(Endpoint::Jwks);
+    let request = AuthorizationRequest::new("demo-app", "http://127.0.0.1:8400/callback").unwrap();
+    let callback = browse(&app.authorization_url(&request).await.unwrap()).await;
+    app.redeem(&request, &callback).await.unwrap();
+    assert_eq!(provider.requests(Endpoint::Jwks) - jwks_before, 1);
+    assert_eq!(authority.stats().kid_misses.load(std::sync::atomic::Ordering::Relaxed), 1);
+
+    provider.rotate_keys(identity_model_testkit::Rotation::Replace);
+    provider.inject(Endpoint::Jwks, Fault::Status(503), Times::UntilCleared);
+    let request = AuthorizationRequest::new("demo-app", "http://127.0.0.1:8400/callback").unwrap();
+    let callback = browse(&app.authorization_url(&request).await.unwrap()).await;
+    let e = app.redeem(&request, &callback).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::KeysUnavailable, "{e}");
+}
+
 #[test]
 fn mtls_uses_the_aliases_and_needs_a_certificate() {
     let document = identity_model::DiscoveryDocument::from_json(

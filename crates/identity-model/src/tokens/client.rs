@@ -7,10 +7,10 @@
 use std::sync::Arc;
 
 use identity_model_core::{
-    AuthorizationRequest, Client, DeviceAuthorization, DevicePoller, DiscoveryPolicy, DpopKey,
-    EndpointResponse, Endpoints, Error, ErrorKind, FormRequest, IdTokenValidation, Introspection, Method,
-    PollStep, ProofRequest, PushedAuthorization, Secret, TokenExchange, TokenRequest, TokenResponse,
-    UserInfo, revocation_result, token_request,
+    AuthorizationRequest, Client, DEFAULT_MAX_TOKEN_LEN, DeviceAuthorization, DevicePoller, DiscoveryPolicy,
+    DpopKey, EndpointResponse, Endpoints, Error, ErrorKind, FormRequest, IdTokenValidation, Introspection,
+    Method, PollStep, ProofRequest, PushedAuthorization, Secret, TokenExchange, TokenRequest, TokenResponse,
+    UnverifiedToken, UserInfo, revocation_result, token_request,
 };
 
 use crate::authority::Authority;
@@ -388,17 +388,11 @@ impl TokenClient {
                 .nonce(request.nonce.clone())
                 .access_token(tokens.access_token.expose());
             let now = self.inner.clock.now();
-            let keys = authority.keys().await?;
-            match rules.validate(id_token.expose(), &keys, now) {
-                // Signed with a key published since the keys were cached: fetch once more.
-                Err(e) if e.kind() == ErrorKind::KeyNotFound => {
-                    let keys = authority.refetch_keys().await?;
-                    rules.validate(id_token.expose(), &keys, now)?;
-                }
-                other => {
-                    other?;
-                }
-            }
+            let id_token = id_token.expose();
+            // The kid decides what a key the cached set lacks leads to, exactly as in
+            // validation (refetch within the cooldown, missing-kid memory, outage: 503).
+            let kid = UnverifiedToken::parse(id_token, DEFAULT_MAX_TOKEN_LEN)?.kid().map(str::to_owned);
+            authority.with_keys(kid.as_deref(), |keys| rules.validate(id_token, keys, now)).await?;
         }
         Ok(tokens)
     }
