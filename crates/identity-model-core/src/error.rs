@@ -91,11 +91,15 @@ pub enum ErrorKind {
     UseDpopNonce,
     /// A DPoP-bound token (`cnf.jkt`) came without a proof, or as a plain Bearer token.
     DpopProofRequired,
+    /// The shared replay store (Redis) did not answer within its deadline, could not be
+    /// reached, or answered an error: the one-time use cannot be recorded, so the request is
+    /// refused (503 with `Retry-After`, exit 3), never let through.
+    ReplayStoreUnavailable,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 34] = [
+    pub const ALL: [ErrorKind; 35] = [
         ErrorKind::MalformedToken,
         ErrorKind::UnsupportedAlgorithm,
         ErrorKind::AlgorithmNotAllowed,
@@ -130,6 +134,7 @@ impl ErrorKind {
         ErrorKind::DpopKeyMismatch,
         ErrorKind::UseDpopNonce,
         ErrorKind::DpopProofRequired,
+        ErrorKind::ReplayStoreUnavailable,
     ];
 
     /// The stable snake_case name of this kind (for example `token_expired`).
@@ -169,6 +174,7 @@ impl ErrorKind {
             ErrorKind::DpopKeyMismatch => "dpop_key_mismatch",
             ErrorKind::UseDpopNonce => "use_dpop_nonce",
             ErrorKind::DpopProofRequired => "dpop_proof_required",
+            ErrorKind::ReplayStoreUnavailable => "replay_store_unavailable",
         }
     }
 }
@@ -251,6 +257,7 @@ impl ErrorKind {
             ErrorKind::PolicyViolation | ErrorKind::InvalidUsage | ErrorKind::InvalidConfig => {
                 Fault::Configuration
             }
+            ErrorKind::ReplayStoreUnavailable => Fault::Store,
         }
     }
 

@@ -60,6 +60,10 @@ pub use identity_model_core::{
     check_jkt_binding, default_algorithm, discovery_url, jws, left_half_hash, normalize_htu, random_id,
     revocation_result, sha256, thumbprint, token_type, validate_logout_token,
 };
+#[cfg(feature = "redis")]
+pub use replay::{
+    DEFAULT_REDIS_DEADLINE, DEFAULT_REDIS_PREFIX, RedisReplayStore, RedisReplayStoreBuilder, StoreStatus,
+};
 pub use replay::{
     MemoryReplayStore, ReplayFuture, ReplayStore, logout_replay_key, record_logout, record_proof,
 };

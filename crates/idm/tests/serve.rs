@@ -348,6 +348,11 @@ fn help_documents_every_flag() {
         "--max-connections",
         "--shutdown-timeout",
         "--dpop-leeway",
+        "--redis",
+        "--redis-prefix",
+        "--redis-deadline-ms",
+        "--redis-fail-open",
+        "--redis-password-file",
     ] {
         assert!(help.contains(flag), "{flag} missing from\n{help}");
     }

@@ -3,6 +3,8 @@
 //! Redis goes behind it for several instances); [`MemoryReplayStore`] is the in-process one.
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,6 +12,10 @@ use std::pin::Pin;
 use identity_model_core::{Error, UnixTime, VerifiedProof, sha256};
 
 pub use memory::MemoryReplayStore;
+#[cfg(feature = "redis")]
+pub use redis::{
+    DEFAULT_REDIS_DEADLINE, DEFAULT_REDIS_PREFIX, RedisReplayStore, RedisReplayStoreBuilder, StoreStatus,
+};
 
 /// What [`ReplayStore::insert_once`] returns.
 pub type ReplayFuture<'a> = Pin<Box<dyn Future<Output = Result<bool, Error>> + Send + 'a>>;
@@ -35,7 +41,8 @@ pub fn logout_replay_key(issuer: &str, jti: &str) -> [u8; 32] {
 }
 
 /// Records a verified DPoP proof's `jti` in `store`: `dpop_replay` when it was seen before or
-/// the store could not record it.
+/// the store refused it (full); `replay_store_unavailable` as it is when a shared store could
+/// not be asked (503: not the client's fault, and never let through).
 pub async fn record_proof(store: &dyn ReplayStore, proof: &VerifiedProof) -> Result<(), Error> {
     use identity_model_core::ErrorKind;
     match store.insert_once(&proof.replay_key, proof.replay_until).await {
@@ -43,6 +50,7 @@ pub async fn record_proof(store: &dyn ReplayStore, proof: &VerifiedProof) -> Res
         Ok(false) => {
             Err(Error::new(ErrorKind::DpopReplay, "this DPoP proof was used before (its jti was seen)"))
         }
+        Err(e) if e.kind() == ErrorKind::ReplayStoreUnavailable => Err(e),
         Err(e) => Err(Error::new(
             ErrorKind::DpopReplay,
             format!("the replay store cannot record the proof, so it is refused: {}", e.message()),
@@ -52,7 +60,8 @@ pub async fn record_proof(store: &dyn ReplayStore, proof: &VerifiedProof) -> Res
 }
 
 /// Records a back-channel logout token's `jti` (per issuer) until its `exp`: a second use is
-/// refused (`invalid_claim` on `jti`), as is one the store cannot record (fail closed).
+/// refused (`invalid_claim` on `jti`), as is one the store cannot record (fail closed); a
+/// shared store that cannot be asked gives `replay_store_unavailable` as it is.
 pub async fn record_logout(
     store: &dyn ReplayStore,
     issuer: &str,
@@ -66,6 +75,7 @@ pub async fn record_logout(
         Ok(false) => {
             Err(Error::new(ErrorKind::InvalidClaim, "this logout token was used before").with_claim("jti"))
         }
+        Err(e) if e.kind() == ErrorKind::ReplayStoreUnavailable => Err(e),
         Err(e) => Err(Error::new(
             ErrorKind::InvalidClaim,
             format!("the replay store cannot record the logout token, so it is refused: {}", e.message()),

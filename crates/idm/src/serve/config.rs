@@ -47,6 +47,8 @@ pub(crate) struct File {
     max_connections: Option<usize>,
     /// Seconds SIGTERM waits for checks in flight before closing what is left.
     shutdown_timeout_secs: Option<u64>,
+    /// The shared replay store.
+    redis: Option<super::shared::RedisFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -128,6 +130,7 @@ pub(crate) struct Flags {
     pub(crate) header_timeout_secs: Option<u64>,
     pub(crate) max_connections: Option<usize>,
     pub(crate) shutdown_timeout_secs: Option<u64>,
+    pub(crate) redis: super::shared::RedisFlags,
 }
 
 /// A real server's limits.
@@ -206,6 +209,8 @@ pub(crate) struct Plan {
     /// The protocol of checks on `/auth`.
     pub(crate) proxy: Proxy,
     pub(crate) limits: Limits,
+    /// The shared replay store, when several instances must see each other's records.
+    pub(crate) redis: Option<super::shared::RedisPlan>,
 }
 
 /// Where `idm serve` listens unless told.
@@ -435,6 +440,7 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
         other => other.unwrap_or(DEFAULT_MAX_CONNECTIONS),
     };
     let limits = Limits { header_timeout, max_connections, shutdown_timeout };
+    let redis = super::shared::plan(flags.redis, file.redis, &mut problems);
     match listen {
         Ok(listen) if problems.is_empty() => Ok(Plan {
             listen,
@@ -450,6 +456,7 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
             dpop_rules,
             proxy,
             limits,
+            redis,
         }),
         _ => Err(problems),
     }

@@ -124,7 +124,12 @@ pub(crate) async fn keep(authority: Authority, keeper: Arc<Keeper>) {
 /// (keys, age, stale, last error, and when keys are tried again: the keeper's next attempt and
 /// how long an open circuit holds requests back; a provider that is back is seen within the
 /// larger of the two plus one fetch).
-pub(crate) fn readyz(authorities: &[Authority], keepers: &[Arc<Keeper>]) -> Response {
+/// A configured replay store must answer too (`replay_store`).
+pub(crate) fn readyz(
+    authorities: &[Authority],
+    keepers: &[Arc<Keeper>],
+    replay: Option<&identity_model::RedisReplayStore>,
+) -> Response {
     let mut ready = true;
     let issuers: Vec<Value> = authorities
         .iter()
@@ -144,8 +149,15 @@ pub(crate) fn readyz(authorities: &[Authority], keepers: &[Arc<Keeper>]) -> Resp
             })
         })
         .collect();
+    let mut report = json!({"ready": ready, "issuers": issuers});
+    if let Some(store) = replay {
+        let (store_ready, store_report) = super::shared::readiness(store);
+        ready &= store_ready;
+        report["ready"] = json!(ready);
+        report["replay_store"] = store_report;
+    }
     let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    super::answer::json(code, &json!({"ready": ready, "issuers": issuers}))
+    super::answer::json(code, &report)
 }
 
 #[cfg(test)]

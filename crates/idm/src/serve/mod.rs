@@ -17,6 +17,7 @@ mod limit;
 mod listener;
 mod proxy;
 mod route;
+mod shared;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,7 +29,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use clap::Args as ClapArgs;
 use http::{HeaderValue, StatusCode, header};
-use identity_model::{Authority, BearerLayer, Issuers, TokenCacheConfig, Validation};
+use identity_model::{Authority, BearerLayer, Issuers, RedisReplayStore, TokenCacheConfig, Validation};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 
@@ -117,6 +118,26 @@ pub(crate) struct Args {
     /// the process exits 0 [default: 10].
     #[arg(long, value_name = "SECONDS")]
     shutdown_timeout: Option<u64>,
+    /// Record DPoP proofs in this Redis (redis://, rediss:// for TLS), shared by every
+    /// instance that uses it: a proof accepted by one is refused by all. When Redis does not
+    /// answer within the deadline, DPoP checks get 503 replay_store_unavailable (fail closed)
+    /// and /readyz reports 503. The password comes from --redis-password-file or
+    /// IDM_REDIS_PASSWORD, never from this URL.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// The Redis key prefix [default: idm:replay]; instances that share records share it.
+    #[arg(long, value_name = "PREFIX")]
+    redis_prefix: Option<String>,
+    /// The most a Redis command may take, in milliseconds [default: 50].
+    #[arg(long, value_name = "MS")]
+    redis_deadline_ms: Option<u64>,
+    /// Let DPoP proofs through UNRECORDED while Redis cannot be asked (counted and logged on
+    /// every use) instead of refusing them: replay is then possible during an outage.
+    #[arg(long)]
+    redis_fail_open: bool,
+    /// A file holding the Redis password.
+    #[arg(long, value_name = "FILE")]
+    redis_password_file: Option<String>,
 }
 
 /// Histogram buckets for durations, in seconds (10 us to 1 s).
@@ -141,6 +162,8 @@ struct App {
     routes: Routes,
     guards: Vec<Guard>,
     limiter: Option<limit::Limiter>,
+    /// The shared replay store, when configured (else each guard has its own memory store).
+    replay: Option<Arc<RedisReplayStore>>,
     metrics: Option<PrometheusHandle>,
     meters: Meters,
 }
@@ -188,6 +211,13 @@ pub(crate) fn run(args: Args) -> ExitCode {
         header_timeout_secs: args.header_timeout,
         max_connections: args.max_connections,
         shutdown_timeout_secs: args.shutdown_timeout,
+        redis: shared::RedisFlags {
+            url: args.redis,
+            prefix: args.redis_prefix,
+            deadline_ms: args.redis_deadline_ms,
+            fail_open: args.redis_fail_open,
+            password_file: args.redis_password_file,
+        },
     };
     let mut problems = Vec::new();
     let settings = identity_model::Settings::from_env().unwrap_or_else(|e| {
@@ -226,7 +256,14 @@ pub(crate) fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let app = Arc::new(App::new(plan, authorities, metrics));
+    let replay = {
+        let _inside = runtime.enter();
+        match plan.redis.as_ref().map(shared::store).transpose() {
+            Ok(store) => store.map(Arc::new),
+            Err(problem) => return usage(&[problem]),
+        }
+    };
+    let app = Arc::new(App::new(plan, authorities, metrics, replay));
     let code = runtime.block_on(serve(app));
     // Connections past the shutdown deadline and the keepers are dropped, not awaited.
     runtime.shutdown_background();
@@ -289,13 +326,21 @@ fn init_logging(format: LogFormat) {
 }
 
 impl App {
-    fn new(plan: Plan, authorities: Vec<Authority>, metrics: Option<PrometheusHandle>) -> App {
-        let base = match authorities.as_slice() {
+    fn new(
+        plan: Plan,
+        authorities: Vec<Authority>,
+        metrics: Option<PrometheusHandle>,
+        replay: Option<Arc<RedisReplayStore>>,
+    ) -> App {
+        let mut base = match authorities.as_slice() {
             [one] => BearerLayer::new(one.clone()),
             many => BearerLayer::issuers(many.iter().cloned().fold(Issuers::new(), Issuers::with)),
         }
         .realm(plan.realm.clone())
         .dpop_rules(plan.dpop_rules.clone());
+        if let Some(store) = &replay {
+            base = base.dpop_replay_store(Arc::clone(store) as Arc<dyn identity_model::ReplayStore>);
+        }
         let default_guard = Guard {
             layer: base.clone().require_all_scopes(plan.default_scopes.clone()),
             rule: "default".into(),
@@ -325,6 +370,7 @@ impl App {
             routes,
             guards,
             limiter,
+            replay,
             metrics,
             meters: Meters::new(),
         }
@@ -346,6 +392,9 @@ async fn serve(app: Arc<App>) -> ExitCode {
     let addr = listener.local_addr().map_or_else(|_| app.plan.listen.to_string(), |a| a.to_string());
     for (authority, keeper) in app.authorities.iter().zip(&app.keepers) {
         tokio::spawn(health::keep(authority.clone(), Arc::clone(keeper)));
+    }
+    if let Some(store) = &app.replay {
+        tokio::spawn(shared::keep(Arc::clone(store)));
     }
     let tidy = Arc::clone(&app);
     tokio::spawn(async move {
@@ -396,7 +445,7 @@ pub(crate) async fn start_in_process(
     if !problems.is_empty() {
         return Err(problems.join("; "));
     }
-    let app = Arc::new(App::new(plan, authorities, None));
+    let app = Arc::new(App::new(plan, authorities, None, None));
     let listener = tokio::net::TcpListener::bind(app.plan.listen).await.map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let limits = app.plan.limits;
@@ -409,7 +458,7 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let path = request.uri().path();
     match path {
         "/healthz" => return answer::json(StatusCode::OK, &json!({"status": "ok"})),
-        "/readyz" => return health::readyz(&app.authorities, &app.keepers),
+        "/readyz" => return health::readyz(&app.authorities, &app.keepers, app.replay.as_deref()),
         "/metrics" => return metrics(&app),
         _ => {}
     }

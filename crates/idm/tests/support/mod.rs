@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)] // each test file uses part of it
 
 pub mod peer;
+pub mod redis;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

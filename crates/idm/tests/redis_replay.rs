@@ -1,0 +1,230 @@
+//! Issue 20: DPoP proofs recorded once across instances through Debian's `redis-server`,
+//! started by the test on a free port: the library's `RedisReplayStore` (one `SET NX PX` per
+//! record, its TTL anchored to the entry's expiry, exactly one winner among concurrent
+//! inserts, fail closed within the deadline while Redis is frozen, fail-open only by name,
+//! recovery after a kill and restart, the eviction-policy warning) and three `idm serve`
+//! sharing one Redis. Under `CI=true` a missing redis-server fails; elsewhere it is skipped
+//! loudly.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use identity_model::{Clock as _, ErrorKind, RedisReplayStore, ReplayStore, SystemClock, UnixTime};
+use support::redis::{RedisServer, redis_binary};
+
+const DEADLINE: Duration = Duration::from_millis(50);
+
+fn store(redis: &RedisServer, prefix: &str) -> RedisReplayStore {
+    RedisReplayStore::builder(redis.url()).prefix(prefix).deadline(DEADLINE).build().unwrap()
+}
+
+fn in_a_minute() -> UnixTime {
+    UnixTime::from_secs(SystemClock.now().as_secs() + 60)
+}
+
+#[test]
+fn records_are_shared_once_with_their_remaining_life() {
+    let Some(binary) = redis_binary() else { return };
+    let redis = RedisServer::start(binary, &[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let (a, b) = (store(&redis, "t1"), store(&redis, "t1"));
+        let key = [7u8; 32];
+        assert!(a.insert_once(&key, in_a_minute()).await.unwrap(), "first use");
+        assert!(!b.insert_once(&key, in_a_minute()).await.unwrap(), "a replay on another instance");
+        assert!(!a.insert_once(&key, in_a_minute()).await.unwrap(), "a replay on the same one");
+        assert!(store(&redis, "t2").insert_once(&key, in_a_minute()).await.unwrap(), "another prefix");
+        let expired = UnixTime::from_secs(SystemClock.now().as_secs() - 1);
+        assert!(a.insert_once(&[8u8; 32], expired).await.unwrap(), "already expired: nothing to record");
+        assert!(a.status().reachable);
+    });
+    let name = format!("t1:{}", "07".repeat(32));
+    let ttl: i64 = redis.cli(&["PTTL", &name]).parse().unwrap();
+    assert!((57_000..=60_000).contains(&ttl), "PTTL {ttl}: the entry's remaining life");
+    assert_eq!(redis.cli(&["EXISTS", &format!("t1:{}", "08".repeat(32))]), "0");
+}
+
+#[test]
+fn concurrent_inserts_on_three_instances_have_exactly_one_winner() {
+    let Some(binary) = redis_binary() else { return };
+    let redis = RedisServer::start(binary, &[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let wins = runtime.block_on(async {
+        // A generous deadline: this test is about the winner, not the time (1000 at once).
+        let stores: Vec<Arc<RedisReplayStore>> = (0..3)
+            .map(|_| {
+                let builder = RedisReplayStore::builder(redis.url()).prefix("race");
+                Arc::new(builder.deadline(Duration::from_secs(5)).build().unwrap())
+            })
+            .collect();
+        let tasks: Vec<_> = (0..1000)
+            .map(|i| {
+                let store = Arc::clone(&stores[i % 3]);
+                tokio::spawn(async move { store.insert_once(&[9u8; 32], in_a_minute()).await })
+            })
+            .collect();
+        let mut wins = 0;
+        for task in tasks {
+            if task.await.unwrap().unwrap() {
+                wins += 1;
+            }
+        }
+        wins
+    });
+    assert_eq!(wins, 1);
+}
+
+/// Frozen Redis (SIGSTOP): every record is refused within the deadline plus 50 ms with
+/// `replay_store_unavailable`, none let through; fail-open lets it through only when asked
+/// by name; after SIGKILL and a restart on the same port the same store answers again within
+/// 2 s, without being rebuilt.
+#[test]
+fn a_frozen_then_killed_redis_fails_closed_in_time_and_recovers_by_itself() {
+    let Some(binary) = redis_binary() else { return };
+    let mut redis = RedisServer::start(binary, &[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let closed = runtime.block_on(async { store(&redis, "f") });
+    let open = runtime.block_on(async {
+        RedisReplayStore::builder(redis.url())
+            .prefix("f")
+            .deadline(DEADLINE)
+            .dangerous_fail_open()
+            .build()
+            .unwrap()
+    });
+    runtime.block_on(async {
+        assert!(closed.insert_once(&[1u8; 32], in_a_minute()).await.unwrap());
+        assert!(open.insert_once(&[2u8; 32], in_a_minute()).await.unwrap());
+    });
+    redis.freeze();
+    runtime.block_on(async {
+        for i in 0..20u8 {
+            let started = Instant::now();
+            let answer = closed.insert_once(&[100 + i; 32], in_a_minute()).await;
+            let took = started.elapsed();
+            let e = answer.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::ReplayStoreUnavailable, "{e}");
+            assert!(took <= DEADLINE + Duration::from_millis(50), "answered after {took:?}");
+        }
+        assert!(!closed.status().reachable);
+        assert!(closed.status().last_error.is_some());
+        assert!(open.insert_once(&[3u8; 32], in_a_minute()).await.unwrap(), "fail-open, by name");
+        assert_eq!(
+            identity_model::record_proof(&closed, &proof_with_key([4u8; 32])).await.unwrap_err().kind(),
+            ErrorKind::ReplayStoreUnavailable,
+            "the DPoP refusal keeps the store's kind (503), not dpop_replay"
+        );
+    });
+    redis.kill_and_restart();
+    let back = Instant::now();
+    runtime.block_on(async {
+        loop {
+            if closed.insert_once(&[5u8; 32], in_a_minute()).await.is_ok() {
+                break;
+            }
+            assert!(
+                back.elapsed() < Duration::from_secs(2),
+                "not recovered within 2 s: {:?}",
+                closed.status()
+            );
+            tokio::task::yield_now().await;
+        }
+        assert!(closed.status().reachable);
+    });
+}
+
+fn proof_with_key(key: [u8; 32]) -> identity_model::VerifiedProof {
+    identity_model::VerifiedProof {
+        jkt: "k".into(),
+        jti: "j".into(),
+        iat: SystemClock.now(),
+        alg: identity_model::Algorithm::ES256,
+        replay_key: key,
+        replay_until: in_a_minute(),
+    }
+}
+
+#[test]
+fn an_evicting_redis_is_warned_about() {
+    let Some(binary) = redis_binary() else { return };
+    let lru = RedisServer::start(binary.clone(), &["--maxmemory-policy", "allkeys-lru"]);
+    let safe = RedisServer::start(binary, &["--maxmemory-policy", "noeviction"]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        assert_eq!(store(&lru, "e").check_eviction_policy().await.as_deref(), Some("allkeys-lru"));
+        assert_eq!(store(&safe, "e").check_eviction_policy().await.as_deref(), Some("noeviction"));
+    });
+}
+
+/// Three `idm serve` sharing one Redis: a proof accepted by the first is refused as
+/// `dpop_replay` by the other two; while Redis is frozen a DPoP check is refused with 503
+/// `replay_store_unavailable` (with `Retry-After`) and `/readyz` says why, and both recover
+/// by themselves once Redis answers again.
+#[test]
+fn three_sidecars_share_one_redis() {
+    use identity_model::{DpopKey, ProofRequest};
+    let Some(binary) = redis_binary() else { return };
+    let redis = RedisServer::start(binary, &[]);
+    let p = support::provider_on(0);
+    let url = redis.url();
+    let flags =
+        ["--public-origin", "https://api.example", "--redis", url.as_str(), "--redis-prefix", "fleet"];
+    let sidecars: Vec<support::Sidecar> = (0..3).map(|_| support::sidecar_for(&p.provider, &flags)).collect();
+    for sidecar in &sidecars {
+        support::until("the sidecar is ready", Duration::from_secs(10), || {
+            sidecar.get("/readyz", &[]).status == 200
+        });
+        assert_eq!(sidecar.get("/readyz", &[]).json()["replay_store"]["ready"], true);
+    }
+    let key = DpopKey::generate_default().unwrap();
+    let bound =
+        p.provider.token().subject("alice").claim("cnf", serde_json::json!({"jkt": key.thumbprint()})).sign();
+    let authorization = format!("DPoP {bound}");
+    let proof = || {
+        let request = ProofRequest::new("GET", "https://api.example/orders").with_access_token(&bound);
+        key.proof(&request, SystemClock.now()).unwrap()
+    };
+    let check = |sidecar: &support::Sidecar, proof: &str| {
+        sidecar.get(
+            "/auth",
+            &[
+                ("Authorization", authorization.as_str()),
+                ("X-Original-Method", "GET"),
+                ("X-Original-URI", "/orders"),
+                ("DPoP", proof),
+            ],
+        )
+    };
+    let once = proof();
+    assert_eq!(check(&sidecars[0], &once).status, 200);
+    for other in &sidecars[1..] {
+        let replay = check(other, &once);
+        assert_eq!(
+            (replay.status, replay.json()["error"].as_str()),
+            (401, Some("dpop_replay")),
+            "{replay:?}"
+        );
+    }
+
+    redis.freeze();
+    let refused = check(&sidecars[1], &proof());
+    assert_eq!(refused.status, 503, "{refused:?}");
+    assert_eq!(refused.json()["error"], "replay_store_unavailable");
+    assert!(refused.header("retry-after").is_some());
+    support::until("/readyz turns 503", Duration::from_secs(5), || {
+        sidecars[2].get("/readyz", &[]).status == 503
+    });
+    let report = sidecars[2].get("/readyz", &[]).json();
+    assert_eq!(report["replay_store"]["ready"], false);
+    assert!(report["replay_store"]["last_error"].as_str().unwrap().contains("Redis"), "{report}");
+
+    redis.thaw();
+    support::until("/readyz turns 200", Duration::from_secs(5), || {
+        sidecars[2].get("/readyz", &[]).status == 200
+    });
+    assert_eq!(check(&sidecars[2], &proof()).status, 200);
+}
