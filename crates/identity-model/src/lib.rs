@@ -27,6 +27,8 @@ mod clock;
 mod config;
 mod flight;
 mod http;
+#[cfg(feature = "redis")]
+mod redis;
 mod replay;
 mod runtime;
 #[cfg(feature = "tower")]
@@ -35,6 +37,11 @@ mod static_keys;
 mod telemetry;
 mod tokens;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{
+    Admission, DEFAULT_REDIS_DEADLINE, DEFAULT_REDIS_PREFIX, RedisClient, RedisClientBuilder,
+    RedisRateLimiter, RedisReplayStore, RedisReplayStoreBuilder, StoreStatus,
+};
 pub use authority::{
     Authority, AuthorityBuilder, Issuers, KeyStatus, Stats, StripedCounter, TokenCacheConfig, TokenCacheStats,
 };
@@ -59,10 +66,6 @@ pub use identity_model_core::{
     VerifiedProof, VerifyingKey, access_token_hash, base64url, bound_jkt, challenge_s256, check_binding,
     check_jkt_binding, default_algorithm, discovery_url, jws, left_half_hash, normalize_htu, random_id,
     revocation_result, sha256, thumbprint, token_type, validate_logout_token,
-};
-#[cfg(feature = "redis")]
-pub use replay::{
-    DEFAULT_REDIS_DEADLINE, DEFAULT_REDIS_PREFIX, RedisReplayStore, RedisReplayStoreBuilder, StoreStatus,
 };
 pub use replay::{
     MemoryReplayStore, ReplayFuture, ReplayStore, logout_replay_key, record_logout, record_proof,

@@ -228,3 +228,23 @@ fn three_sidecars_share_one_redis() {
     });
     assert_eq!(check(&sidecars[2], &proof()).status, 200);
 }
+
+/// A back-channel logout token's `jti` recorded by one instance is refused by another.
+#[test]
+fn a_logout_token_replayed_on_another_instance_is_refused() {
+    let Some(binary) = redis_binary() else { return };
+    let redis = RedisServer::start(binary, &[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let (one, two) = (store(&redis, "logout"), store(&redis, "logout"));
+        let issuer = "https://issuer.example";
+        identity_model::record_logout(&one, issuer, "jti-1", in_a_minute()).await.unwrap();
+        let e = identity_model::record_logout(&two, issuer, "jti-1", in_a_minute()).await.unwrap_err();
+        assert_eq!((e.kind(), e.claim()), (ErrorKind::InvalidClaim, Some("jti")), "{e}");
+        identity_model::record_logout(&two, "https://other.example", "jti-1", in_a_minute()).await.unwrap();
+        redis.freeze();
+        let e = identity_model::record_logout(&two, issuer, "jti-2", in_a_minute()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ReplayStoreUnavailable, "{e}");
+        redis.thaw();
+    });
+}

@@ -3,8 +3,6 @@
 //! Redis goes behind it for several instances); [`MemoryReplayStore`] is the in-process one.
 
 mod memory;
-#[cfg(feature = "redis")]
-mod redis;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,10 +10,6 @@ use std::pin::Pin;
 use identity_model_core::{Error, UnixTime, VerifiedProof, sha256};
 
 pub use memory::MemoryReplayStore;
-#[cfg(feature = "redis")]
-pub use redis::{
-    DEFAULT_REDIS_DEADLINE, DEFAULT_REDIS_PREFIX, RedisReplayStore, RedisReplayStoreBuilder, StoreStatus,
-};
 
 /// What [`ReplayStore::insert_once`] returns.
 pub type ReplayFuture<'a> = Pin<Box<dyn Future<Output = Result<bool, Error>> + Send + 'a>>;

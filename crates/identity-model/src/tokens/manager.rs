@@ -306,6 +306,14 @@ impl TokenManager {
     async fn fetch(&self, slot: &Slot) -> Result<Arc<TokenResponse>, Error> {
         let inner = &self.inner;
         let config = &inner.config;
+        // A caller that found no token can start this flight just after another flight stored
+        // one and ended (its look and its start are not one step): that token is the answer.
+        if let Some(cached) = slot.current.load_full() {
+            if Instant::now() < cached.refresh_at {
+                tally!(inner, coalesced);
+                return Ok(Arc::clone(&cached.token));
+            }
+        }
         tally!(inner, requests);
         let scopes: Vec<&str> = slot.key.0.iter().map(String::as_str).collect();
         let resources: Vec<&str> = slot.key.1.iter().map(String::as_str).collect();
@@ -343,5 +351,62 @@ impl TokenManager {
                 Err(e)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use identity_model_core::{Client, Endpoints, FormRequest};
+
+    use super::*;
+    use crate::http::transport::{BoxFuture, HttpRequest, HttpResponse, HttpTransport, TransportError};
+
+    #[derive(Debug, Default)]
+    struct Counting(AtomicU64);
+
+    impl HttpTransport for Counting {
+        fn get(&self, _: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+            Box::pin(async { unreachable!("no GET") })
+        }
+
+        fn send(&self, _: FormRequest, _: usize) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            let body = format!(r#"{{"access_token":"t{n}","token_type":"Bearer","expires_in":300}}"#);
+            Box::pin(async move {
+                Ok(HttpResponse {
+                    status: 200,
+                    content_type: Some("application/json".into()),
+                    body: body.into_bytes(),
+                    ..HttpResponse::default()
+                })
+            })
+        }
+    }
+
+    /// The window of the 16-thread test's rare failure, made deterministic: a caller saw no
+    /// token, then another flight stored one and ended, then the caller starts a flight. It
+    /// must get the stored token, not send a second request.
+    #[tokio::test]
+    async fn a_flight_started_after_a_token_landed_returns_it() {
+        let transport = Arc::new(Counting::default());
+        let client = crate::TokenClient::builder(Client::with_secret("svc", "secret"))
+            .endpoints(Endpoints {
+                issuer: Some("https://op.example".into()),
+                token: Some("https://op.example/token".into()),
+                ..Endpoints::default()
+            })
+            .transport(transport.clone())
+            .build()
+            .expect("a client");
+        let manager = TokenManager::new(client, &["api:read"], &[]);
+        let first = manager.get().await.expect("a token");
+        let slot = Arc::clone(&manager.inner.default);
+        let (ticket, started) = manager.start(&slot).expect("a flight");
+        assert!(started, "no flight was running: this one is new");
+        let second = ticket.outcome().await.expect("a token");
+        assert_eq!(second.access_token.expose(), first.access_token.expose());
+        assert_eq!(transport.0.load(Ordering::SeqCst), 1, "one request");
     }
 }

@@ -164,6 +164,18 @@ pub(crate) fn refusal(rejection: &Rejection, realm: &str) -> Response {
 }
 
 /// 429 for a client over its rate, with `Retry-After` in whole seconds (at least 1).
+/// 503 for a shared rate limit that cannot be asked (configured to refuse then).
+pub(crate) fn limit_unavailable(why: &str) -> Response {
+    let body = serde_json::json!({
+        "error": "rate_limit_unavailable",
+        "message": format!("the shared rate limit cannot be asked, so the request is refused: {why}"),
+    });
+    let mut response = json(StatusCode::SERVICE_UNAVAILABLE, &body);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
+    response.headers_mut().insert("x-auth-error", HeaderValue::from_static("rate_limit_unavailable"));
+    response
+}
+
 pub(crate) fn too_many(wait_secs: u64) -> Response {
     let body = serde_json::json!({
         "error": "rate_limited",

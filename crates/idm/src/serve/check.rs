@@ -96,9 +96,16 @@ async fn decide(
                 }
             };
             if let Some(limiter) = &app.limiter {
-                if let Err(limit::Wait(secs)) = limiter.check(&valid) {
-                    tracing::info!(mode = original.proxy.as_str(), rule = %guard.rule, "check rate limited");
-                    return Ok((answer::too_many(secs), Outcome::RateLimited));
+                match limiter.check(&valid).await {
+                    Ok(()) => {}
+                    Err(limit::Held::Wait(secs)) => {
+                        tracing::info!(mode = original.proxy.as_str(), rule = %guard.rule, "check rate limited");
+                        return Ok((answer::too_many(secs), Outcome::RateLimited));
+                    }
+                    Err(limit::Held::Unavailable(why)) => {
+                        tracing::warn!(mode = original.proxy.as_str(), error = %why, "shared rate limit unavailable: refused");
+                        return Ok((answer::limit_unavailable(&why), Outcome::RateLimitUnavailable));
+                    }
                 }
             }
             let mut response = Response::new(Body::empty());
@@ -118,6 +125,8 @@ enum Outcome {
     Anonymous,
     /// 429.
     RateLimited,
+    /// 503: the shared rate limit could not be asked (configured to refuse then).
+    RateLimitUnavailable,
     /// 400: the check itself could not be judged.
     BadCheck(BadCheckKind),
     /// Refused by the token layer (401 / 403 / 500 / 503).
@@ -130,6 +139,7 @@ impl Outcome {
             Outcome::Allowed => "none",
             Outcome::Anonymous => "anonymous",
             Outcome::RateLimited => "rate_limited",
+            Outcome::RateLimitUnavailable => "rate_limit_unavailable",
             Outcome::BadCheck(kind) => kind.as_str(),
             Outcome::Refused(kind) => kind.as_str(),
         }

@@ -107,6 +107,12 @@ struct RateLimitFile {
     per_second: u32,
     burst: Option<u32>,
     key: Option<String>,
+    /// One limit for every instance, kept in `[redis]`.
+    shared: Option<bool>,
+    /// While Redis cannot be asked: this instance's share, per second, in process.
+    fallback_per_second: Option<u32>,
+    /// While Redis cannot be asked: "fallback" (default) or "refuse" (503).
+    on_store_failure: Option<String>,
 }
 
 /// What the flags add to (or set over) the file.
@@ -121,6 +127,7 @@ pub(crate) struct Flags {
     pub(crate) log_format: Option<String>,
     pub(crate) rate_limit: Option<u32>,
     pub(crate) rate_burst: Option<u32>,
+    pub(crate) rate_limit_shared: bool,
     pub(crate) no_token_cache: bool,
     pub(crate) public_origin: Option<String>,
     pub(crate) dpop_nonce_secret_file: Option<String>,
@@ -182,6 +189,17 @@ pub(crate) struct RateLimitPlan {
     pub(crate) per_second: u32,
     pub(crate) burst: u32,
     pub(crate) key: LimitKey,
+    /// Kept in Redis for every instance, when set.
+    pub(crate) shared: Option<SharedLimitPlan>,
+}
+
+/// What a shared limit does while Redis cannot be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SharedLimitPlan {
+    /// This instance limits alone at its share (per second).
+    Fallback(u32),
+    /// 503 until Redis answers.
+    Refuse,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -370,7 +388,26 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
             if burst == 0 {
                 problems.push("rate limit burst must be above 0".into());
             }
-            Some(RateLimitPlan { per_second, burst: burst.max(1), key })
+            let wants_shared =
+                flags.rate_limit_shared || file_limit.as_ref().and_then(|l| l.shared).unwrap_or(false);
+            let shared = wants_shared.then(|| {
+                let fallback = file_limit.as_ref().and_then(|l| l.fallback_per_second).unwrap_or(per_second);
+                match file_limit.as_ref().and_then(|l| l.on_store_failure.as_deref()) {
+                    None | Some("fallback") if fallback > 0 => SharedLimitPlan::Fallback(fallback),
+                    None | Some("fallback") => {
+                        problems.push("rate_limit.fallback_per_second must be above 0".into());
+                        SharedLimitPlan::Refuse
+                    }
+                    Some("refuse") => SharedLimitPlan::Refuse,
+                    Some(other) => {
+                        problems.push(format!(
+                            "rate_limit.on_store_failure {other:?} is neither \"fallback\" nor \"refuse\""
+                        ));
+                        SharedLimitPlan::Refuse
+                    }
+                }
+            });
+            Some(RateLimitPlan { per_second, burst: burst.max(1), key, shared })
         }
     };
 
@@ -441,6 +478,9 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
     };
     let limits = Limits { header_timeout, max_connections, shutdown_timeout };
     let redis = super::shared::plan(flags.redis, file.redis, &mut problems);
+    if rate_limit.is_some_and(|limit| limit.shared.is_some()) && redis.is_none() {
+        problems.push("a shared rate limit needs a Redis (--redis or [redis])".into());
+    }
     match listen {
         Ok(listen) if problems.is_empty() => Ok(Plan {
             listen,

@@ -128,7 +128,7 @@ pub(crate) async fn keep(authority: Authority, keeper: Arc<Keeper>) {
 pub(crate) fn readyz(
     authorities: &[Authority],
     keepers: &[Arc<Keeper>],
-    replay: Option<&identity_model::RedisReplayStore>,
+    redis: Option<&identity_model::RedisClient>,
 ) -> Response {
     let mut ready = true;
     let issuers: Vec<Value> = authorities
@@ -150,8 +150,8 @@ pub(crate) fn readyz(
         })
         .collect();
     let mut report = json!({"ready": ready, "issuers": issuers});
-    if let Some(store) = replay {
-        let (store_ready, store_report) = super::shared::readiness(store);
+    if let Some(client) = redis {
+        let (store_ready, store_report) = super::shared::readiness(client);
         ready &= store_ready;
         report["ready"] = json!(ready);
         report["replay_store"] = store_report;

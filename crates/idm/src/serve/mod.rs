@@ -29,7 +29,9 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use clap::Args as ClapArgs;
 use http::{HeaderValue, StatusCode, header};
-use identity_model::{Authority, BearerLayer, Issuers, RedisReplayStore, TokenCacheConfig, Validation};
+use identity_model::{
+    Authority, BearerLayer, Issuers, RedisClient, RedisReplayStore, TokenCacheConfig, Validation,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 
@@ -135,6 +137,12 @@ pub(crate) struct Args {
     /// every use) instead of refusing them: replay is then possible during an outage.
     #[arg(long)]
     redis_fail_open: bool,
+    /// Keep the rate limit in Redis (one limit for every instance; needs --redis). While
+    /// Redis cannot be asked, each instance limits alone at [rate_limit]
+    /// fallback_per_second (default: the whole rate), or refuses with 503 when
+    /// on_store_failure = "refuse".
+    #[arg(long)]
+    rate_limit_shared: bool,
     /// A file holding the Redis password.
     #[arg(long, value_name = "FILE")]
     redis_password_file: Option<String>,
@@ -162,8 +170,9 @@ struct App {
     routes: Routes,
     guards: Vec<Guard>,
     limiter: Option<limit::Limiter>,
-    /// The shared replay store, when configured (else each guard has its own memory store).
-    replay: Option<Arc<RedisReplayStore>>,
+    /// The Redis shared by the instances, when configured (else each guard has its own
+    /// memory replay store and the limit is per instance).
+    redis: Option<RedisClient>,
     metrics: Option<PrometheusHandle>,
     meters: Meters,
 }
@@ -202,6 +211,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
         log_format: args.log_format,
         rate_limit: args.rate_limit,
         rate_burst: args.rate_burst,
+        rate_limit_shared: args.rate_limit_shared,
         no_token_cache: args.no_token_cache,
         public_origin: args.public_origin,
         dpop_nonce_secret_file: args.dpop_nonce_secret_file,
@@ -256,14 +266,17 @@ pub(crate) fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let replay = {
+    let redis = {
         let _inside = runtime.enter();
-        match plan.redis.as_ref().map(shared::store).transpose() {
-            Ok(store) => store.map(Arc::new),
+        match plan.redis.as_ref().map(shared::connect).transpose() {
+            Ok(redis) => redis,
             Err(problem) => return usage(&[problem]),
         }
     };
-    let app = Arc::new(App::new(plan, authorities, metrics, replay));
+    let app = match App::new(plan, authorities, metrics, redis) {
+        Ok(app) => Arc::new(app),
+        Err(problem) => return usage(&[problem]),
+    };
     let code = runtime.block_on(serve(app));
     // Connections past the shutdown deadline and the keepers are dropped, not awaited.
     runtime.shutdown_background();
@@ -330,16 +343,16 @@ impl App {
         plan: Plan,
         authorities: Vec<Authority>,
         metrics: Option<PrometheusHandle>,
-        replay: Option<Arc<RedisReplayStore>>,
-    ) -> App {
+        redis: Option<(RedisClient, RedisReplayStore)>,
+    ) -> Result<App, String> {
         let mut base = match authorities.as_slice() {
             [one] => BearerLayer::new(one.clone()),
             many => BearerLayer::issuers(many.iter().cloned().fold(Issuers::new(), Issuers::with)),
         }
         .realm(plan.realm.clone())
         .dpop_rules(plan.dpop_rules.clone());
-        if let Some(store) = &replay {
-            base = base.dpop_replay_store(Arc::clone(store) as Arc<dyn identity_model::ReplayStore>);
+        if let Some((_, store)) = &redis {
+            base = base.dpop_replay_store(Arc::new(store.clone()));
         }
         let default_guard = Guard {
             layer: base.clone().require_all_scopes(plan.default_scopes.clone()),
@@ -360,9 +373,13 @@ impl App {
                 Guard { layer, rule: route.prefix.clone() }
             })
             .collect();
-        let limiter = plan.rate_limit.map(limit::Limiter::new);
+        let prefix = plan.redis.as_ref().map_or("", |r| r.prefix.as_str());
+        let limiter = plan
+            .rate_limit
+            .map(|limit| limit::Limiter::new(limit, redis.as_ref().map(|(client, _)| (client, prefix))))
+            .transpose()?;
         let keepers = authorities.iter().map(|_| Arc::new(health::Keeper::new())).collect();
-        App {
+        Ok(App {
             plan,
             authorities,
             keepers,
@@ -370,10 +387,10 @@ impl App {
             routes,
             guards,
             limiter,
-            replay,
+            redis: redis.map(|(client, _)| client),
             metrics,
             meters: Meters::new(),
-        }
+        })
     }
 
     fn guard(&self, choice: route::Choice) -> &Guard {
@@ -393,8 +410,8 @@ async fn serve(app: Arc<App>) -> ExitCode {
     for (authority, keeper) in app.authorities.iter().zip(&app.keepers) {
         tokio::spawn(health::keep(authority.clone(), Arc::clone(keeper)));
     }
-    if let Some(store) = &app.replay {
-        tokio::spawn(shared::keep(Arc::clone(store)));
+    if let Some(client) = &app.redis {
+        tokio::spawn(shared::keep(client.clone()));
     }
     let tidy = Arc::clone(&app);
     tokio::spawn(async move {
@@ -445,7 +462,7 @@ pub(crate) async fn start_in_process(
     if !problems.is_empty() {
         return Err(problems.join("; "));
     }
-    let app = Arc::new(App::new(plan, authorities, None, None));
+    let app = Arc::new(App::new(plan, authorities, None, None)?);
     let listener = tokio::net::TcpListener::bind(app.plan.listen).await.map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let limits = app.plan.limits;
@@ -458,7 +475,7 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let path = request.uri().path();
     match path {
         "/healthz" => return answer::json(StatusCode::OK, &json!({"status": "ok"})),
-        "/readyz" => return health::readyz(&app.authorities, &app.keepers, app.replay.as_deref()),
+        "/readyz" => return health::readyz(&app.authorities, &app.keepers, app.redis.as_ref()),
         "/metrics" => return metrics(&app),
         _ => {}
     }

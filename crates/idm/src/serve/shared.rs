@@ -2,10 +2,9 @@
 //! every instance), its configuration (flags and the file's `[redis]` table), the pinger that
 //! keeps its readiness current, and its part of `/readyz`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use identity_model::{RedisReplayStore, Secret};
+use identity_model::{RedisClient, RedisReplayStore, Secret};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -95,28 +94,30 @@ fn url_has_password(url: &str) -> bool {
     authority.rsplit_once('@').is_some_and(|(userinfo, _)| userinfo.contains(':'))
 }
 
-/// Builds the store (inside the runtime: it connects lazily).
-pub(crate) fn store(plan: &RedisPlan) -> Result<RedisReplayStore, String> {
-    let mut builder =
-        RedisReplayStore::builder(plan.url.clone()).prefix(plan.prefix.clone()).deadline(plan.deadline);
+/// The connection and the replay store on it (inside the runtime: it connects lazily).
+pub(crate) fn connect(plan: &RedisPlan) -> Result<(RedisClient, RedisReplayStore), String> {
+    let mut client = RedisClient::builder(plan.url.clone()).deadline(plan.deadline);
     if let Some(password) = &plan.password {
-        builder = builder.password(password.clone());
+        client = client.password(password.clone());
     }
+    let client = client.build().map_err(|e| format!("redis: {}", e.message()))?;
+    let mut store = RedisReplayStore::on(client.clone()).prefix(plan.prefix.clone());
     if plan.fail_open {
-        builder = builder.dangerous_fail_open();
+        store = store.dangerous_fail_open();
     }
-    builder.build().map_err(|e| format!("redis: {}", e.message()))
+    let store = store.build().map_err(|e| format!("redis: {}", e.message()))?;
+    Ok((client, store))
 }
 
 /// Checks the eviction policy once, then pings for as long as the sidecar runs, so that
 /// `/readyz` follows Redis both ways without waiting for a check to need it.
-pub(crate) async fn keep(store: Arc<RedisReplayStore>) {
-    store.check_eviction_policy().await;
+pub(crate) async fn keep(client: RedisClient) {
+    client.check_eviction_policy().await;
     loop {
-        let wait = match store.ping().await {
+        let wait = match client.ping().await {
             Ok(()) => PING_EVERY,
             Err(e) => {
-                tracing::warn!(error = %e, "replay store unreachable: DPoP checks are refused until it answers");
+                tracing::warn!(error = %e, "Redis unreachable: DPoP checks are refused until it answers");
                 PING_EVERY_WHILE_DOWN
             }
         };
@@ -124,9 +125,9 @@ pub(crate) async fn keep(store: Arc<RedisReplayStore>) {
     }
 }
 
-/// The store's part of `/readyz`, and whether it is ready.
-pub(crate) fn readiness(store: &RedisReplayStore) -> (bool, Value) {
-    let status = store.status();
+/// Redis' part of `/readyz`, and whether it is ready.
+pub(crate) fn readiness(client: &RedisClient) -> (bool, Value) {
+    let status = client.status();
     (status.reachable, json!({"ready": status.reachable, "last_error": status.last_error}))
 }
 

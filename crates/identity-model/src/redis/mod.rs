@@ -1,0 +1,251 @@
+//! What several instances share through Redis (feature `redis`): one-time uses
+//! ([`RedisReplayStore`], `replay.rs`) and rate limits ([`RedisRateLimiter`], `rate_limit.rs`),
+//! both over one [`RedisClient`]: a connection re-established in the background, and every
+//! command under our own deadline whatever the client's timeouts, its outcome kept for
+//! readiness checks.
+//!
+//! Why the `redis` crate and not `fred`: `redis` is the most used Rust client, its
+//! `ConnectionManager` reconnects by itself behind a cheap clonable handle, it speaks TLS
+//! through rustls (the TLS stack this project already uses) and runs scripts with `EVALSHA`
+//! and `NOSCRIPT` reloads. `fred` does as much but brings its own pooling and reconnect
+//! policies that we would have to bound again with our deadline anyway; one fewer moving part
+//! wins.
+
+mod rate_limit;
+mod replay;
+
+pub use rate_limit::{Admission, RedisRateLimiter};
+pub use replay::{DEFAULT_REDIS_PREFIX, RedisReplayStore, RedisReplayStoreBuilder};
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use identity_model_core::{Error, ErrorKind, Secret};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, IntoConnectionInfo, Value};
+
+/// The default per-command deadline.
+pub const DEFAULT_REDIS_DEADLINE: Duration = Duration::from_millis(50);
+
+/// A Redis connection shared by the stores built on it. Cheap to clone.
+#[derive(Clone)]
+pub struct RedisClient {
+    manager: ConnectionManager,
+    deadline: Duration,
+    status: Arc<Mutex<StoreStatus>>,
+    #[cfg(feature = "metrics")]
+    failures: metrics::Counter,
+}
+
+impl std::fmt::Debug for RedisClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisClient").field("deadline", &self.deadline).finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`RedisClient`].
+#[derive(Debug)]
+pub struct RedisClientBuilder {
+    url: String,
+    deadline: Duration,
+    password: Option<Secret>,
+}
+
+/// Whether Redis answered lately ([`RedisClient::status`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreStatus {
+    /// The last command (a record, a limit or a ping) got an answer within the deadline.
+    /// `false` before the first one.
+    pub reachable: bool,
+    /// Why the last failing command failed (kept after a recovery, for diagnostics).
+    pub last_error: Option<String>,
+}
+
+impl RedisClient {
+    /// Starts building a client for `url` (`redis://`, `rediss://` for TLS, `redis+unix://`;
+    /// a password is better given with [`RedisClientBuilder::password`] than in the URL).
+    pub fn builder(url: impl Into<String>) -> RedisClientBuilder {
+        RedisClientBuilder { url: url.into(), deadline: DEFAULT_REDIS_DEADLINE, password: None }
+    }
+
+    /// The per-command deadline.
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    /// Whether Redis answered the last command, and the last failure.
+    pub fn status(&self) -> StoreStatus {
+        self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Sends `PING` under the deadline (for readiness checks); the answer updates
+    /// [`RedisClient::status`].
+    pub async fn ping(&self) -> Result<(), Error> {
+        self.run(&redis::cmd("PING")).await.map(|_| ())
+    }
+
+    /// Reads `maxmemory-policy` (`CONFIG GET`); `Ok(None)` when the server does not allow
+    /// `CONFIG` (managed services often do not).
+    pub async fn eviction_policy(&self) -> Result<Option<String>, Error> {
+        let mut command = redis::cmd("CONFIG");
+        command.arg("GET").arg("maxmemory-policy");
+        match self.run(&command).await {
+            Ok(value) => Ok(policy_of(&value)),
+            Err(e) if e.message().contains("answered an error") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Logs a warning unless Redis evicts nothing (`maxmemory-policy noeviction`): under
+    /// memory pressure an evicting Redis drops replay records, and a dropped record lets its
+    /// proof be replayed. Returns the policy when it could be read.
+    pub async fn check_eviction_policy(&self) -> Option<String> {
+        match self.eviction_policy().await {
+            Ok(Some(policy)) if policy == "noeviction" => Some(policy),
+            Ok(Some(policy)) => {
+                tracing::warn!(
+                    maxmemory_policy = %policy,
+                    "Redis may evict replay records under memory pressure (set maxmemory-policy noeviction): \
+                     an evicted record lets its proof be replayed"
+                );
+                Some(policy)
+            }
+            Ok(None) => {
+                tracing::warn!(
+                    "Redis does not allow CONFIG GET: cannot check that maxmemory-policy is noeviction"
+                );
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read Redis' maxmemory-policy");
+                None
+            }
+        }
+    }
+
+    /// One command under the deadline; every outcome updates the status. An error is
+    /// `replay_store_unavailable` (the kind of every shared-store failure).
+    pub(crate) async fn run(&self, command: &redis::Cmd) -> Result<Value, Error> {
+        let mut connection = self.manager.clone();
+        let answer = tokio::time::timeout(self.deadline, command.query_async::<Value>(&mut connection)).await;
+        self.judge(answer)
+    }
+
+    /// A script by its hash (`EVALSHA`), loaded again when Redis lost it (`NOSCRIPT`), all
+    /// under one deadline.
+    pub(crate) async fn run_script(
+        &self,
+        script: &redis::Script,
+        keys: &[&str],
+        args: &[u64],
+    ) -> Result<Value, Error> {
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
+            invocation.key(*key);
+        }
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        let mut connection = self.manager.clone();
+        let answer =
+            tokio::time::timeout(self.deadline, invocation.invoke_async::<Value>(&mut connection)).await;
+        self.judge(answer)
+    }
+
+    fn judge(
+        &self,
+        answer: Result<redis::RedisResult<Value>, tokio::time::error::Elapsed>,
+    ) -> Result<Value, Error> {
+        let failure = match answer {
+            Ok(Ok(Value::ServerError(e))) => format!("Redis answered an error: {e:?}"),
+            Ok(Ok(value)) => {
+                self.set_status(true, None);
+                return Ok(value);
+            }
+            Ok(Err(e)) if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() => {
+                format!("Redis cannot be reached: {e}")
+            }
+            Ok(Err(e)) if e.is_timeout() => format!("Redis did not answer in time: {e}"),
+            Ok(Err(e)) => format!("Redis answered an error: {e}"),
+            Err(_) => format!("Redis did not answer within {} ms", self.deadline.as_millis()),
+        };
+        self.set_status(false, Some(failure.clone()));
+        #[cfg(feature = "metrics")]
+        self.failures.increment(1);
+        Err(Error::new(ErrorKind::ReplayStoreUnavailable, failure))
+    }
+
+    fn set_status(&self, reachable: bool, error: Option<String>) {
+        let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        status.reachable = reachable;
+        if error.is_some() {
+            status.last_error = error;
+        }
+    }
+}
+
+fn policy_of(value: &Value) -> Option<String> {
+    let text = |v: &Value| match v {
+        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    };
+    match value {
+        Value::Array(items) if items.len() == 2 => text(&items[1]),
+        Value::Map(pairs) => pairs.first().and_then(|(_, v)| text(v)),
+        _ => None,
+    }
+}
+
+impl RedisClientBuilder {
+    /// The most any command may take (default 50 ms); past it the command fails.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The password (and the URL keeps none): from a file or the environment, never a
+    /// command line.
+    pub fn password(mut self, password: Secret) -> Self {
+        self.password = Some(password);
+        self
+    }
+
+    /// Checks the settings and builds the client without connecting (the first command
+    /// connects; the connection is kept and re-established in the background). Must be
+    /// called inside a tokio runtime.
+    pub fn build(self) -> Result<RedisClient, Error> {
+        let invalid = |why: &str| Error::new(ErrorKind::InvalidConfig, why.to_owned());
+        if self.deadline.is_zero() || self.deadline > Duration::from_secs(10) {
+            return Err(invalid("the Redis deadline must be between 1 ms and 10 s"));
+        }
+        let mut info = self
+            .url
+            .as_str()
+            .into_connection_info()
+            // The error may quote the URL, password included: not shown.
+            .map_err(|_| invalid("the Redis URL cannot be used (redis://, rediss:// or redis+unix://)"))?;
+        if let Some(password) = &self.password {
+            let settings = info.redis_settings().clone().set_password(password.expose());
+            info = info.set_redis_settings(settings);
+        }
+        let client = Client::open(info).map_err(|_| invalid("the Redis URL cannot be used"))?;
+        // Reconnects quickly (the deadline, not the client, bounds what a request waits).
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_min_delay(Duration::from_millis(20))
+            .set_max_delay(Duration::from_millis(250))
+            .set_number_of_retries(4);
+        let manager = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| invalid(&format!("the Redis client cannot be set up: {e}")))?;
+        Ok(RedisClient {
+            manager,
+            deadline: self.deadline,
+            status: Arc::new(Mutex::new(StoreStatus::default())),
+            #[cfg(feature = "metrics")]
+            failures: metrics::counter!("identity_model_redis_failures_total"),
+        })
+    }
+}
