@@ -8,47 +8,18 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use identity_model_testkit::{Endpoint, Rotation, TestProvider};
-use support::peer::{Peer, binary, readme_snippet, required, upstream};
-use support::{Sidecar, free_port, request, until};
-
-fn nginx_binary() -> Option<std::path::PathBuf> {
-    binary("IDM_NGINX", &["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"])
-}
+use support::nginx::nginx_binary;
+use support::peer::{Peer, readme_snippet, required, upstream};
+use support::{Sidecar, request, until};
 
 /// nginx (master and workers, in their own process group) running README's block.
 fn start_nginx(binary: &Path, sidecar: &str, upstream: &str) -> Peer {
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let dir = std::env::temp_dir().join(format!("idm-nginx-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(dir.join("logs")).unwrap();
-    let server = readme_snippet("nginx")
-        .replace("127.0.0.1:8080", &addr)
-        .replace("127.0.0.1:9401", sidecar)
-        .replace("127.0.0.1:3000", upstream);
-    let conf = format!(
-        "daemon off;\nworker_processes 1;\npid {dir}/nginx.pid;\nerror_log {dir}/logs/error.log warn;\n\
-         events {{ worker_connections 256; }}\nhttp {{\n  access_log off;\n  \
-         client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n  \
-         fastcgi_temp_path {dir}/fastcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
-         {server}\n}}\n",
-        dir = dir.display()
-    );
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let mut command = Command::new(binary);
-    command
-        .arg("-p")
-        .arg(&dir)
-        .arg("-e")
-        .arg(dir.join("logs/error.log"))
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    Peer::spawn("nginx", command, addr, dir)
+    let server =
+        readme_snippet("nginx").replace("127.0.0.1:9401", sidecar).replace("127.0.0.1:3000", upstream);
+    support::nginx::start(binary, &server, 256)
 }
 
 #[test]

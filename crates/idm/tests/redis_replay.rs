@@ -248,3 +248,161 @@ fn a_logout_token_replayed_on_another_instance_is_refused() {
         redis.thaw();
     });
 }
+
+/// Three sidecars sharing one Redis behind Debian's nginx (README's `upstream` and server
+/// blocks, round robin): one DPoP proof sent 1000 times at once through nginx is accepted
+/// exactly once; every other answer is a 401 replay refusal.
+#[test]
+fn one_proof_sent_1000_times_through_nginx_to_three_sidecars_passes_once() {
+    use identity_model::{DpopKey, ProofRequest};
+    use support::peer::{readme_snippet, required, upstream};
+    let Some(binary) = redis_binary() else { return };
+    let Some(nginx_binary) = required("nginx", support::nginx::nginx_binary(), "nginx-light") else { return };
+    raise_open_files();
+    let redis = RedisServer::start(binary, &[]);
+    let p = support::provider_on(0);
+    let url = redis.url();
+    let flags = ["--public-origin", "https://api.example", "--redis", url.as_str(), "--no-token-cache"];
+    let sidecars: Vec<support::Sidecar> = (0..3).map(|_| support::sidecar_for(&p.provider, &flags)).collect();
+    for sidecar in &sidecars {
+        support::until("ready", Duration::from_secs(10), || sidecar.get("/readyz", &[]).status == 200);
+    }
+    let mut fleet = readme_snippet("nginx-fleet");
+    for (placeholder, sidecar) in ["127.0.0.1:9401", "127.0.0.1:9402", "127.0.0.1:9403"].iter().zip(&sidecars)
+    {
+        fleet = fleet.replace(placeholder, &sidecar.addr);
+    }
+    let server = readme_snippet("nginx")
+        .replace("http://127.0.0.1:9401/auth", "http://idm_fleet/auth")
+        .replace("127.0.0.1:3000", &upstream());
+    let mut nginx = support::nginx::start(&nginx_binary, &format!("{fleet}\n{server}"), 4096);
+
+    let key = DpopKey::generate_default().unwrap();
+    let bound =
+        p.provider.token().subject("alice").claim("cnf", serde_json::json!({"jkt": key.thumbprint()})).sign();
+    let request = ProofRequest::new("GET", "https://api.example/orders").with_access_token(&bound);
+    let proof = key.proof(&request, SystemClock.now()).unwrap();
+    let authorization = format!("DPoP {bound}");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let statuses: Vec<u16> = runtime.block_on(async {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+        let target = format!("http://{}/orders", nginx.addr);
+        let barrier = Arc::new(tokio::sync::Barrier::new(1000));
+        let sends: Vec<_> = (0..1000)
+            .map(|_| {
+                let (client, target, barrier) = (client.clone(), target.clone(), Arc::clone(&barrier));
+                let (authorization, proof) = (authorization.clone(), proof.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let answer = client
+                        .get(&target)
+                        .header("Authorization", authorization)
+                        .header("DPoP", proof)
+                        .send()
+                        .await;
+                    answer.map_or(0, |a| a.status().as_u16())
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for send in sends {
+            statuses.push(send.await.unwrap());
+        }
+        statuses
+    });
+    let accepted = statuses.iter().filter(|s| **s == 200).count();
+    let refused = statuses.iter().filter(|s| **s == 401).count();
+    assert_eq!(
+        (accepted, refused),
+        (1, 999),
+        "{:?}",
+        statuses.iter().filter(|s| **s != 401).collect::<Vec<_>>()
+    );
+    // Every sidecar saw part of the load (round robin), and none let the proof through twice.
+    for sidecar in &sidecars {
+        let metrics = sidecar.get("/metrics", &[]).body;
+        let replays = metrics
+            .lines()
+            .filter(|l| l.starts_with("idm_serve_checks_total") && l.contains("kind=\"dpop_replay\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+        assert!(replays >= 1.0, "each instance refused replays: {metrics}");
+    }
+    nginx.stop();
+}
+
+/// The test process opens 1000 connections at once: its soft open-files limit goes to the hard one.
+fn raise_open_files() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    limit.current = limit.maximum;
+    let _ = setrlimit(Resource::Nofile, limit);
+}
+
+/// Redis stopped mid-load under three sidecars (SIGSTOP, then SIGKILL and a restart on the
+/// same port): every DPoP check is answered within the deadline plus 50 ms, none is let
+/// through while Redis cannot record it, `/readyz` turns 503, and checks pass again within
+/// 2 s of Redis answering, without restarting a sidecar.
+#[test]
+fn redis_stopped_mid_load_never_hangs_never_admits_and_recovers() {
+    use identity_model::{DpopKey, ProofRequest};
+    let Some(binary) = redis_binary() else { return };
+    let mut redis = RedisServer::start(binary, &[]);
+    let p = support::provider_on(0);
+    let url = redis.url();
+    let flags =
+        ["--public-origin", "https://api.example", "--redis", url.as_str(), "--redis-deadline-ms", "50"];
+    let sidecars: Vec<support::Sidecar> = (0..3).map(|_| support::sidecar_for(&p.provider, &flags)).collect();
+    for sidecar in &sidecars {
+        support::until("ready", Duration::from_secs(10), || sidecar.get("/readyz", &[]).status == 200);
+    }
+    let key = DpopKey::generate_default().unwrap();
+    let bound =
+        p.provider.token().subject("alice").claim("cnf", serde_json::json!({"jkt": key.thumbprint()})).sign();
+    let authorization = format!("DPoP {bound}");
+    // One check with a fresh proof: (status, how long it took).
+    let check = |sidecar: &support::Sidecar| {
+        let request = ProofRequest::new("GET", "https://api.example/orders").with_access_token(&bound);
+        let proof = key.proof(&request, SystemClock.now()).unwrap();
+        let headers = [
+            ("Authorization", authorization.as_str()),
+            ("X-Original-Method", "GET"),
+            ("X-Original-URI", "/orders"),
+            ("DPoP", proof.as_str()),
+        ];
+        let started = Instant::now();
+        let status = sidecar.get("/auth", &headers).status;
+        (status, started.elapsed())
+    };
+    let load = |rounds: usize| -> Vec<(u16, Duration)> {
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = sidecars
+                .iter()
+                .map(|sidecar| scope.spawn(move || (0..rounds).map(|_| check(sidecar)).collect::<Vec<_>>()))
+                .collect();
+            workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+        })
+    };
+    assert!(load(5).iter().all(|(status, _)| *status == 200));
+
+    let bound_down = Duration::from_millis(50 + 50);
+    redis.freeze();
+    let frozen = load(10);
+    assert!(frozen.iter().all(|(status, _)| *status == 503), "none admitted, none other: {frozen:?}");
+    let slowest = frozen.iter().map(|(_, took)| *took).max().unwrap();
+    eprintln!("slowest answer while frozen: {slowest:?}");
+    assert!(slowest <= bound_down, "slowest answer while frozen: {slowest:?}");
+    support::until("/readyz turns 503", Duration::from_secs(5), || {
+        sidecars[0].get("/readyz", &[]).status == 503
+    });
+
+    redis.kill_and_restart();
+    let back = Instant::now();
+    support::until("a DPoP check passes again", Duration::from_secs(2), || check(&sidecars[1]).0 == 200);
+    let recovered = back.elapsed();
+    assert!(recovered <= Duration::from_secs(2), "recovered after {recovered:?}");
+    support::until("/readyz turns 200", Duration::from_secs(2), || {
+        sidecars.iter().all(|s| s.get("/readyz", &[]).status == 200)
+    });
+    assert!(load(3).iter().all(|(status, _)| *status == 200));
+}

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)] // each test file uses part of it
 
+pub mod nginx;
 pub mod peer;
 pub mod redis;
 
