@@ -406,3 +406,98 @@ fn redis_stopped_mid_load_never_hangs_never_admits_and_recovers() {
     });
     assert!(load(3).iter().all(|(status, _)| *status == 200));
 }
+
+/// Redis Cluster: three masters started by the test (`--cluster-enabled yes`, then
+/// `redis-cli --cluster create`); records and the shared limit work through the cluster
+/// client (keys spread over the three masters' slots), and a sidecar given the nodes'
+/// URLs refuses a replay sent to another sidecar.
+#[test]
+fn a_redis_cluster_of_three_masters_shares_records_and_limits() {
+    let Some(binary) = redis_binary() else { return };
+    let cluster_args =
+        ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"];
+    let nodes: Vec<RedisServer> = (0..3).map(|_| RedisServer::start(binary.clone(), &cluster_args)).collect();
+    let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+    let created = std::process::Command::new("redis-cli")
+        .arg("--cluster")
+        .arg("create")
+        .args(&addrs)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stdout));
+    support::until("the cluster is ok on every node", Duration::from_secs(20), || {
+        nodes.iter().all(|n| n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+    });
+    let urls = nodes.iter().map(RedisServer::url).collect::<Vec<_>>().join(",");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let connect = || {
+            RedisReplayStore::builder(urls.clone())
+                .prefix("c")
+                .deadline(Duration::from_secs(2))
+                .build()
+                .unwrap()
+        };
+        let (a, b) = (connect(), connect());
+        let first = Instant::now();
+        // The cluster connection is made in the background: the first records may be refused.
+        while a.insert_once(&[0u8; 32], in_a_minute()).await.is_err() {
+            assert!(first.elapsed() < Duration::from_secs(10), "{:?}", a.status());
+            tokio::task::yield_now().await;
+        }
+        while b.insert_once(&[0u8; 32], in_a_minute()).await.is_err() {
+            assert!(first.elapsed() < Duration::from_secs(10), "{:?}", b.status());
+            tokio::task::yield_now().await;
+        }
+        for i in 1..=60u8 {
+            assert!(a.insert_once(&[i; 32], in_a_minute()).await.unwrap(), "{i}");
+            assert!(!b.insert_once(&[i; 32], in_a_minute()).await.unwrap(), "{i} replayed");
+        }
+        let client = identity_model::RedisClient::builder(urls.clone())
+            .deadline(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        let limiter = identity_model::RedisRateLimiter::new(client, "c:limit", 1, 2).unwrap();
+        while limiter.check("warm-up").await.is_err() {
+            assert!(first.elapsed() < Duration::from_secs(10));
+            tokio::task::yield_now().await;
+        }
+        let admitted = {
+            let mut admitted = 0;
+            for _ in 0..5 {
+                if limiter.check("client").await.unwrap() == identity_model::Admission::Admitted {
+                    admitted += 1;
+                }
+            }
+            admitted
+        };
+        assert!((2..=3).contains(&admitted), "{admitted}");
+    });
+    // The keys went to more than one master.
+    let holding = nodes.iter().filter(|n| n.cli(&["DBSIZE"]).parse::<u64>().unwrap_or(0) > 0).count();
+    assert!(holding >= 2, "keys on {holding} master(s)");
+
+    use identity_model::{DpopKey, ProofRequest};
+    let p = support::provider_on(0);
+    let flags = ["--public-origin", "https://api.example", "--redis", urls.as_str()];
+    let sidecars: Vec<support::Sidecar> = (0..2).map(|_| support::sidecar_for(&p.provider, &flags)).collect();
+    for sidecar in &sidecars {
+        support::until("ready", Duration::from_secs(10), || sidecar.get("/readyz", &[]).status == 200);
+    }
+    let key = DpopKey::generate_default().unwrap();
+    let bound =
+        p.provider.token().subject("alice").claim("cnf", serde_json::json!({"jkt": key.thumbprint()})).sign();
+    let request = ProofRequest::new("GET", "https://api.example/orders").with_access_token(&bound);
+    let proof = key.proof(&request, SystemClock.now()).unwrap();
+    let authorization = format!("DPoP {bound}");
+    let headers = [
+        ("Authorization", authorization.as_str()),
+        ("X-Original-Method", "GET"),
+        ("X-Original-URI", "/orders"),
+        ("DPoP", proof.as_str()),
+    ];
+    assert_eq!(sidecars[0].get("/auth", &headers).status, 200);
+    let replay = sidecars[1].get("/auth", &headers);
+    assert_eq!((replay.status, replay.json()["error"].as_str()), (401, Some("dpop_replay")), "{replay:?}");
+}

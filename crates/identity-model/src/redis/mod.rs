@@ -20,9 +20,12 @@ pub use replay::{DEFAULT_REDIS_PREFIX, RedisReplayStore, RedisReplayStoreBuilder
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use identity_model_core::{Error, ErrorKind, Secret};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, IntoConnectionInfo, Value};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Client, ConnectionInfo, IntoConnectionInfo, Value};
 
 /// The default per-command deadline.
 pub const DEFAULT_REDIS_DEADLINE: Duration = Duration::from_millis(50);
@@ -30,11 +33,20 @@ pub const DEFAULT_REDIS_DEADLINE: Duration = Duration::from_millis(50);
 /// A Redis connection shared by the stores built on it. Cheap to clone.
 #[derive(Clone)]
 pub struct RedisClient {
-    manager: ConnectionManager,
+    link: Link,
     deadline: Duration,
     status: Arc<Mutex<StoreStatus>>,
     #[cfg(feature = "metrics")]
     failures: metrics::Counter,
+}
+
+/// One server (re-established in the background by the `ConnectionManager`), or a Redis
+/// Cluster (connected by a background task; the cluster connection then follows the
+/// cluster's nodes and slots by itself).
+#[derive(Clone)]
+enum Link {
+    Single(ConnectionManager),
+    Cluster(Arc<ArcSwapOption<ClusterConnection>>),
 }
 
 impl std::fmt::Debug for RedisClient {
@@ -65,6 +77,7 @@ pub struct StoreStatus {
 impl RedisClient {
     /// Starts building a client for `url` (`redis://`, `rediss://` for TLS, `redis+unix://`;
     /// a password is better given with [`RedisClientBuilder::password`] than in the URL).
+    /// Several URLs separated by commas name the nodes of a Redis Cluster.
     pub fn builder(url: impl Into<String>) -> RedisClientBuilder {
         RedisClientBuilder { url: url.into(), deadline: DEFAULT_REDIS_DEADLINE, password: None }
     }
@@ -127,9 +140,32 @@ impl RedisClient {
     /// One command under the deadline; every outcome updates the status. An error is
     /// `replay_store_unavailable` (the kind of every shared-store failure).
     pub(crate) async fn run(&self, command: &redis::Cmd) -> Result<Value, Error> {
-        let mut connection = self.manager.clone();
-        let answer = tokio::time::timeout(self.deadline, command.query_async::<Value>(&mut connection)).await;
+        let answer = match &self.link {
+            Link::Single(manager) => {
+                let mut connection = manager.clone();
+                tokio::time::timeout(self.deadline, command.query_async::<Value>(&mut connection)).await
+            }
+            Link::Cluster(cluster) => {
+                let mut connection = self.cluster_connection(cluster)?;
+                tokio::time::timeout(self.deadline, command.query_async::<Value>(&mut connection)).await
+            }
+        };
         self.judge(answer)
+    }
+
+    /// The cluster connection, once the background task made it.
+    fn cluster_connection(
+        &self,
+        cluster: &ArcSwapOption<ClusterConnection>,
+    ) -> Result<ClusterConnection, Error> {
+        match cluster.load_full() {
+            Some(connection) => Ok((*connection).clone()),
+            None => {
+                let failure = "the Redis Cluster is not connected yet".to_owned();
+                self.set_status(false, Some(failure.clone()));
+                Err(Error::new(ErrorKind::ReplayStoreUnavailable, failure))
+            }
+        }
     }
 
     /// A script by its hash (`EVALSHA`), loaded again when Redis lost it (`NOSCRIPT`), all
@@ -147,9 +183,16 @@ impl RedisClient {
         for arg in args {
             invocation.arg(*arg);
         }
-        let mut connection = self.manager.clone();
-        let answer =
-            tokio::time::timeout(self.deadline, invocation.invoke_async::<Value>(&mut connection)).await;
+        let answer = match &self.link {
+            Link::Single(manager) => {
+                let mut connection = manager.clone();
+                tokio::time::timeout(self.deadline, invocation.invoke_async::<Value>(&mut connection)).await
+            }
+            Link::Cluster(cluster) => {
+                let mut connection = self.cluster_connection(cluster)?;
+                tokio::time::timeout(self.deadline, invocation.invoke_async::<Value>(&mut connection)).await
+            }
+        };
         self.judge(answer)
     }
 
@@ -185,6 +228,57 @@ impl RedisClient {
     }
 }
 
+fn invalid(why: &str) -> Error {
+    Error::new(ErrorKind::InvalidConfig, why.to_owned())
+}
+
+/// One server, connected lazily and re-established in the background.
+fn single(info: ConnectionInfo) -> Result<ConnectionManager, Error> {
+    let client = Client::open(info).map_err(|_| invalid("the Redis URL cannot be used"))?;
+    // Reconnects quickly (the deadline, not the client, bounds what a request waits).
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(1)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+        .set_min_delay(Duration::from_millis(20))
+        .set_max_delay(Duration::from_millis(250))
+        .set_number_of_retries(4);
+    ConnectionManager::new_lazy_with_config(client, config)
+        .map_err(|e| invalid(&format!("the Redis client cannot be set up: {e}")))
+}
+
+/// A Redis Cluster: a task connects (again every 250 ms until it can) and hands the
+/// connection over; commands before that fail at once, like any unreachable store.
+fn cluster(nodes: Vec<ConnectionInfo>) -> Result<Arc<ArcSwapOption<ClusterConnection>>, Error> {
+    let client = ClusterClient::builder(nodes)
+        .connection_timeout(Duration::from_secs(1))
+        .response_timeout(Duration::from_secs(2))
+        .retries(2)
+        .build()
+        .map_err(|_| {
+            invalid("the Redis Cluster URLs cannot be used (same password and TLS on every node)")
+        })?;
+    let slot = Arc::new(ArcSwapOption::empty());
+    let target = Arc::downgrade(&slot);
+    tokio::spawn(async move {
+        loop {
+            match client.get_async_connection().await {
+                Ok(connection) => {
+                    if let Some(slot) = target.upgrade() {
+                        slot.store(Some(Arc::new(connection)));
+                    }
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot connect to the Redis Cluster yet"),
+            }
+            if target.strong_count() == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    Ok(slot)
+}
+
 fn policy_of(value: &Value) -> Option<String> {
     let text = |v: &Value| match v {
         Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
@@ -216,32 +310,30 @@ impl RedisClientBuilder {
     /// connects; the connection is kept and re-established in the background). Must be
     /// called inside a tokio runtime.
     pub fn build(self) -> Result<RedisClient, Error> {
-        let invalid = |why: &str| Error::new(ErrorKind::InvalidConfig, why.to_owned());
         if self.deadline.is_zero() || self.deadline > Duration::from_secs(10) {
             return Err(invalid("the Redis deadline must be between 1 ms and 10 s"));
         }
-        let mut info = self
-            .url
-            .as_str()
-            .into_connection_info()
-            // The error may quote the URL, password included: not shown.
-            .map_err(|_| invalid("the Redis URL cannot be used (redis://, rediss:// or redis+unix://)"))?;
-        if let Some(password) = &self.password {
-            let settings = info.redis_settings().clone().set_password(password.expose());
-            info = info.set_redis_settings(settings);
+        let mut nodes = Vec::new();
+        for url in self.url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            let mut info = url
+                .into_connection_info()
+                // The error may quote the URL, password included: not shown.
+                .map_err(|_| {
+                    invalid("the Redis URL cannot be used (redis://, rediss:// or redis+unix://)")
+                })?;
+            if let Some(password) = &self.password {
+                let settings = info.redis_settings().clone().set_password(password.expose());
+                info = info.set_redis_settings(settings);
+            }
+            nodes.push(info);
         }
-        let client = Client::open(info).map_err(|_| invalid("the Redis URL cannot be used"))?;
-        // Reconnects quickly (the deadline, not the client, bounds what a request waits).
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_min_delay(Duration::from_millis(20))
-            .set_max_delay(Duration::from_millis(250))
-            .set_number_of_retries(4);
-        let manager = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| invalid(&format!("the Redis client cannot be set up: {e}")))?;
+        let link = match nodes.len() {
+            0 => return Err(invalid("no Redis URL")),
+            1 => Link::Single(single(nodes.remove(0))?),
+            _ => Link::Cluster(cluster(nodes)?),
+        };
         Ok(RedisClient {
-            manager,
+            link,
             deadline: self.deadline,
             status: Arc::new(Mutex::new(StoreStatus::default())),
             #[cfg(feature = "metrics")]

@@ -120,7 +120,8 @@ pub(crate) struct Args {
     /// the process exits 0 [default: 10].
     #[arg(long, value_name = "SECONDS")]
     shutdown_timeout: Option<u64>,
-    /// Record DPoP proofs in this Redis (redis://, rediss:// for TLS), shared by every
+    /// Record DPoP proofs in this Redis (redis://, rediss:// for TLS; several URLs separated
+    /// by commas for the nodes of a Redis Cluster), shared by every
     /// instance that uses it: a proof accepted by one is refused by all. When Redis does not
     /// answer within the deadline, DPoP checks get 503 replay_store_unavailable (fail closed)
     /// and /readyz reports 503. The password comes from --redis-password-file or

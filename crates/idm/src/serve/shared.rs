@@ -87,11 +87,14 @@ pub(crate) fn plan(
     })
 }
 
-/// Whether `url` carries a password (`redis://user:password@host`).
+/// Whether `url` (or one of a cluster's comma-separated URLs) carries a password
+/// (`redis://user:password@host`).
 fn url_has_password(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    authority.rsplit_once('@').is_some_and(|(userinfo, _)| userinfo.contains(':'))
+    url.split(',').any(|url| {
+        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        authority.rsplit_once('@').is_some_and(|(userinfo, _)| userinfo.contains(':'))
+    })
 }
 
 /// The connection and the replay store on it (inside the runtime: it connects lazily).
@@ -141,6 +144,7 @@ mod tests {
         assert!(url_has_password("rediss://user:secret@redis.example/"));
         assert!(!url_has_password("redis://user@127.0.0.1:6379/"));
         assert!(!url_has_password("redis://127.0.0.1:6379/?x=a:b@c"));
+        assert!(url_has_password("redis://127.0.0.1:7000/,redis://:secret@127.0.0.1:7001/"));
         let mut problems = Vec::new();
         let flags = RedisFlags { url: Some("redis://:pw@127.0.0.1/".into()), ..RedisFlags::default() };
         assert!(plan(flags, None, &mut problems).is_some());
