@@ -496,3 +496,33 @@ fn a_redis_cluster_of_three_masters_shares_records_and_limits() {
     let replay = bound.check(&sidecars[1], &proof);
     assert_eq!((replay.status, replay.json()["error"].as_str()), (401, Some("dpop_replay")), "{replay:?}");
 }
+
+/// A Redis that answers an error (here: full under `noeviction`, `OOM command not allowed`)
+/// fails closed with `replay_store_unavailable`, never a record let through.
+#[test]
+fn a_full_redis_answering_errors_fails_closed() {
+    let Some(binary) = redis_binary() else { return };
+    let redis = RedisServer::start(binary, &["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let refused = runtime.block_on(async {
+        let store = RedisReplayStore::builder(redis.url())
+            .prefix("full")
+            .deadline(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        for n in 0u32..200_000 {
+            let mut key = [0u8; 32];
+            key[..4].copy_from_slice(&n.to_le_bytes());
+            match store.insert_once(&key, in_a_minute()).await {
+                Ok(true) => {}
+                Ok(false) => panic!("key {n} was never recorded before"),
+                Err(e) => return Some((n, e)),
+            }
+        }
+        None
+    });
+    let (n, e) = refused.expect("Redis refuses writes once full");
+    assert!(n > 0, "some records fit first");
+    assert_eq!(e.kind(), ErrorKind::ReplayStoreUnavailable, "{e}");
+    assert!(e.message().contains("OOM"), "the server's reason is kept: {e}");
+}
