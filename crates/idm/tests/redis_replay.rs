@@ -526,3 +526,52 @@ fn a_full_redis_answering_errors_fails_closed() {
     assert_eq!(e.kind(), ErrorKind::ReplayStoreUnavailable, "{e}");
     assert!(e.message().contains("OOM"), "the server's reason is kept: {e}");
 }
+
+/// `rediss://` to a redis-server speaking only TLS, its certificate signed by a private CA:
+/// with the CA given (`--redis-ca-file` in the sidecar) records work; without it the
+/// certificate is not trusted and every record fails closed.
+#[test]
+fn rediss_with_a_private_ca() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let Some(binary) = redis_binary() else { return };
+    let dir = std::env::temp_dir().join(format!("idm-redis-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "idm test Redis CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &issuer)
+        .unwrap();
+    let (cert, key, ca_file) = (dir.join("server.pem"), dir.join("server.key"), dir.join("ca.pem"));
+    std::fs::write(&cert, server.pem()).unwrap();
+    std::fs::write(&key, server_key.serialize_pem()).unwrap();
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let redis = RedisServer::start_tls(binary, &cert, &key);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let trusted = RedisReplayStore::builder(redis.url())
+            .ca_certificate(ca.pem().into_bytes())
+            .deadline(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        assert!(trusted.insert_once(&[1u8; 32], in_a_minute()).await.unwrap());
+        assert!(!trusted.insert_once(&[1u8; 32], in_a_minute()).await.unwrap());
+        let untrusted =
+            RedisReplayStore::builder(redis.url()).deadline(Duration::from_secs(2)).build().unwrap();
+        let e = untrusted.insert_once(&[2u8; 32], in_a_minute()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ReplayStoreUnavailable, "{e}");
+    });
+    let p = support::provider_on(0);
+    let url = redis.url();
+    let ca_arg = ca_file.display().to_string();
+    let sidecars =
+        ready_sidecars(&p.provider, &["--redis", url.as_str(), "--redis-ca-file", ca_arg.as_str()], 1);
+    let bound = Bound::new(&p.provider);
+    assert_eq!(bound.check(&sidecars[0], &bound.proof()).status, 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}

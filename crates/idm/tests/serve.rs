@@ -353,6 +353,8 @@ fn help_documents_every_flag() {
         "--redis-deadline-ms",
         "--redis-fail-open",
         "--redis-password-file",
+        "--redis-ca-file",
+        "--rate-limit-shared",
     ] {
         assert!(help.contains(flag), "{flag} missing from\n{help}");
     }

@@ -25,7 +25,7 @@ use identity_model_core::{Error, ErrorKind, Secret};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Client, ConnectionInfo, IntoConnectionInfo, Value};
+use redis::{Client, ConnectionInfo, IntoConnectionInfo, TlsCertificates, Value};
 
 /// The default per-command deadline.
 pub const DEFAULT_REDIS_DEADLINE: Duration = Duration::from_millis(50);
@@ -61,6 +61,7 @@ pub struct RedisClientBuilder {
     url: String,
     deadline: Duration,
     password: Option<Secret>,
+    ca: Option<Vec<u8>>,
 }
 
 /// Whether Redis answered lately ([`RedisClient::status`]).
@@ -79,7 +80,7 @@ impl RedisClient {
     /// a password is better given with [`RedisClientBuilder::password`] than in the URL).
     /// Several URLs separated by commas name the nodes of a Redis Cluster.
     pub fn builder(url: impl Into<String>) -> RedisClientBuilder {
-        RedisClientBuilder { url: url.into(), deadline: DEFAULT_REDIS_DEADLINE, password: None }
+        RedisClientBuilder { url: url.into(), deadline: DEFAULT_REDIS_DEADLINE, password: None, ca: None }
     }
 
     /// The per-command deadline.
@@ -233,8 +234,14 @@ fn invalid(why: &str) -> Error {
 }
 
 /// One server, connected lazily and re-established in the background.
-fn single(info: ConnectionInfo) -> Result<ConnectionManager, Error> {
-    let client = Client::open(info).map_err(|_| invalid("the Redis URL cannot be used"))?;
+fn single(info: ConnectionInfo, ca: Option<Vec<u8>>) -> Result<ConnectionManager, Error> {
+    let client = match ca {
+        None => Client::open(info),
+        Some(root_cert) => {
+            Client::build_with_tls(info, TlsCertificates { client_tls: None, root_cert: Some(root_cert) })
+        }
+    }
+    .map_err(|_| invalid("the Redis URL (or its CA certificate) cannot be used"))?;
     // Reconnects quickly (the deadline, not the client, bounds what a request waits).
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(1)))
@@ -248,8 +255,15 @@ fn single(info: ConnectionInfo) -> Result<ConnectionManager, Error> {
 
 /// A Redis Cluster: a task connects (again every 250 ms until it can) and hands the
 /// connection over; commands before that fail at once, like any unreachable store.
-fn cluster(nodes: Vec<ConnectionInfo>) -> Result<Arc<ArcSwapOption<ClusterConnection>>, Error> {
-    let client = ClusterClient::builder(nodes)
+fn cluster(
+    nodes: Vec<ConnectionInfo>,
+    ca: Option<Vec<u8>>,
+) -> Result<Arc<ArcSwapOption<ClusterConnection>>, Error> {
+    let mut builder = ClusterClient::builder(nodes);
+    if let Some(root_cert) = ca {
+        builder = builder.certs(TlsCertificates { client_tls: None, root_cert: Some(root_cert) });
+    }
+    let client = builder
         .connection_timeout(Duration::from_secs(1))
         .response_timeout(Duration::from_secs(2))
         .retries(2)
@@ -306,6 +320,13 @@ impl RedisClientBuilder {
         self
     }
 
+    /// The CA certificate (PEM) that signed the server's certificate, for `rediss://` with a
+    /// private CA (instead of the system's roots).
+    pub fn ca_certificate(mut self, pem: Vec<u8>) -> Self {
+        self.ca = Some(pem);
+        self
+    }
+
     /// Checks the settings and builds the client without connecting (the first command
     /// connects; the connection is kept and re-established in the background). Must be
     /// called inside a tokio runtime.
@@ -329,8 +350,8 @@ impl RedisClientBuilder {
         }
         let link = match nodes.len() {
             0 => return Err(invalid("no Redis URL")),
-            1 => Link::Single(single(nodes.remove(0))?),
-            _ => Link::Cluster(cluster(nodes)?),
+            1 => Link::Single(single(nodes.remove(0), self.ca)?),
+            _ => Link::Cluster(cluster(nodes, self.ca)?),
         };
         Ok(RedisClient {
             link,

@@ -170,6 +170,13 @@ impl RedisReplayStoreBuilder {
         self
     }
 
+    /// The CA certificate (PEM) of a `rediss://` server signed by a private CA (see
+    /// [`super::RedisClientBuilder::ca_certificate`]).
+    pub fn ca_certificate(mut self, pem: Vec<u8>) -> Self {
+        self.client = self.client.map(|c| c.ca_certificate(pem));
+        self
+    }
+
     /// Lets a use through unrecorded when Redis cannot be asked, instead of refusing it
     /// (503). Every such decision is logged and counted
     /// (`identity_model_replay_store_fail_open_total`). An outage an attacker can cause then

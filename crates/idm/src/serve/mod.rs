@@ -147,6 +147,10 @@ pub(crate) struct Args {
     /// A file holding the Redis password.
     #[arg(long, value_name = "FILE")]
     redis_password_file: Option<String>,
+    /// The CA certificate (PEM) that signed a rediss:// server's certificate, when it is not
+    /// one of the system's roots.
+    #[arg(long, value_name = "FILE")]
+    redis_ca_file: Option<String>,
 }
 
 /// Histogram buckets for durations, in seconds (10 us to 1 s).
@@ -228,6 +232,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
             deadline_ms: args.redis_deadline_ms,
             fail_open: args.redis_fail_open,
             password_file: args.redis_password_file,
+            ca_file: args.redis_ca_file,
         },
     };
     let mut problems = Vec::new();

@@ -23,6 +23,8 @@ pub(crate) struct RedisFile {
     deadline_ms: Option<u64>,
     fail_open: Option<bool>,
     password_file: Option<String>,
+    /// The CA certificate (PEM) of a `rediss://` server with a private CA.
+    ca_file: Option<String>,
 }
 
 /// The flags about Redis.
@@ -33,6 +35,7 @@ pub(crate) struct RedisFlags {
     pub(crate) deadline_ms: Option<u64>,
     pub(crate) fail_open: bool,
     pub(crate) password_file: Option<String>,
+    pub(crate) ca_file: Option<String>,
 }
 
 /// The checked Redis settings.
@@ -43,6 +46,7 @@ pub(crate) struct RedisPlan {
     pub(crate) deadline: Duration,
     pub(crate) fail_open: bool,
     pub(crate) password: Option<Secret>,
+    pub(crate) ca: Option<Vec<u8>>,
 }
 
 /// Merges the flags over the file; `None` when no Redis is configured.
@@ -74,6 +78,20 @@ pub(crate) fn plan(
         },
         None => std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty()).map(Secret::new),
     };
+    let ca = match flags.ca_file.or(file.ca_file) {
+        None => None,
+        Some(path) => match std::fs::read(&path) {
+            Ok(pem) if String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") => Some(pem),
+            Ok(_) => {
+                problems.push(format!("redis CA file {path:?} holds no PEM certificate"));
+                None
+            }
+            Err(e) => {
+                problems.push(format!("redis CA file {path:?}: {e}"));
+                None
+            }
+        },
+    };
     let deadline_ms = flags.deadline_ms.or(file.deadline_ms).unwrap_or(50);
     if deadline_ms == 0 || deadline_ms > 10_000 {
         problems.push(format!("redis deadline {deadline_ms} ms must be between 1 and 10000"));
@@ -84,6 +102,7 @@ pub(crate) fn plan(
         deadline: Duration::from_millis(deadline_ms.clamp(1, 10_000)),
         fail_open: flags.fail_open || file.fail_open.unwrap_or(false),
         password,
+        ca,
     })
 }
 
@@ -102,6 +121,9 @@ pub(crate) fn connect(plan: &RedisPlan) -> Result<(RedisClient, RedisReplayStore
     let mut client = RedisClient::builder(plan.url.clone()).deadline(plan.deadline);
     if let Some(password) = &plan.password {
         client = client.password(password.clone());
+    }
+    if let Some(ca) = &plan.ca {
+        client = client.ca_certificate(ca.clone());
     }
     let client = client.build().map_err(|e| format!("redis: {}", e.message()))?;
     let mut store = RedisReplayStore::on(client.clone()).prefix(plan.prefix.clone());

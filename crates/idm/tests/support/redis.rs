@@ -15,6 +15,7 @@ pub struct RedisServer {
     pub port: u16,
     binary: PathBuf,
     extra: Vec<String>,
+    tls: bool,
 }
 
 /// `redis-server`, or `None` after a loud skip (a panic under CI).
@@ -28,11 +29,31 @@ impl RedisServer {
         let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
         let port = free_port();
         let peer = spawn(&binary, port, &extra);
-        RedisServer { peer: Some(peer), port, binary, extra }
+        RedisServer { peer: Some(peer), port, binary, extra, tls: false }
+    }
+
+    /// Starts redis-server speaking only TLS, with this certificate and key (PEM files).
+    pub fn start_tls(binary: PathBuf, cert: &std::path::Path, key: &std::path::Path) -> RedisServer {
+        let port = free_port();
+        let extra: Vec<String> = vec![
+            "--port".into(),
+            "0".into(),
+            "--tls-port".into(),
+            port.to_string(),
+            "--tls-cert-file".into(),
+            cert.display().to_string(),
+            "--tls-key-file".into(),
+            key.display().to_string(),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ];
+        let peer = spawn(&binary, port, &extra);
+        RedisServer { peer: Some(peer), port, binary, extra, tls: true }
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/", self.port)
     }
 
     fn pid(&self) -> Pid {
