@@ -1,0 +1,33 @@
+"""identity-model for Python: py-identity-model's API (``validate_token``,
+``TokenValidationConfig``, its exceptions; ``identity_model.aio`` for asyncio) and a native
+one (``Authority``, ``KeyValidator``) on the identity-model Rust core."""
+
+from . import aio
+from ._native import KeyValidator, __version__
+from .authority import Authority
+from . import exceptions as _exceptions
+from .exceptions import *  # noqa: F403 - the exception classes, listed in exceptions.__all__
+from .validation import (
+    CacheCounters,
+    DiscoveryPolicy,
+    TokenValidationConfig,
+    clear_discovery_cache,
+    clear_jwks_cache,
+    get_cache_counters,
+    validate_token,
+)
+
+__all__ = [
+    "Authority",
+    "CacheCounters",
+    "DiscoveryPolicy",
+    "KeyValidator",
+    "TokenValidationConfig",
+    "__version__",
+    "aio",
+    "clear_discovery_cache",
+    "clear_jwks_cache",
+    "get_cache_counters",
+    "validate_token",
+    *(name for name in _exceptions.__all__ if name != "from_native"),
+]

@@ -1,0 +1,39 @@
+from typing import Any
+
+__version__: str
+
+class Authority:
+    def __init__(
+        self,
+        issuer: str,
+        audience: str | list[str] | None,
+        *,
+        algorithms: list[str] | None = None,
+        leeway: float | None = None,
+        token_type: str | None = None,
+        allow_http_on_loopback: bool = False,
+        metadata: str = "openid",
+        max_staleness: float | None = None,
+    ) -> None: ...
+    @property
+    def issuer(self) -> str: ...
+    def validate(self, token: str) -> dict[str, Any]: ...
+    def validate_future(self, token: str) -> Any: ...
+    def ensure_keys(self) -> None: ...
+    def clear(self) -> None: ...
+    def stats(self) -> dict[str, int]: ...
+
+class KeyValidator:
+    def __init__(
+        self,
+        keys_json: str,
+        issuer: str | list[str] | None,
+        audience: str | list[str] | None,
+        *,
+        algorithms: list[str] | None = None,
+        leeway: float | None = None,
+        token_type: str | None = None,
+    ) -> None: ...
+    def validate(self, token: str) -> dict[str, Any]: ...
+
+def error_kinds() -> list[tuple[str, str]]: ...

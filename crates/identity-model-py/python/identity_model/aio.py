@@ -1,0 +1,21 @@
+"""The ``asyncio`` API: the same functions as coroutines, driven by the Rust core's async
+runtime (not a thread pool); usable from several event loops and from uvloop."""
+
+from __future__ import annotations
+
+from .validation import clear_discovery_cache as _clear_discovery_cache
+from .validation import clear_jwks_cache as _clear_jwks_cache
+from .validation import validate_token_async as validate_token
+
+
+async def clear_discovery_cache() -> None:
+    """Forgets cached documents and keys (awaited, as in py-identity-model's ``aio``)."""
+    _clear_discovery_cache()
+
+
+async def clear_jwks_cache() -> None:
+    """Forgets cached documents and keys."""
+    _clear_jwks_cache()
+
+
+__all__ = ["clear_discovery_cache", "clear_jwks_cache", "validate_token"]

@@ -1,0 +1,25 @@
+//! The `identity_model._native` extension module: identity-model's Rust core for Python.
+//!
+//! Two classes carry everything: `authority::Authority` (an issuer trusted through
+//! discovery, with its key cache, rotation handling and single-flight refreshes) and
+//! `keys::KeyValidator` (a fixed key set, py-identity-model's manual mode). Both release
+//! the GIL while they verify signatures or wait for the network, and raise the exception
+//! classes of `identity_model.exceptions`, chosen from the stable error kind
+//! (`errors.rs`). The py-identity-model-compatible functions are written in Python on top
+//! of them (`python/identity_model/`).
+
+mod authority;
+mod claims;
+mod errors;
+mod keys;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<authority::Authority>()?;
+    m.add_class::<keys::KeyValidator>()?;
+    m.add_function(wrap_pyfunction!(errors::error_kinds, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

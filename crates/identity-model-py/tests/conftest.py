@@ -1,0 +1,175 @@
+"""Peers for the Python tests: ``idm provider`` (the project's testkit) started on a free port
+with keys the tests hold, and a tiny in-process OP whose keys a test can swap and whose
+requests it counts. Tokens are minted with PyJWT."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+REPO = Path(__file__).resolve().parents[3]
+AUDIENCE = "https://api.example"
+
+
+def idm_binary() -> str:
+    path = os.environ.get("IDM_BIN") or str(REPO / "target" / "debug" / "idm")
+    if not Path(path).exists():
+        pytest.fail(f"idm binary not found at {path} (cargo build -p idm, or set IDM_BIN)")
+    return path
+
+
+class Key:
+    """A private key, its JWK (public and private) and its kid."""
+
+    def __init__(self, alg: str):
+        self.alg = alg
+        self.kid = uuid.uuid4().hex[:16]
+        if alg.startswith("RS"):
+            self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            algo = jwt.algorithms.RSAAlgorithm
+        else:
+            self.private = ec.generate_private_key(ec.SECP256R1())
+            algo = jwt.algorithms.ECAlgorithm
+        self.private_jwk = {**algo.to_jwk(self.private, as_dict=True), "kid": self.kid, "alg": alg, "use": "sig"}
+        self.public_jwk = {
+            **algo.to_jwk(self.private.public_key(), as_dict=True),
+            "kid": self.kid,
+            "alg": alg,
+            "use": "sig",
+        }
+
+    def sign(self, claims: dict, headers: dict | None = None) -> str:
+        return jwt.encode(claims, self.private, algorithm=self.alg, headers={"kid": self.kid, **(headers or {})})
+
+
+def claims_for(issuer: str, **overrides) -> dict:
+    now = int(time.time())
+    claims = {"iss": issuer, "aud": AUDIENCE, "sub": "alice", "iat": now, "exp": now + 600, "scope": "read"}
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+class Provider:
+    """``idm provider`` with the given private keys; stopped (by PID) at the end."""
+
+    def __init__(self, keys: list[Key]):
+        self.dir = tempfile.mkdtemp(prefix="idm-py-provider-")
+        keys_file = Path(self.dir) / "keys.json"
+        keys_file.write_text(json.dumps({"keys": [k.private_jwk for k in keys]}))
+        config = Path(self.dir) / "config.json"
+        config.write_text(json.dumps({"keys_file": str(keys_file)}))
+        self.process = subprocess.Popen(
+            [idm_binary(), "provider", "--port", "0", "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.issuer = ""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.process.stdout is not None:
+            line = self.process.stdout.readline()
+            if line.startswith("issuer"):
+                self.issuer = line.split()[1]
+                break
+            if not line and self.process.poll() is not None:
+                break
+        if not self.issuer:
+            self.stop()
+            pytest.fail("idm provider did not start")
+        self.discovery = f"{self.issuer}/.well-known/openid-configuration"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture(scope="session")
+def keys() -> dict[str, Key]:
+    return {"RS256": Key("RS256"), "ES256": Key("ES256")}
+
+
+@pytest.fixture(scope="session")
+def provider(keys):
+    provider = Provider(list(keys.values()))
+    yield provider
+    provider.stop()
+
+
+class MiniOP:
+    """Discovery and a key set served in process; keys can be swapped, requests counted."""
+
+    def __init__(self, keys: list[Key]):
+        self.keys = list(keys)
+        self.counts = {"discovery": 0, "jwks": 0}
+        self.lock = threading.Lock()
+        op = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_GET(self):
+                if self.path == "/.well-known/openid-configuration":
+                    name, body = "discovery", {
+                        "issuer": op.issuer,
+                        "jwks_uri": f"{op.issuer}/jwks",
+                        "authorization_endpoint": f"{op.issuer}/authorize",
+                        "token_endpoint": f"{op.issuer}/token",
+                        "response_types_supported": ["code"],
+                        "subject_types_supported": ["public"],
+                        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+                    }
+                    content_type = "application/json"
+                elif self.path == "/jwks":
+                    with op.lock:
+                        name, body = "jwks", {"keys": [k.public_jwk for k in op.keys]}
+                    content_type = "application/jwk-set+json"
+                else:
+                    self.send_error(404)
+                    return
+                with op.lock:
+                    op.counts[name] += 1
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Cache-Control", "max-age=300")
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.issuer = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.discovery = f"{self.issuer}/.well-known/openid-configuration"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def replace_keys(self, keys: list[Key]) -> None:
+        with self.lock:
+            self.keys = list(keys)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def mini_op(keys):
+    op = MiniOP([keys["RS256"]])
+    yield op
+    op.stop()
