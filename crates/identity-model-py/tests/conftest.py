@@ -41,13 +41,12 @@ class Key:
         else:
             self.private = ec.generate_private_key(ec.SECP256R1())
             algo = jwt.algorithms.ECAlgorithm
-        self.private_jwk = {**algo.to_jwk(self.private, as_dict=True), "kid": self.kid, "alg": alg, "use": "sig"}
-        self.public_jwk = {
-            **algo.to_jwk(self.private.public_key(), as_dict=True),
-            "kid": self.kid,
-            "alg": alg,
-            "use": "sig",
-        }
+        # PyJWT adds key_ops, which RFC 7517 says not to use with `use` (py-identity-model
+        # refuses the pair): dropped.
+        private = {k: v for k, v in algo.to_jwk(self.private, as_dict=True).items() if k != "key_ops"}
+        public = {k: v for k, v in algo.to_jwk(self.private.public_key(), as_dict=True).items() if k != "key_ops"}
+        self.private_jwk = {**private, "kid": self.kid, "alg": alg, "use": "sig"}
+        self.public_jwk = {**public, "kid": self.kid, "alg": alg, "use": "sig"}
 
     def sign(self, claims: dict, headers: dict | None = None) -> str:
         return jwt.encode(claims, self.private, algorithm=self.alg, headers={"kid": self.kid, **(headers or {})})
