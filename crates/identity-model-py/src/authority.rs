@@ -12,7 +12,7 @@ use identity_model::{
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::claims::ClaimsJson;
+use crate::dict::JsonDict;
 use crate::errors::{raise, to_py};
 
 /// An issuer whose tokens are validated with keys found through its discovery document,
@@ -157,7 +157,7 @@ impl Authority {
     /// Validates `token` and returns its claims (a `dict`); raises a
     /// `TokenValidationException` subclass (or `NetworkException` when keys cannot be had).
     fn validate<'py>(&self, py: Python<'py>, token: &str) -> PyResult<Bound<'py, PyAny>> {
-        let result = py.detach(|| self.inner.validate(token).map(|valid| ClaimsJson::of(&valid)));
+        let result = py.detach(|| self.inner.validate(token).map(|valid| JsonDict::claims(&valid)));
         match result {
             Ok(claims) => claims.into_pyobject(py),
             Err(e) => Err(to_py(py, &e)),
@@ -170,7 +170,7 @@ impl Authority {
         let authority = self.inner.as_async().clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             match authority.validate(&token).await {
-                Ok(valid) => Ok(ClaimsJson::of(&valid)),
+                Ok(valid) => Ok(JsonDict::claims(&valid)),
                 Err(e) => Err(raise(&e)),
             }
         })

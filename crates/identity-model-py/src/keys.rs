@@ -5,7 +5,7 @@ use identity_model::{Error, ErrorKind, KeySet, StaticKeyValidator};
 use pyo3::prelude::*;
 
 use crate::authority::{OneOrMany, rules};
-use crate::claims::ClaimsJson;
+use crate::dict::JsonDict;
 use crate::errors::to_py;
 
 /// A fixed key set and the rules tokens signed by it must meet.
@@ -48,7 +48,7 @@ impl KeyValidator {
 
     /// Validates `token` and returns its claims (a `dict`).
     fn validate<'py>(&self, py: Python<'py>, token: &str) -> PyResult<Bound<'py, PyAny>> {
-        match py.detach(|| self.inner.validate(token).map(|valid| ClaimsJson::of(&valid))) {
+        match py.detach(|| self.inner.validate(token).map(|valid| JsonDict::claims(&valid))) {
             Ok(claims) => claims.into_pyobject(py),
             Err(e) => Err(to_py(py, &e)),
         }

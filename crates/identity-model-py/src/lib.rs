@@ -9,9 +9,10 @@
 //! of them (`python/identity_model/`).
 
 mod authority;
-mod claims;
+mod dict;
 mod errors;
 mod keys;
+mod tokens;
 
 use pyo3::prelude::*;
 
@@ -19,6 +20,7 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<authority::Authority>()?;
     m.add_class::<keys::KeyValidator>()?;
+    m.add_class::<tokens::TokenManager>()?;
     m.add_function(wrap_pyfunction!(errors::error_kinds, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

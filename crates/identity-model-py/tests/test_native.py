@@ -97,10 +97,19 @@ def test_one_authority_serves_several_event_loops_and_threads(mini_op, keys):
     assert mini_op.counts["jwks"] == 1
 
 
+def test_a_blocking_validation_waits_for_keys_without_the_gil(mini_op, keys):
+    """The key set is served by Python threads (MiniOP): a synchronous cold validation that
+    held the GIL while it waited for them would never get its answer."""
+    authority = im.Authority(mini_op.issuer, AUDIENCE, allow_http_on_loopback=True)
+    assert authority.validate(keys["RS256"].sign(claims_for(mini_op.issuer)))["sub"] == "alice"
+    assert mini_op.counts == {"discovery": 1, "jwks": 1}
+
+
 def test_threads_validate_in_parallel_the_gil_is_released(mini_op, keys):
     """Eight threads validating distinct RS256 tokens keep more than one core busy: the
     process's CPU time over the section exceeds its wall time, which a GIL held through the
-    signature check would not allow."""
+    signature check would not allow. Needs a second idle core: measured up to three times
+    (another process may hold the cores for one of them)."""
     if (os.cpu_count() or 1) < 2:
         pytest.skip("one core: no parallelism to see")
     authority = im.Authority(mini_op.issuer, AUDIENCE, allow_http_on_loopback=True)
@@ -111,11 +120,38 @@ def test_threads_validate_in_parallel_the_gil_is_released(mini_op, keys):
         for token in part:
             authority.validate(token)
 
-    threads = [threading.Thread(target=work, args=(tokens[i::8],)) for i in range(8)]
-    cpu_before, wall_before = time.process_time(), time.perf_counter()
+    seen = []
+    for _ in range(3):
+        threads = [threading.Thread(target=work, args=(tokens[i::8],)) for i in range(8)]
+        cpu_before, wall_before = time.process_time(), time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        cpu, wall = time.process_time() - cpu_before, time.perf_counter() - wall_before
+        seen.append(f"CPU {cpu:.3f} s in {wall:.3f} s")
+        if cpu > 1.2 * wall:
+            return
+    pytest.fail(f"the threads never ran at once: {seen}")
+
+def test_token_manager_gets_one_token_for_many_callers_and_it_validates(provider):
+    manager = im.TokenManager(
+        provider.issuer, "demo-service", "demo-secret", ["api:read"], [AUDIENCE], allow_http_on_loopback=True
+    )
+    tokens = []
+    threads = [threading.Thread(target=lambda: tokens.append(manager.get()["access_token"])) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    cpu, wall = time.process_time() - cpu_before, time.perf_counter() - wall_before
-    assert cpu > 1.2 * wall, f"CPU {cpu:.3f} s in {wall:.3f} s: the threads did not run at once"
+
+    async def more():
+        return await asyncio.gather(*(manager.get_async() for _ in range(8)))
+
+    tokens += [r["access_token"] for r in asyncio.run(more())]
+    assert len(set(tokens)) == 1, "one token for every caller"
+    authority = im.Authority(provider.issuer, AUDIENCE, allow_http_on_loopback=True, token_type="at+jwt")
+    assert authority.validate(tokens[0])["client_id"] == "demo-service"
+    with pytest.raises(im.PyIdentityModelException) as refused:
+        im.TokenManager(provider.issuer, "demo-service", "wrong", ["api:read"], allow_http_on_loopback=True).get()
+    assert refused.value.kind == "oauth_error"

@@ -197,6 +197,11 @@ impl TokenManager {
         TokenManager { inner: manager }
     }
 
+    /// The async token manager underneath.
+    pub fn as_async(&self) -> &crate::TokenManager {
+        &self.inner
+    }
+
     /// A valid token for the default scopes and resources.
     pub fn get(&self) -> Result<std::sync::Arc<identity_model_core::TokenResponse>, Error> {
         block_on(self.inner.get())

@@ -4,7 +4,7 @@ one (``Authority``, ``KeyValidator``) on the identity-model Rust core."""
 
 from . import aio
 from ._native import KeyValidator, __version__
-from .authority import Authority
+from .authority import Authority, TokenManager
 from . import exceptions as _exceptions
 from .exceptions import *  # noqa: F403 - the exception classes, listed in exceptions.__all__
 from .validation import (
@@ -22,6 +22,7 @@ __all__ = [
     "CacheCounters",
     "DiscoveryPolicy",
     "KeyValidator",
+    "TokenManager",
     "TokenValidationConfig",
     "__version__",
     "aio",

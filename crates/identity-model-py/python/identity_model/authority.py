@@ -1,8 +1,9 @@
-"""The native ``Authority`` with its coroutine method."""
+"""The native classes with their coroutine methods."""
 
 from __future__ import annotations
 
 from ._native import Authority as _NativeAuthority
+from ._native import TokenManager as _NativeTokenManager
 
 
 class Authority(_NativeAuthority):
@@ -15,3 +16,15 @@ class Authority(_NativeAuthority):
     async def validate_async(self, token: str) -> dict:
         """Validates ``token`` without blocking the event loop; returns its claims."""
         return await self.validate_future(token)
+
+
+class TokenManager(_NativeTokenManager):
+    """Client-credentials tokens, cached and refreshed before they expire: ``get()`` and
+    ``await get_async()`` return the token response as a ``dict``. See
+    ``identity_model._native.TokenManager`` for the arguments."""
+
+    __slots__ = ()
+
+    async def get_async(self) -> dict:
+        """A valid token response without blocking the event loop."""
+        return await self.get_future()
