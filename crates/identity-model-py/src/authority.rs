@@ -217,6 +217,60 @@ impl Authority {
     }
 }
 
+/// An authority used only to fetch `issuer`'s metadata (no validation rules).
+fn metadata_authority(
+    issuer: String,
+    metadata: &str,
+    allow_http_on_loopback: bool,
+) -> Result<identity_model::Authority, Error> {
+    let metadata = match metadata {
+        "oauth" => MetadataKind::OAuth,
+        _ => MetadataKind::OpenId,
+    };
+    let mut policy = DiscoveryPolicy::default();
+    if allow_http_on_loopback {
+        policy = policy.allow_http_on_loopback();
+    }
+    identity_model::Authority::builder(issuer).metadata(metadata).policy(policy).build()
+}
+
+fn document_json(document: &identity_model::DiscoveryDocument) -> String {
+    serde_json::Value::Object(document.members().clone()).to_string()
+}
+
+/// `discover(issuer, metadata="openid", allow_http_on_loopback=False)`: fetches and checks
+/// the discovery document (issuer, required members, URL policy) and returns its JSON text.
+#[pyfunction]
+#[pyo3(signature = (issuer, metadata="openid", allow_http_on_loopback=false))]
+pub(crate) fn discover(
+    py: Python<'_>,
+    issuer: String,
+    metadata: &str,
+    allow_http_on_loopback: bool,
+) -> PyResult<String> {
+    let fetched = py.detach(|| {
+        let authority = metadata_authority(issuer, metadata, allow_http_on_loopback)?;
+        wait(async move { authority.discover().await })?
+    });
+    fetched.map(|document| document_json(&document)).map_err(|e| to_py(py, &e))
+}
+
+/// `discover_future(...)`: the same as an asyncio future on the running loop.
+#[pyfunction]
+#[pyo3(signature = (issuer, metadata="openid", allow_http_on_loopback=false))]
+pub(crate) fn discover_future<'py>(
+    py: Python<'py>,
+    issuer: String,
+    metadata: &str,
+    allow_http_on_loopback: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let authority =
+        metadata_authority(issuer, metadata, allow_http_on_loopback).map_err(|e| to_py(py, &e))?;
+    pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        authority.discover().await.map(|document| document_json(&document)).map_err(|e| raise(&e))
+    })
+}
+
 /// Runs `future` to its end from a thread outside any runtime, on one runtime kept for such
 /// waits (the library's refreshes run in their own tasks there).
 fn wait<F: std::future::Future>(future: F) -> Result<F::Output, Error> {

@@ -7,6 +7,12 @@ from ._native import KeyValidator, __version__
 from .authority import Authority, TokenManager
 from . import exceptions as _exceptions
 from .exceptions import *  # noqa: F403 - the exception classes, listed in exceptions.__all__
+from .discovery import (
+    DiscoveryDocumentRequest,
+    DiscoveryDocumentResponse,
+    DiscoveryErrorKind,
+    get_discovery_document,
+)
 from .validation import (
     CacheCounters,
     DiscoveryPolicy,
@@ -20,6 +26,9 @@ from .validation import (
 __all__ = [
     "Authority",
     "CacheCounters",
+    "DiscoveryDocumentRequest",
+    "DiscoveryDocumentResponse",
+    "DiscoveryErrorKind",
     "DiscoveryPolicy",
     "KeyValidator",
     "TokenManager",
@@ -29,6 +38,7 @@ __all__ = [
     "clear_discovery_cache",
     "clear_jwks_cache",
     "get_cache_counters",
+    "get_discovery_document",
     "validate_token",
     *(name for name in _exceptions.__all__ if name != "from_native"),
 ]

@@ -3,6 +3,7 @@ runtime (not a thread pool); usable from several event loops and from uvloop."""
 
 from __future__ import annotations
 
+from .discovery import get_discovery_document_async as get_discovery_document
 from .validation import clear_discovery_cache as _clear_discovery_cache
 from .validation import clear_jwks_cache as _clear_jwks_cache
 from .validation import validate_token_async as validate_token
@@ -18,4 +19,4 @@ async def clear_jwks_cache() -> None:
     _clear_jwks_cache()
 
 
-__all__ = ["clear_discovery_cache", "clear_jwks_cache", "validate_token"]
+__all__ = ["clear_discovery_cache", "clear_jwks_cache", "get_discovery_document", "validate_token"]
