@@ -155,3 +155,18 @@ def test_token_manager_gets_one_token_for_many_callers_and_it_validates(provider
     with pytest.raises(im.PyIdentityModelException) as refused:
         im.TokenManager(provider.issuer, "demo-service", "wrong", ["api:read"], allow_http_on_loopback=True).get()
     assert refused.value.kind == "oauth_error"
+
+
+def test_uvloop_drives_validate_async_too(mini_op, keys):
+    uvloop = pytest.importorskip("uvloop", reason="uvloop is installed by scripts/test")
+    authority = im.Authority(mini_op.issuer, AUDIENCE, allow_http_on_loopback=True)
+    token = keys["RS256"].sign(claims_for(mini_op.issuer))
+
+    async def burst():
+        assert "uvloop" in type(asyncio.get_running_loop()).__module__
+        return await asyncio.gather(*(authority.validate_async(token) for _ in range(20)))
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        results = runner.run(burst())
+    assert all(r["sub"] == "alice" for r in results)
+    assert mini_op.counts["jwks"] == 1
