@@ -271,6 +271,51 @@ pub(crate) fn discover_future<'py>(
     })
 }
 
+/// `scheme://authority` of `url` (the issuer an authority needs to fetch from it).
+fn origin_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{}", rest.split(['/', '?', '#']).next().unwrap_or("")),
+        None => url.to_owned(),
+    }
+}
+
+/// `fetch_jwks(url, allow_http_on_loopback=False)`: the usable keys of the JWK Set at `url`
+/// (JSON text of a list; keys the core sets aside are left out) and the response's
+/// `Cache-Control`.
+#[pyfunction]
+#[pyo3(signature = (url, allow_http_on_loopback=false))]
+pub(crate) fn fetch_jwks(
+    py: Python<'_>,
+    url: String,
+    allow_http_on_loopback: bool,
+) -> PyResult<(String, Option<String>)> {
+    let fetched = py.detach(|| {
+        let authority = metadata_authority(origin_of(&url), "openid", allow_http_on_loopback)?;
+        wait(async move { authority.fetch_key_set_document(&url).await })?
+    });
+    fetched
+        .map(|document| (serde_json::Value::Array(document.jwks).to_string(), document.cache_control))
+        .map_err(|e| to_py(py, &e))
+}
+
+/// `fetch_jwks_future(...)`: the same as an asyncio future on the running loop.
+#[pyfunction]
+#[pyo3(signature = (url, allow_http_on_loopback=false))]
+pub(crate) fn fetch_jwks_future(
+    py: Python<'_>,
+    url: String,
+    allow_http_on_loopback: bool,
+) -> PyResult<Bound<'_, PyAny>> {
+    let authority =
+        metadata_authority(origin_of(&url), "openid", allow_http_on_loopback).map_err(|e| to_py(py, &e))?;
+    pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        match authority.fetch_key_set_document(&url).await {
+            Ok(document) => Ok((serde_json::Value::Array(document.jwks).to_string(), document.cache_control)),
+            Err(e) => Err(raise(&e)),
+        }
+    })
+}
+
 /// Runs `future` to its end from a thread outside any runtime, on one runtime kept for such
 /// waits (the library's refreshes run in their own tasks there).
 fn wait<F: std::future::Future>(future: F) -> Result<F::Output, Error> {

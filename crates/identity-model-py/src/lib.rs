@@ -24,6 +24,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(errors::error_kinds, m)?)?;
     m.add_function(wrap_pyfunction!(authority::discover, m)?)?;
     m.add_function(wrap_pyfunction!(authority::discover_future, m)?)?;
+    m.add_function(wrap_pyfunction!(authority::fetch_jwks, m)?)?;
+    m.add_function(wrap_pyfunction!(authority::fetch_jwks_future, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -165,3 +165,26 @@ def test_aio_get_discovery_document(provider):
 
     response = asyncio.run(aio.get_discovery_document(im.DiscoveryDocumentRequest(address=provider.discovery)))
     assert response.is_successful and response.issuer == provider.issuer
+
+
+def jwks_verdict(lib, address: str):
+    response = lib.get_jwks(lib.JwksRequest(address=address))
+    if response.is_successful:
+        return "ok", sorted((k.kid, k.kty, k.has_private_key) for k in response.keys)
+    return "failed", None
+
+
+def test_get_jwks_agrees(provider, mini_op):
+    import asyncio
+
+    from identity_model import aio
+
+    for address in (f"{provider.issuer}/jwks", f"{mini_op.issuer}/jwks", f"{mini_op.issuer}/missing"):
+        theirs, ours = jwks_verdict(pim, address), jwks_verdict(im, address)
+        assert theirs == ours, (address, theirs, ours)
+    response = asyncio.run(aio.get_jwks(im.JwksRequest(address=f"{mini_op.issuer}/jwks")))
+    assert response.is_successful and response.cache_control == "max-age=300"
+    assert [k.kid for k in response.keys] == [k.kid for k in mini_op.keys]
+    failed = im.get_jwks(im.JwksRequest(address=f"{mini_op.issuer}/missing"))
+    with pytest.raises(im.FailedResponseAccessError):
+        _ = failed.keys

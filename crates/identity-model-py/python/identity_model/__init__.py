@@ -13,6 +13,7 @@ from .discovery import (
     DiscoveryErrorKind,
     get_discovery_document,
 )
+from .jwks import JsonWebKey, JwksRequest, JwksResponse, get_jwks
 from .validation import (
     CacheCounters,
     DiscoveryPolicy,
@@ -30,6 +31,9 @@ __all__ = [
     "DiscoveryDocumentResponse",
     "DiscoveryErrorKind",
     "DiscoveryPolicy",
+    "JsonWebKey",
+    "JwksRequest",
+    "JwksResponse",
     "KeyValidator",
     "TokenManager",
     "TokenValidationConfig",
@@ -39,6 +43,7 @@ __all__ = [
     "clear_jwks_cache",
     "get_cache_counters",
     "get_discovery_document",
+    "get_jwks",
     "validate_token",
     *(name for name in _exceptions.__all__ if name != "from_native"),
 ]

@@ -77,11 +77,37 @@ class DiscoveryDocumentRequest:
     policy: DiscoveryPolicy | None = None
 
 
-class DiscoveryDocumentResponse:
+class _GuardedResponse:
+    """A response whose data fields raise ``FailedResponseAccessError`` when it failed, and
+    whose ``error`` raises ``SuccessfulResponseAccessError`` when it succeeded."""
+
+    _guarded_fields: frozenset = frozenset()
+    _error_fields = frozenset({"error"})
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in object.__getattribute__(self, "_guarded_fields"):
+            if not object.__getattribute__(self, "is_successful"):
+                raise FailedResponseAccessError(
+                    f"Cannot access '{name}' on a failed response: {object.__getattribute__(self, 'error')}. "
+                    "Check 'is_successful' before accessing response data."
+                )
+        elif name in object.__getattribute__(self, "_error_fields"):
+            if object.__getattribute__(self, "is_successful"):
+                raise SuccessfulResponseAccessError(
+                    f"Cannot access '{name}' on a successful response. "
+                    "Check 'is_successful' before accessing error details."
+                )
+        return object.__getattribute__(self, name)
+
+    def __repr__(self) -> str:
+        shown = {k: object.__getattribute__(self, k) for k in ("is_successful", "error")}
+        return f"{type(self).__name__}({shown})"
+
+
+class DiscoveryDocumentResponse(_GuardedResponse):
     """The document's registered members, or why it could not be had."""
 
     _guarded_fields = frozenset(_MEMBERS)
-    _error_fields = frozenset({"error"})
 
     def __init__(
         self,
@@ -100,25 +126,6 @@ class DiscoveryDocumentResponse:
         object.__setattr__(self, "missing_fields", tuple(missing_fields))
         for name in _MEMBERS:
             object.__setattr__(self, name, (members or {}).get(name))
-
-    def __getattribute__(self, name: str) -> Any:
-        if name in object.__getattribute__(self, "_guarded_fields"):
-            if not object.__getattribute__(self, "is_successful"):
-                raise FailedResponseAccessError(
-                    f"Cannot access '{name}' on a failed response: {object.__getattribute__(self, 'error')}. "
-                    "Check 'is_successful' before accessing response data."
-                )
-        elif name in object.__getattribute__(self, "_error_fields"):
-            if object.__getattribute__(self, "is_successful"):
-                raise SuccessfulResponseAccessError(
-                    f"Cannot access '{name}' on a successful response. "
-                    "Check 'is_successful' before accessing error details."
-                )
-        return object.__getattribute__(self, name)
-
-    def __repr__(self) -> str:
-        shown = {k: object.__getattribute__(self, k) for k in ("is_successful", "error", "error_kind")}
-        return f"DiscoveryDocumentResponse({shown})"
 
 
 def _request_parts(request: DiscoveryDocumentRequest) -> tuple[str, str, bool]:

@@ -26,7 +26,7 @@ use identity_model_core::{DiscoveryDocument, DiscoveryPolicy, Error, KeySet, Val
 
 pub use builder::AuthorityBuilder;
 pub use issuers::Issuers;
-pub use keys::{KeyStatus, Stats};
+pub use keys::{KeySetDocument, KeyStatus, Stats};
 pub use striped::StripedCounter;
 pub use token_cache::{TokenCacheConfig, TokenCacheStats};
 
@@ -146,6 +146,12 @@ impl Authority {
     /// Fetches a key set from an explicit URL with this authority's policy and limits.
     pub async fn fetch_key_set(&self, url: &str) -> Result<KeySet, Error> {
         self.inner.source.fetch_key_set(url).await
+    }
+
+    /// [`Authority::fetch_key_set`] with the usable keys' JWKs as the document gave them and
+    /// the response's `Cache-Control` (for tools and bindings that show the document).
+    pub async fn fetch_key_set_document(&self, url: &str) -> Result<KeySetDocument, Error> {
+        self.inner.source.fetch_key_set_document(url).await
     }
 
     /// The transport this authority fetches with (shared with token clients built on it).

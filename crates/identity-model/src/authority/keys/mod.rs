@@ -15,6 +15,7 @@ mod refresh;
 mod snapshot;
 mod unknown_kid;
 
+pub use refresh::KeySetDocument;
 pub(crate) use snapshot::{Snapshot, later};
 pub(crate) use unknown_kid::{Lack, is_miss};
 

@@ -34,6 +34,19 @@ pub(super) struct RefreshState {
     pub(super) kid_miss_started: Option<Instant>,
 }
 
+/// A key set fetched from an explicit URL, with what tools show of it
+/// ([`crate::Authority::fetch_key_set_document`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct KeySetDocument {
+    /// The prepared keys.
+    pub keys: KeySet,
+    /// The usable keys' JWKs as the document gave them (set-aside keys left out), in order.
+    pub jwks: Vec<serde_json::Value>,
+    /// The response's `Cache-Control`, when it had one.
+    pub cache_control: Option<String>,
+}
+
 impl RefreshState {
     pub(super) fn reset(&mut self) {
         *self = RefreshState::default();
@@ -209,9 +222,28 @@ impl KeySource {
 
     /// Fetches a key set from an explicit URL with this authority's policy and limits.
     pub(crate) async fn fetch_key_set(&self, url: &str) -> Result<KeySet, Error> {
+        Ok(self.fetch_key_set_document(url).await?.keys)
+    }
+
+    /// [`KeySource::fetch_key_set`] with the document's usable keys as JSON and the
+    /// response's `Cache-Control`.
+    pub(crate) async fn fetch_key_set_document(&self, url: &str) -> Result<KeySetDocument, Error> {
         let max = self.cache.max_jwks_size;
         let response = self.get(url, JWK_SET_ACCEPT, None, max, RetryClass::Retryable).await?;
-        self.key_set_from(&response)
+        let keys = self.key_set_from(&response)?;
+        let mut document: serde_json::Value = serde_json::from_slice(&response.body)
+            .map_err(|_| Error::new(ErrorKind::InvalidKeySet, "the key set is not JSON"))?;
+        let rejected: Vec<usize> = keys.rejected().iter().map(|r| r.index).collect();
+        let usable = match document.get_mut("keys").map(serde_json::Value::take) {
+            Some(serde_json::Value::Array(all)) => all
+                .into_iter()
+                .enumerate()
+                .filter(|(index, _)| !rejected.contains(index))
+                .map(|(_, jwk)| jwk)
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(KeySetDocument { keys, jwks: usable, cache_control: response.cache_control.clone() })
     }
 
     /// A GET through the fetch loop; an error status after the retries is `http_status`.

@@ -1,0 +1,123 @@
+"""py-identity-model's ``get_jwks``: ``JwksRequest``, ``JwksResponse`` (``keys`` guarded on a
+failed response) and ``JsonWebKey``. The key set is fetched and checked by the Rust core
+(size and key-count limits, media type, each key's parameters); keys it sets aside (an
+unsupported type, a weak RSA modulus, private members) are not returned."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from . import _native
+from .discovery import _GuardedResponse
+from .exceptions import PyIdentityModelException
+from .validation import DiscoveryPolicy
+
+_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+
+
+@dataclass
+class JsonWebKey:
+    """One JWK (RFC 7517/7518 members; ``x5t#S256`` is ``x5t_s256``)."""
+
+    kty: str
+    use: str | None = None
+    key_ops: list[str] | None = None
+    alg: str | None = None
+    kid: str | None = None
+    x5u: str | None = None
+    x5c: list[str] | None = None
+    x5t: str | None = None
+    x5t_s256: str | None = None
+    crv: str | None = None
+    x: str | None = None
+    y: str | None = None
+    d: str | None = None
+    n: str | None = None
+    e: str | None = None
+    p: str | None = None
+    q: str | None = None
+    dp: str | None = None
+    dq: str | None = None
+    qi: str | None = None
+    oth: list[dict[str, str]] | None = None
+    k: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @staticmethod
+    def from_dict(members: dict) -> "JsonWebKey":
+        names = {f.name for f in fields(JsonWebKey)} - {"extra"}
+        known = {("x5t_s256" if k == "x5t#S256" else k): v for k, v in members.items()}
+        return JsonWebKey(
+            **{k: v for k, v in known.items() if k in names},
+            extra={k: v for k, v in members.items() if k not in names and k != "x5t#S256"},
+        )
+
+    @staticmethod
+    def from_json(text: str) -> "JsonWebKey":
+        return JsonWebKey.from_dict(json.loads(text))
+
+    def as_dict(self) -> dict:
+        out = {("x5t#S256" if f.name == "x5t_s256" else f.name): getattr(self, f.name) for f in fields(self)}
+        out.pop("extra")
+        out.update(self.extra)
+        return {k: v for k, v in out.items() if v is not None}
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict())
+
+    @property
+    def has_private_key(self) -> bool:
+        return any(getattr(self, name) is not None for name in _PRIVATE_MEMBERS)
+
+
+@dataclass
+class JwksRequest:
+    """Where the key set is, and the policy for its URL."""
+
+    address: str
+    policy: DiscoveryPolicy | None = None
+
+
+class JwksResponse(_GuardedResponse):
+    """The usable keys, or why they could not be had."""
+
+    _guarded_fields = frozenset({"keys"})
+
+    def __init__(
+        self,
+        is_successful: bool,
+        error: str | None = None,
+        *,
+        keys: list[JsonWebKey] | None = None,
+        cache_control: str | None = None,
+    ):
+        object.__setattr__(self, "is_successful", is_successful)
+        object.__setattr__(self, "error", error)
+        object.__setattr__(self, "keys", keys)
+        object.__setattr__(self, "cache_control", cache_control)
+
+
+def get_jwks(request: JwksRequest, http_client: Any = None) -> JwksResponse:
+    """Fetches and checks the key set at ``request.address``; never raises for a provider's
+    failure. ``http_client`` is accepted and ignored."""
+    policy = request.policy or DiscoveryPolicy()
+    try:
+        text, cache_control = _native.fetch_jwks(request.address, policy.allow_http_on_loopback)
+    except PyIdentityModelException as e:
+        return JwksResponse(False, e.message)
+    return JwksResponse(True, keys=[JsonWebKey.from_dict(k) for k in json.loads(text)], cache_control=cache_control)
+
+
+async def get_jwks_async(request: JwksRequest, http_client: Any = None) -> JwksResponse:
+    """``get_jwks`` as a coroutine (``identity_model.aio``)."""
+    policy = request.policy or DiscoveryPolicy()
+    try:
+        text, cache_control = await _native.fetch_jwks_future(request.address, policy.allow_http_on_loopback)
+    except PyIdentityModelException as e:
+        return JwksResponse(False, e.message)
+    return JwksResponse(True, keys=[JsonWebKey.from_dict(k) for k in json.loads(text)], cache_control=cache_control)
+
+
+__all__ = ["JsonWebKey", "JwksRequest", "JwksResponse", "get_jwks"]
