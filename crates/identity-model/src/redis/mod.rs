@@ -49,6 +49,40 @@ enum Link {
     Cluster(Arc<ArcSwapOption<ClusterConnection>>),
 }
 
+/// One connection handle of either kind, so that every command is sent the same way.
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
+        match self {
+            Connection::Single(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 impl std::fmt::Debug for RedisClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisClient").field("deadline", &self.deadline).finish_non_exhaustive()
@@ -141,31 +175,24 @@ impl RedisClient {
     /// One command under the deadline; every outcome updates the status. An error is
     /// `replay_store_unavailable` (the kind of every shared-store failure).
     pub(crate) async fn run(&self, command: &redis::Cmd) -> Result<Value, Error> {
-        let answer = match &self.link {
-            Link::Single(manager) => {
-                let mut connection = manager.clone();
-                tokio::time::timeout(self.deadline, command.query_async::<Value>(&mut connection)).await
-            }
-            Link::Cluster(cluster) => {
-                let mut connection = self.cluster_connection(cluster)?;
-                tokio::time::timeout(self.deadline, command.query_async::<Value>(&mut connection)).await
-            }
-        };
+        let mut connection = self.connection()?;
+        let answer = tokio::time::timeout(self.deadline, command.query_async::<Value>(&mut connection)).await;
         self.judge(answer)
     }
 
-    /// The cluster connection, once the background task made it.
-    fn cluster_connection(
-        &self,
-        cluster: &ArcSwapOption<ClusterConnection>,
-    ) -> Result<ClusterConnection, Error> {
-        match cluster.load_full() {
-            Some(connection) => Ok((*connection).clone()),
-            None => {
-                let failure = "the Redis Cluster is not connected yet".to_owned();
-                self.set_status(false, Some(failure.clone()));
-                Err(Error::new(ErrorKind::ReplayStoreUnavailable, failure))
-            }
+    /// The connection to send on: the single server's, or the cluster's once the background
+    /// task made it.
+    fn connection(&self) -> Result<Connection, Error> {
+        match &self.link {
+            Link::Single(manager) => Ok(Connection::Single(manager.clone())),
+            Link::Cluster(cluster) => match cluster.load_full() {
+                Some(connection) => Ok(Connection::Cluster((*connection).clone())),
+                None => {
+                    let failure = "the Redis Cluster is not connected yet".to_owned();
+                    self.set_status(false, Some(failure.clone()));
+                    Err(Error::new(ErrorKind::ReplayStoreUnavailable, failure))
+                }
+            },
         }
     }
 
@@ -184,16 +211,9 @@ impl RedisClient {
         for arg in args {
             invocation.arg(*arg);
         }
-        let answer = match &self.link {
-            Link::Single(manager) => {
-                let mut connection = manager.clone();
-                tokio::time::timeout(self.deadline, invocation.invoke_async::<Value>(&mut connection)).await
-            }
-            Link::Cluster(cluster) => {
-                let mut connection = self.cluster_connection(cluster)?;
-                tokio::time::timeout(self.deadline, invocation.invoke_async::<Value>(&mut connection)).await
-            }
-        };
+        let mut connection = self.connection()?;
+        let answer =
+            tokio::time::timeout(self.deadline, invocation.invoke_async::<Value>(&mut connection)).await;
         self.judge(answer)
     }
 
