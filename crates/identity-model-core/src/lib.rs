@@ -83,7 +83,7 @@ pub use jwt::claims::{Claims, NumericDate, UnixTime};
 pub use jwt::id_token::{BACKCHANNEL_LOGOUT_EVENT, IdTokenValidation, left_half_hash, validate_logout_token};
 pub use jwt::unverified::UnverifiedToken;
 pub use jwt::validation::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, ValidToken, Validation};
-pub use oauth::authorize::AuthorizationRequest;
+pub use oauth::authorize::{AuthorizationRequest, pushed_authorization_request};
 pub use oauth::client_auth::{
     ASSERTION_LIFETIME_SECS, AssertionAudience, Client, ClientAuth, JWT_BEARER_ASSERTION, random_id,
 };

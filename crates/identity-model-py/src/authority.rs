@@ -14,12 +14,16 @@ use pyo3::types::PyDict;
 
 use crate::dict::JsonDict;
 use crate::errors::{raise, to_py};
+use crate::id_tokens::IdTokenChecks;
+use crate::runtime::wait;
 
 /// An issuer whose tokens are validated with keys found through its discovery document,
 /// cached, refreshed before they expire and refetched once when a token names an unknown key.
 #[pyclass(frozen, subclass, module = "identity_model._native")]
 pub(crate) struct Authority {
     inner: blocking::Authority,
+    /// The rules tokens are validated by (the base of ID token rules).
+    rules: Validation,
 }
 
 /// `str` or a list of them.
@@ -108,8 +112,9 @@ impl Authority {
         metadata: &str,
         max_staleness: Option<f64>,
     ) -> PyResult<Self> {
-        let built = (|| -> Result<blocking::Authority, Error> {
+        let built = (|| -> Result<(blocking::Authority, Validation), Error> {
             let rules = rules(vec![issuer.clone()], audience, algorithms, leeway, token_type.as_deref())?;
+            let kept = rules.clone();
             let settings = Settings::from_env().map_err(|e| {
                 let problems: Vec<String> =
                     e.problems.iter().map(|p| format!("{}: {}", p.variable, p.reason)).collect();
@@ -143,9 +148,9 @@ impl Authority {
                 }
                 builder = builder.max_staleness(Duration::from_secs_f64(secs));
             }
-            Ok(blocking::Authority::new(builder.build()?))
+            Ok((blocking::Authority::new(builder.build()?), kept))
         })();
-        built.map(|inner| Authority { inner }).map_err(|e| to_py(py, &e))
+        built.map(|(inner, rules)| Authority { inner, rules }).map_err(|e| to_py(py, &e))
     }
 
     /// The issuer.
@@ -170,6 +175,83 @@ impl Authority {
         let authority = self.inner.as_async().clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             match authority.validate(&token).await {
+                Ok(valid) => Ok(JsonDict::claims(&valid)),
+                Err(e) => Err(raise(&e)),
+            }
+        })
+    }
+
+    /// Validates an ID token for `client_id` (signature with this issuer's keys, `iss`,
+    /// `aud`, `azp`, `exp`, `iat`, `sub`; `nonce`, `at_hash` of `access_token`, `c_hash` of
+    /// `code`, `auth_time` within `max_age` seconds when given) and returns its claims.
+    #[pyo3(signature = (token, client_id, *, nonce=None, access_token=None, code=None, max_age=None))]
+    #[allow(clippy::too_many_arguments)] // Python keyword arguments
+    fn validate_id_token<'py>(
+        &self,
+        py: Python<'py>,
+        token: &str,
+        client_id: String,
+        nonce: Option<String>,
+        access_token: Option<String>,
+        code: Option<String>,
+        max_age: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let checks = IdTokenChecks::new(client_id, nonce, access_token, code, max_age);
+        let authority = self.inner.as_async().clone();
+        let checked = py.detach(|| {
+            let rules = checks.rules(authority.issuer(), &self.rules)?;
+            wait(async { authority.validate_id_token(token, &rules).await })?
+        });
+        checked.map(|valid| JsonDict::claims(&valid)).map_err(|e| to_py(py, &e))?.into_pyobject(py)
+    }
+
+    /// An asyncio future of `validate_id_token`.
+    #[pyo3(signature = (token, client_id, *, nonce=None, access_token=None, code=None, max_age=None))]
+    #[allow(clippy::too_many_arguments)] // Python keyword arguments
+    fn validate_id_token_future<'py>(
+        &self,
+        py: Python<'py>,
+        token: String,
+        client_id: String,
+        nonce: Option<String>,
+        access_token: Option<String>,
+        code: Option<String>,
+        max_age: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let checks = IdTokenChecks::new(client_id, nonce, access_token, code, max_age);
+        let authority = self.inner.as_async().clone();
+        let rules = checks.rules(authority.issuer(), &self.rules).map_err(|e| to_py(py, &e))?;
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            match authority.validate_id_token(&token, &rules).await {
+                Ok(valid) => Ok(JsonDict::claims(&valid)),
+                Err(e) => Err(raise(&e)),
+            }
+        })
+    }
+
+    /// Validates a back-channel logout token for `client_id` and returns its claims (replay
+    /// of its `jti` is the caller's to refuse).
+    fn validate_logout_token<'py>(
+        &self,
+        py: Python<'py>,
+        token: &str,
+        client_id: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let authority = self.inner.as_async().clone();
+        let checked = py.detach(|| wait(async { authority.validate_logout_token(token, client_id).await })?);
+        checked.map(|valid| JsonDict::claims(&valid)).map_err(|e| to_py(py, &e))?.into_pyobject(py)
+    }
+
+    /// An asyncio future of `validate_logout_token`.
+    fn validate_logout_token_future<'py>(
+        &self,
+        py: Python<'py>,
+        token: String,
+        client_id: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let authority = self.inner.as_async().clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            match authority.validate_logout_token(&token, &client_id).await {
                 Ok(valid) => Ok(JsonDict::claims(&valid)),
                 Err(e) => Err(raise(&e)),
             }
@@ -314,15 +396,4 @@ pub(crate) fn fetch_jwks_future(
             Err(e) => Err(raise(&e)),
         }
     })
-}
-
-/// Runs `future` to its end from a thread outside any runtime, on one runtime kept for such
-/// waits (the library's refreshes run in their own tasks there).
-fn wait<F: std::future::Future>(future: F) -> Result<F::Output, Error> {
-    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> = std::sync::OnceLock::new();
-    let runtime = RUNTIME
-        .get_or_init(|| identity_model::new_runtime(1).ok())
-        .as_ref()
-        .ok_or_else(|| Error::new(ErrorKind::InvalidUsage, "no runtime could be started for the wait"))?;
-    Ok(runtime.block_on(future))
 }

@@ -16,6 +16,13 @@ pub(crate) fn to_py(py: Python<'_>, error: &Error) -> PyErr {
             error.message(),
             error.claim(),
         ))?;
+        // A provider's own error (RFC 6749 section 5.2) rides along whole: the Python
+        // response objects report its code (`authorization_pending`, `slow_down`, ...).
+        if let Some(oauth) = error.oauth() {
+            exception.setattr("oauth_error", oauth.error.as_str())?;
+            exception.setattr("error_description", oauth.error_description.as_deref())?;
+            exception.setattr("status_code", oauth.status)?;
+        }
         Ok(PyErr::from_value(exception))
     })();
     raised.unwrap_or_else(|e| PyRuntimeError::new_err(format!("{} ({e})", error.message())))

@@ -1,17 +1,23 @@
 //! `KeyValidator`: tokens checked against a fixed key set (py-identity-model's manual mode,
 //! `perform_disco=False` with a `key`), with the same rules and errors as `Authority`.
 
-use identity_model::{Error, ErrorKind, KeySet, StaticKeyValidator};
+use identity_model::{
+    Clock, Error, ErrorKind, KeySet, StaticKeyValidator, SystemClock, Validation, validate_logout_token,
+};
 use pyo3::prelude::*;
 
 use crate::authority::{OneOrMany, rules};
 use crate::dict::JsonDict;
 use crate::errors::to_py;
+use crate::id_tokens::IdTokenChecks;
 
 /// A fixed key set and the rules tokens signed by it must meet.
 #[pyclass(frozen, module = "identity_model._native")]
 pub(crate) struct KeyValidator {
     inner: StaticKeyValidator,
+    /// The rules (the base of ID token rules) and the first issuer.
+    rules: Validation,
+    issuer: String,
 }
 
 #[pymethods]
@@ -29,11 +35,12 @@ impl KeyValidator {
         leeway: Option<f64>,
         token_type: Option<String>,
     ) -> PyResult<Self> {
-        let built = (|| -> Result<StaticKeyValidator, Error> {
+        let built = (|| -> Result<KeyValidator, Error> {
             let issuers = issuer.map(OneOrMany::into_vec).unwrap_or_default();
             if issuers.is_empty() {
                 return Err(Error::new(ErrorKind::InvalidConfig, "an issuer is required"));
             }
+            let issuer = issuers[0].clone();
             let rules = rules(issuers, audience, algorithms, leeway, token_type.as_deref())?;
             let document = match serde_json::from_str::<serde_json::Value>(keys_json) {
                 Ok(serde_json::Value::Object(map)) if !map.contains_key("keys") => {
@@ -41,9 +48,10 @@ impl KeyValidator {
                 }
                 _ => keys_json.to_owned(),
             };
-            StaticKeyValidator::new(KeySet::from_json(document.as_bytes())?, rules)
+            let inner = StaticKeyValidator::new(KeySet::from_json(document.as_bytes())?, rules.clone())?;
+            Ok(KeyValidator { inner, rules, issuer })
         })();
-        built.map(|inner| KeyValidator { inner }).map_err(|e| to_py(py, &e))
+        built.map_err(|e| to_py(py, &e))
     }
 
     /// Validates `token` and returns its claims (a `dict`).
@@ -52,5 +60,39 @@ impl KeyValidator {
             Ok(claims) => claims.into_pyobject(py),
             Err(e) => Err(to_py(py, &e)),
         }
+    }
+
+    /// Validates an ID token for `client_id` with these keys (see `Authority.validate_id_token`).
+    #[pyo3(signature = (token, client_id, *, nonce=None, access_token=None, code=None, max_age=None))]
+    #[allow(clippy::too_many_arguments)] // Python keyword arguments
+    fn validate_id_token<'py>(
+        &self,
+        py: Python<'py>,
+        token: &str,
+        client_id: String,
+        nonce: Option<String>,
+        access_token: Option<String>,
+        code: Option<String>,
+        max_age: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let checks = IdTokenChecks::new(client_id, nonce, access_token, code, max_age);
+        let checked = py.detach(|| {
+            let rules = checks.rules(&self.issuer, &self.rules)?;
+            rules.validate(token, self.inner.keys(), SystemClock.now())
+        });
+        checked.map(|valid| JsonDict::claims(&valid)).map_err(|e| to_py(py, &e))?.into_pyobject(py)
+    }
+
+    /// Validates a back-channel logout token for `client_id` with these keys.
+    fn validate_logout_token<'py>(
+        &self,
+        py: Python<'py>,
+        token: &str,
+        client_id: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let checked = py.detach(|| {
+            validate_logout_token(token, self.inner.keys(), &self.issuer, client_id, SystemClock.now())
+        });
+        checked.map(|valid| JsonDict::claims(&valid)).map_err(|e| to_py(py, &e))?.into_pyobject(py)
     }
 }

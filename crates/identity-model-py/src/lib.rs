@@ -9,9 +9,13 @@
 //! of them (`python/identity_model/`).
 
 mod authority;
+mod client;
 mod dict;
+mod dpop;
 mod errors;
+mod id_tokens;
 mod keys;
+mod runtime;
 mod tokens;
 
 use pyo3::prelude::*;
@@ -21,6 +25,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<authority::Authority>()?;
     m.add_class::<keys::KeyValidator>()?;
     m.add_class::<tokens::TokenManager>()?;
+    m.add_class::<client::OAuthClient>()?;
+    m.add_class::<dpop::DpopKey>()?;
     m.add_function(wrap_pyfunction!(errors::error_kinds, m)?)?;
     m.add_function(wrap_pyfunction!(authority::discover, m)?)?;
     m.add_function(wrap_pyfunction!(authority::discover_future, m)?)?;

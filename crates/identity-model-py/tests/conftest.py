@@ -60,14 +60,15 @@ def claims_for(issuer: str, **overrides) -> dict:
 
 
 class Provider:
-    """``idm provider`` with the given private keys; stopped (by PID) at the end."""
+    """``idm provider`` with the given private keys (and other settings of its JSON
+    configuration); stopped (by PID) at the end."""
 
-    def __init__(self, keys: list[Key]):
+    def __init__(self, keys: list[Key], settings: dict | None = None):
         self.dir = tempfile.mkdtemp(prefix="idm-py-provider-")
         keys_file = Path(self.dir) / "keys.json"
         keys_file.write_text(json.dumps({"keys": [k.private_jwk for k in keys]}))
         config = Path(self.dir) / "config.json"
-        config.write_text(json.dumps({"keys_file": str(keys_file)}))
+        config.write_text(json.dumps({**(settings or {}), "keys_file": str(keys_file)}))
         self.process = subprocess.Popen(
             [idm_binary(), "provider", "--port", "0", "--config", str(config)],
             stdout=subprocess.PIPE,

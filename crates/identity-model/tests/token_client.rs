@@ -149,6 +149,71 @@ async fn pushed_authorization_requests() {
     let callback = browse(&url).await;
     assert!(app.redeem(&request, &callback).await.is_ok());
     assert_eq!(provider.requests(Endpoint::PushedAuthorization), 1);
+
+    // Parameters the caller made (py-identity-model's shape): client_id placed by the client.
+    let params: Vec<(String, String)> = [
+        ("response_type", "code"),
+        ("redirect_uri", "http://127.0.0.1:8400/callback"),
+        ("scope", "openid"),
+        ("state", "caller-state"),
+        ("code_challenge", request.pkce.challenge()),
+        ("code_challenge_method", "S256"),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n.to_owned(), v.to_owned()))
+    .collect();
+    let pushed = app.push_parameters(&params).await.unwrap();
+    assert!(pushed.request_uri.starts_with("urn:ietf:params:oauth:request_uri:"));
+    assert!(pushed.expires_in > 0);
+    let sent = provider.recorded(Endpoint::PushedAuthorization).pop().unwrap().form();
+    assert_eq!(sent.iter().filter(|(n, _)| n == "client_id").count(), 1);
+    assert!(sent.iter().any(|(n, v)| n == "state" && v == "caller-state"));
+    // Refused by the provider (no redirect_uri): the provider's error, whole.
+    let e = app.push_parameters(&params[2..]).await.unwrap_err();
+    assert!(e.oauth().is_some(), "{e}");
+}
+
+#[tokio::test]
+async fn the_authority_validates_id_tokens_and_logout_tokens_with_its_keys() {
+    let provider = provider_with(vec![]).await;
+    let authority = authority(&provider);
+    let app = client(&authority, Client::public("demo-app"));
+    let request = AuthorizationRequest::new("demo-app", "http://127.0.0.1:8400/callback").unwrap();
+    let callback = browse(&app.authorization_url(&request).await.unwrap()).await;
+    let tokens = app.redeem_unverified(&request, &callback).await.unwrap();
+    let id_token = tokens.id_token.unwrap();
+    let rules = |nonce: &str| {
+        IdTokenValidation::new(authority.issuer(), "demo-app")
+            .nonce(nonce)
+            .access_token(tokens.access_token.expose())
+    };
+    let valid = authority.validate_id_token(id_token.expose(), &rules(&request.nonce)).await.unwrap();
+    assert_eq!(valid.claims.sub(), Some("alice"));
+    let e = authority.validate_id_token(id_token.expose(), &rules("another")).await.unwrap_err();
+    assert_eq!((e.kind(), e.claim()), (ErrorKind::InvalidClaim, Some("nonce")));
+    let other_client = IdTokenValidation::new(authority.issuer(), "someone-else");
+    let e = authority.validate_id_token(id_token.expose(), &other_client).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidAudience);
+
+    let now = identity_model::Clock::now(&identity_model::SystemClock).as_secs();
+    let key = provider.signing_key(None);
+    let logout = |claims: Value| key.sign_jwt(Some("logout+jwt"), &claims).unwrap();
+    let good = logout(json!({
+        "iss": provider.issuer(), "aud": "demo-app", "iat": now, "exp": now + 120, "jti": "logout-1",
+        "sub": "alice", "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+    }));
+    let claims = authority.validate_logout_token(&good, "demo-app").await.unwrap().claims;
+    assert_eq!(claims.jti(), Some("logout-1"));
+    assert_eq!(
+        authority.validate_logout_token(&good, "someone-else").await.unwrap_err().kind(),
+        ErrorKind::InvalidAudience
+    );
+    let with_nonce = logout(json!({
+        "iss": provider.issuer(), "aud": "demo-app", "iat": now, "exp": now + 120, "jti": "logout-2", "sub": "alice", "nonce": "n",
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+    }));
+    let e = authority.validate_logout_token(&with_nonce, "demo-app").await.unwrap_err();
+    assert_eq!((e.kind(), e.claim()), (ErrorKind::InvalidClaim, Some("nonce")));
 }
 
 #[tokio::test]

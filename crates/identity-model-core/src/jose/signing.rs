@@ -80,6 +80,28 @@ impl SigningKey {
         Ok(key)
     }
 
+    /// Reads a private key in DER for `alg`: PKCS #8 (RSA, EC, Ed25519), PKCS #1 (RSA) or
+    /// SEC 1 (EC). Encrypted keys are not read (decrypt them first). No `kid` is set.
+    pub fn from_der(der: &[u8], alg: Algorithm) -> Result<SigningKey, Error> {
+        let rejected = |e: aws_lc_rs::error::KeyRejected| key_error(format!("{alg} key rejected: {e}"));
+        let inner = match alg.key_family() {
+            KeyFamily::Rsa => Inner::Rsa(
+                RsaKeyPair::from_pkcs8(der).or_else(|_| RsaKeyPair::from_der(der)).map_err(rejected)?,
+            ),
+            KeyFamily::Ec(curve) => Inner::Ec(
+                EcdsaKeyPair::from_pkcs8(ec_signing(curve), der)
+                    .or_else(|_| EcdsaKeyPair::from_private_key_der(ec_signing(curve), der))
+                    .map_err(rejected)?,
+                curve,
+            ),
+            KeyFamily::Ed25519 => Inner::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(rejected)?),
+            KeyFamily::Symmetric => {
+                return Err(key_error(format!("{alg} takes a secret, not a DER private key")));
+            }
+        };
+        Ok(SigningKey { alg, kid: None, inner })
+    }
+
     /// Reads a private JWK (RSA with CRT members, EC, OKP Ed25519, or oct). The algorithm is the
     /// JWK's `alg`, else `alg`; it must fit the key.
     pub fn from_jwk(jwk: &Map<String, Value>, alg: Option<Algorithm>) -> Result<SigningKey, Error> {
@@ -293,4 +315,42 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(digest::digest(&digest::SHA256, data).as_ref());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair};
+
+    use super::SigningKey;
+    use crate::jose::algorithm::Algorithm;
+    use crate::jose::jwk::VerifyingKey;
+
+    fn signs_verifiably(key: &SigningKey) -> bool {
+        let public = VerifyingKey::from_jwk(key.verification_jwk()).expect("public JWK");
+        let signature = key.sign(b"message").expect("signature");
+        public.verify(key.alg(), b"message", &signature) && !public.verify(key.alg(), b"massage", &signature)
+    }
+
+    #[test]
+    fn der_keys_are_read_for_their_algorithm_only() {
+        let rng = SystemRandom::new();
+        let ec = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let ed = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let es256 = SigningKey::from_der(ec.as_ref(), Algorithm::ES256).expect("PKCS #8 P-256");
+        assert!(signs_verifiably(&es256));
+        let eddsa = SigningKey::from_der(ed.as_ref(), Algorithm::EdDSA).expect("PKCS #8 Ed25519");
+        assert!(signs_verifiably(&eddsa));
+        // A key for another curve, family, or no key at all is refused with a typed error.
+        for (der, alg) in [
+            (ec.as_ref(), Algorithm::ES384),
+            (ec.as_ref(), Algorithm::RS256),
+            (ed.as_ref(), Algorithm::ES256),
+            (&b"not DER"[..], Algorithm::PS256),
+            (ec.as_ref(), Algorithm::HS256),
+        ] {
+            let error = SigningKey::from_der(der, alg).expect_err("refused");
+            assert_eq!(error.kind(), crate::ErrorKind::InvalidKey, "{alg}: {error}");
+        }
+    }
 }

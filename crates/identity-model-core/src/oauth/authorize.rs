@@ -110,19 +110,7 @@ impl AuthorizationRequest {
         issuer: Option<&str>,
         now: UnixTime,
     ) -> Result<FormRequest, Error> {
-        let mut request = FormRequest::post(par_endpoint, RetryClass::Retryable);
-        for (name, value) in self.params() {
-            // client authentication puts client_id where its method wants it
-            if name != "client_id" {
-                request.param(name, value);
-            }
-        }
-        client.authenticate(&mut request, issuer, now)?;
-        if request.get("client_id").is_none() {
-            // As in RFC 9126's own example: client_id in the body even with Basic.
-            request.param("client_id", self.client_id.as_str());
-        }
-        Ok(request)
+        pushed_authorization_request(par_endpoint, client, &self.params(), issuer, now)
     }
 
     /// The URL after a PAR: only `client_id` and the `request_uri` (RFC 9126 section 4).
@@ -221,6 +209,31 @@ fn with_query(endpoint: &str, params: &[(String, String)]) -> String {
         separator = '&';
     }
     url
+}
+
+/// A pushed authorization request (RFC 9126 section 2.1) of any `params` (an authorization
+/// request's parameters, made by the caller), POSTed to `par_endpoint` with `client`'s
+/// authentication. `client_id` is placed where the authentication method wants it, and in
+/// the body in any case (as in RFC 9126's own example). Retryable: an unused `request_uri`
+/// expires on its own.
+pub fn pushed_authorization_request(
+    par_endpoint: &str,
+    client: &Client,
+    params: &[(String, String)],
+    issuer: Option<&str>,
+    now: UnixTime,
+) -> Result<FormRequest, Error> {
+    let mut request = FormRequest::post(par_endpoint, RetryClass::Retryable);
+    for (name, value) in params {
+        if name != "client_id" {
+            request.param(name.as_str(), value.as_str());
+        }
+    }
+    client.authenticate(&mut request, issuer, now)?;
+    if request.get("client_id").is_none() {
+        request.param("client_id", client.client_id.as_str());
+    }
+    Ok(request)
 }
 
 #[cfg(test)]

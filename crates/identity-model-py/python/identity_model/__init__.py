@@ -13,7 +13,14 @@ from .discovery import (
     DiscoveryErrorKind,
     get_discovery_document,
 )
+from .id_token import validate_id_token, validate_logout_token
 from .jwks import JsonWebKey, JwksRequest, JwksResponse, get_jwks
+from . import authorize as _authorize
+from . import dpop as _dpop
+from . import token_client as _token_client
+from .authorize import *  # noqa: F403 - listed in authorize.__all__
+from .dpop import *  # noqa: F403 - listed in dpop.__all__
+from .token_client import *  # noqa: F403 - listed in token_client.__all__
 from .validation import (
     CacheCounters,
     DiscoveryPolicy,
@@ -44,6 +51,11 @@ __all__ = [
     "get_cache_counters",
     "get_discovery_document",
     "get_jwks",
+    "validate_id_token",
+    "validate_logout_token",
     "validate_token",
     *(name for name in _exceptions.__all__ if name != "from_native"),
+    *_authorize.__all__,
+    *_dpop.__all__,
+    *_token_client.__all__,
 ]

@@ -11,11 +11,8 @@ from enum import Enum
 from typing import Any
 
 from . import _native
-from .exceptions import (
-    FailedResponseAccessError,
-    PyIdentityModelException,
-    SuccessfulResponseAccessError,
-)
+from .exceptions import PyIdentityModelException
+from .responses import _GuardedResponse
 from .validation import DiscoveryPolicy, _issuer_of
 
 
@@ -77,37 +74,11 @@ class DiscoveryDocumentRequest:
     policy: DiscoveryPolicy | None = None
 
 
-class _GuardedResponse:
-    """A response whose data fields raise ``FailedResponseAccessError`` when it failed, and
-    whose ``error`` raises ``SuccessfulResponseAccessError`` when it succeeded."""
-
-    _guarded_fields: frozenset = frozenset()
-    _error_fields = frozenset({"error"})
-
-    def __getattribute__(self, name: str) -> Any:
-        if name in object.__getattribute__(self, "_guarded_fields"):
-            if not object.__getattribute__(self, "is_successful"):
-                raise FailedResponseAccessError(
-                    f"Cannot access '{name}' on a failed response: {object.__getattribute__(self, 'error')}. "
-                    "Check 'is_successful' before accessing response data."
-                )
-        elif name in object.__getattribute__(self, "_error_fields"):
-            if object.__getattribute__(self, "is_successful"):
-                raise SuccessfulResponseAccessError(
-                    f"Cannot access '{name}' on a successful response. "
-                    "Check 'is_successful' before accessing error details."
-                )
-        return object.__getattribute__(self, name)
-
-    def __repr__(self) -> str:
-        shown = {k: object.__getattribute__(self, k) for k in ("is_successful", "error")}
-        return f"{type(self).__name__}({shown})"
-
-
 class DiscoveryDocumentResponse(_GuardedResponse):
     """The document's registered members, or why it could not be had."""
 
     _guarded_fields = frozenset(_MEMBERS)
+    _repr_fields = ("issuer",)
 
     def __init__(
         self,

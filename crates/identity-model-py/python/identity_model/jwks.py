@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from . import _native
-from .discovery import _GuardedResponse
 from .exceptions import PyIdentityModelException
+from .responses import _GuardedResponse
 from .validation import DiscoveryPolicy
 
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")

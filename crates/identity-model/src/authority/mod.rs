@@ -22,7 +22,10 @@ pub(crate) use validate::Begun;
 use std::fmt;
 use std::sync::Arc;
 
-use identity_model_core::{DiscoveryDocument, DiscoveryPolicy, Error, KeySet, Validation};
+use identity_model_core::{
+    DEFAULT_MAX_TOKEN_LEN, DiscoveryDocument, DiscoveryPolicy, Error, IdTokenValidation, KeySet,
+    UnverifiedToken, ValidToken, Validation,
+};
 
 pub use builder::AuthorityBuilder;
 pub use issuers::Issuers;
@@ -129,6 +132,32 @@ impl Authority {
         verify: impl Fn(&KeySet) -> Result<T, Error>,
     ) -> Result<T, Error> {
         self.inner.source.verify(kid, verify).await
+    }
+
+    /// Validates an ID token (OpenID Connect Core section 3.1.3.7) by `rules` (client id,
+    /// `nonce`, `max_age`, `at_hash`, `c_hash`) with this issuer's keys, fetched and refetched
+    /// exactly as for access tokens (the same unknown-kid decision). The issuer in `rules`
+    /// is the one checked; build them with [`Authority::issuer`].
+    pub async fn validate_id_token(
+        &self,
+        token: &str,
+        rules: &IdTokenValidation,
+    ) -> Result<ValidToken, Error> {
+        let kid = UnverifiedToken::parse(token, DEFAULT_MAX_TOKEN_LEN)?.kid().map(str::to_owned);
+        let now = self.now();
+        self.with_keys(kid.as_deref(), |keys| rules.validate(token, keys, now)).await
+    }
+
+    /// Validates a back-channel logout token (OpenID Connect Back-Channel Logout 1.0 section
+    /// 2.6) for `client_id` with this issuer's keys. Replay is the caller's to refuse:
+    /// [`crate::record_logout`] with a shared [`crate::ReplayStore`].
+    pub async fn validate_logout_token(&self, token: &str, client_id: &str) -> Result<ValidToken, Error> {
+        let kid = UnverifiedToken::parse(token, DEFAULT_MAX_TOKEN_LEN)?.kid().map(str::to_owned);
+        let now = self.now();
+        let issuer = self.issuer();
+        let verify =
+            |keys: &KeySet| identity_model_core::validate_logout_token(token, keys, issuer, client_id, now);
+        self.with_keys(kid.as_deref(), verify).await
     }
 
     /// Fetches and checks the discovery document (not cached; for tools and diagnostics).

@@ -7,10 +7,10 @@
 use std::sync::Arc;
 
 use identity_model_core::{
-    AuthorizationRequest, Client, DEFAULT_MAX_TOKEN_LEN, DeviceAuthorization, DevicePoller, DiscoveryPolicy,
-    DpopKey, EndpointResponse, Endpoints, Error, ErrorKind, FormRequest, IdTokenValidation, Introspection,
-    Method, PollStep, ProofRequest, PushedAuthorization, Secret, TokenExchange, TokenRequest, TokenResponse,
-    UnverifiedToken, UserInfo, revocation_result, token_request,
+    AuthorizationRequest, Client, DeviceAuthorization, DevicePoller, DiscoveryPolicy, DpopKey,
+    EndpointResponse, Endpoints, Error, ErrorKind, FormRequest, IdTokenValidation, Introspection, Method,
+    PollStep, ProofRequest, PushedAuthorization, Secret, TokenExchange, TokenRequest, TokenResponse,
+    UserInfo, pushed_authorization_request, revocation_result, token_request,
 };
 
 use crate::authority::Authority;
@@ -106,9 +106,10 @@ impl TokenClient {
 impl TokenClientBuilder {
     /// Gets DPoP-bound tokens (RFC 9449): every token and PAR request carries a proof by
     /// `key`; a `use_dpop_nonce` answer is retried once with the server's nonce (the latest
-    /// nonce per server is remembered); a token response must say `token_type: DPoP`.
-    pub fn dpop_key(mut self, key: DpopKey) -> Self {
-        self.dpop = Some(Arc::new(key));
+    /// nonce per server is remembered); a token response must say `token_type: DPoP`. The
+    /// key may be shared (`Arc<DpopKey>`) with other clients and with resource requests.
+    pub fn dpop_key(mut self, key: impl Into<Arc<DpopKey>>) -> Self {
+        self.dpop = Some(key.into());
         self
     }
 
@@ -351,15 +352,38 @@ impl TokenClient {
 
     /// Pushes `request` (RFC 9126) and returns the authorization URL carrying its `request_uri`.
     pub async fn push_authorization(&self, request: &AuthorizationRequest) -> Result<String, Error> {
-        let (par, issuer) = self
-            .endpoint(|e| e.pushed_authorization_request.clone(), "pushed_authorization_request_endpoint")
-            .await?;
+        let (par, issuer) = self.par_endpoint().await?;
         let bound = self.bound(request);
         let build = || bound.pushed(&par, &self.inner.client, issuer.as_deref(), self.inner.clock.now());
-        let response = self.send_with_proof(&par, None, build).await?;
-        let pushed = PushedAuthorization::from_response(as_endpoint_response(&response))?;
+        let pushed = self.push(&par, build).await?;
         let (url, _) = self.endpoint(|e| e.authorization.clone(), "authorization_endpoint").await?;
         Ok(request.pushed_url(&url, &pushed.request_uri))
+    }
+
+    /// Pushes authorization request parameters the caller made (RFC 9126), authenticated as
+    /// the client (`client_id` added), and returns the `request_uri` and its lifetime. Unlike
+    /// [`TokenClient::push_authorization`], nothing is added: a DPoP client's `dpop_jkt`
+    /// must be among `params` when the code is to be bound.
+    pub async fn push_parameters(&self, params: &[(String, String)]) -> Result<PushedAuthorization, Error> {
+        let (par, issuer) = self.par_endpoint().await?;
+        let client = &self.inner.client;
+        let build =
+            || pushed_authorization_request(&par, client, params, issuer.as_deref(), self.inner.clock.now());
+        self.push(&par, build).await
+    }
+
+    async fn par_endpoint(&self) -> Result<(String, Option<String>), Error> {
+        self.endpoint(|e| e.pushed_authorization_request.clone(), "pushed_authorization_request_endpoint")
+            .await
+    }
+
+    async fn push(
+        &self,
+        par: &str,
+        build: impl Fn() -> Result<FormRequest, Error>,
+    ) -> Result<PushedAuthorization, Error> {
+        let response = self.send_with_proof(par, None, build).await?;
+        PushedAuthorization::from_response(as_endpoint_response(&response))
     }
 
     /// Checks the callback of `request` (state, RFC 9207 iss) and redeems its code with the
@@ -387,12 +411,9 @@ impl TokenClient {
             let rules = IdTokenValidation::new(issuer, self.inner.client.client_id.clone())
                 .nonce(request.nonce.clone())
                 .access_token(tokens.access_token.expose());
-            let now = self.inner.clock.now();
-            let id_token = id_token.expose();
             // The kid decides what a key the cached set lacks leads to, exactly as in
             // validation (refetch within the cooldown, missing-kid memory, outage: 503).
-            let kid = UnverifiedToken::parse(id_token, DEFAULT_MAX_TOKEN_LEN)?.kid().map(str::to_owned);
-            authority.with_keys(kid.as_deref(), |keys| rules.validate(id_token, keys, now)).await?;
+            authority.validate_id_token(id_token.expose(), &rules).await?;
         }
         Ok(tokens)
     }
