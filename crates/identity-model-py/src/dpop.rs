@@ -95,3 +95,20 @@ impl DpopKey {
         format!("DPoPKey({}, jkt={})", self.inner.alg(), self.inner.thumbprint())
     }
 }
+
+/// `jwk_thumbprint(jwk)`: the RFC 7638 thumbprint of a public (or private) JWK given as JSON
+/// text, for comparing with a bound token's `cnf.jkt`. An unusable key raises.
+#[pyfunction]
+pub(crate) fn jwk_thumbprint(py: Python<'_>, jwk: &str) -> PyResult<String> {
+    let read = (|| {
+        let value: serde_json::Value = serde_json::from_str(jwk)
+            .map_err(|e| Error::new(ErrorKind::InvalidKey, format!("the JWK is not JSON: {e}")))?;
+        let serde_json::Value::Object(members) = value else {
+            return Err(Error::new(ErrorKind::InvalidKey, "the JWK is not a JSON object"));
+        };
+        identity_model::VerifyingKey::from_jwk(members)
+            .map(|key| key.thumbprint().to_owned())
+            .map_err(|e| Error::new(ErrorKind::InvalidKey, e))
+    })();
+    read.map_err(|e| to_py(py, &e))
+}

@@ -21,6 +21,7 @@ pub(crate) fn to_py(py: Python<'_>, error: &Error) -> PyErr {
         if let Some(oauth) = error.oauth() {
             exception.setattr("oauth_error", oauth.error.as_str())?;
             exception.setattr("error_description", oauth.error_description.as_deref())?;
+            exception.setattr("error_uri", oauth.error_uri.as_deref())?;
             exception.setattr("status_code", oauth.status)?;
         }
         Ok(PyErr::from_value(exception))

@@ -173,3 +173,106 @@ def mini_op(keys):
     op = MiniOP([keys["RS256"]])
     yield op
     op.stop()
+
+
+class Recorded:
+    """One request a FixtureServer received."""
+
+    def __init__(self, method: str, path: str, headers: dict[str, str], body: bytes):
+        self.method, self.path, self.headers, self.body = method, path, headers, body
+
+    def form(self) -> list[tuple[str, str]]:
+        from urllib.parse import parse_qsl
+
+        return parse_qsl(self.body.decode(), keep_blank_values=True)
+
+    def form_dict(self) -> dict[str, str]:
+        return dict(self.form())
+
+
+class FixtureServer:
+    """An HTTP server in process that answers with the responses a test queues (the last one
+    repeats) and records every request; ``hold`` keeps answers back until ``release``."""
+
+    def __init__(self):
+        self.requests: list[Recorded] = []
+        self.queue: list[tuple[int, bytes, dict[str, str]]] = []
+        self.held = threading.Event()
+        self.held.set()
+        self.lock = threading.Lock()
+        fixture = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with fixture.lock:
+                    fixture.requests.append(Recorded(self.command, self.path, headers, body))
+                    status, data, extra = fixture.queue.pop(0) if len(fixture.queue) > 1 else fixture.queue[0]
+                if not fixture.held.wait(timeout=30):
+                    return
+                try:
+                    self.send_response(status)
+                    for name, value in extra.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout test)
+
+            do_GET = do_POST = _answer
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def answer(self, status: int, body: str | bytes | dict = b"", content_type: str = "application/json", **headers: str):
+        """Queues an answer; the last queued one repeats."""
+        data = json.dumps(body).encode() if isinstance(body, dict) else body.encode() if isinstance(body, str) else body
+        with self.lock:
+            self.queue.append((status, data, {"Content-Type": content_type, **{k.replace("_", "-"): v for k, v in headers.items()}}))
+        return self
+
+    def reset(self) -> FixtureServer:
+        with self.lock:
+            self.queue.clear()
+            self.requests.clear()
+        return self
+
+    def last(self) -> Recorded:
+        with self.lock:
+            return self.requests[-1]
+
+    def stop(self) -> None:
+        self.held.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fixture_server():
+    server = FixtureServer()
+    yield server
+    server.stop()
+
+
+def redirect_of(url: str) -> str:
+    """The ``Location`` of a provider's redirect answer to a GET of ``url`` (not followed)."""
+    import http.client
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        connection.request("GET", f"{parts.path}?{parts.query}")
+        answer = connection.getresponse()
+        assert answer.status in (302, 303), answer.status
+        return answer.getheader("Location")
+    finally:
+        connection.close()

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 import identity_model as im
 from identity_model import aio
 
-from conftest import AUDIENCE, Key, Provider
+from conftest import AUDIENCE, Key, Provider, redirect_of
 
 REDIRECT = "http://127.0.0.1:8400/callback"
 APP = "demo-app"
@@ -98,19 +98,6 @@ def _service_token(op, scope: str = "api:read") -> str:
     return response.token["access_token"]
 
 
-def _redirect_of(url: str) -> str:
-    """Follows nothing: the ``Location`` of the provider's answer to ``url``."""
-    parts = urllib.parse.urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-    try:
-        connection.request("GET", f"{parts.path}?{parts.query}")
-        answer = connection.getresponse()
-        assert answer.status in (302, 303), answer.status
-        return answer.getheader("Location")
-    finally:
-        connection.close()
-
-
 def _code_flow(op, dpop_key=None, scope="openid profile offline_access"):
     """Authorization URL (PKCE, state, nonce) → callback → code redeemed; returns the
     callback, the tokens and the nonce."""
@@ -120,7 +107,7 @@ def _code_flow(op, dpop_key=None, scope="openid profile offline_access"):
         _url(op, "/authorize"), APP, REDIRECT, scope=scope, state=state, nonce=nonce,
         code_challenge=challenge, code_challenge_method="S256",
     )
-    callback = im.parse_authorize_callback_response(_redirect_of(url))
+    callback = im.parse_authorize_callback_response(redirect_of(url))
     assert im.validate_authorize_callback_state(callback, state).is_valid
     assert im.validate_authorize_callback_issuer(callback, op.issuer).is_valid
     response = im.request_authorization_code_token(
@@ -297,7 +284,7 @@ def test_pushed_authorization_request_then_the_code(op):
     assert pushed.request_uri.startswith("urn:ietf:params:oauth:request_uri:") and pushed.expires_in > 0
     assert pushed.request_uri not in repr(pushed)
     query = urllib.parse.urlencode({"client_id": APP, "request_uri": pushed.request_uri})
-    callback = im.parse_authorize_callback_response(_redirect_of(f"{_url(op, '/authorize')}?{query}"))
+    callback = im.parse_authorize_callback_response(redirect_of(f"{_url(op, '/authorize')}?{query}"))
     assert callback.state == "s1"
     tokens = im.request_authorization_code_token(
         im.AuthorizationCodeTokenRequest(

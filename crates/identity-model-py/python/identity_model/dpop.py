@@ -56,6 +56,12 @@ class DPoPKey:
         return repr(self._native)
 
 
+def jwk_thumbprint(jwk: dict | str) -> str:
+    """The RFC 7638 thumbprint of a JWK (public or private): compare it with a bound token's
+    ``cnf.jkt``. Not in py-identity-model."""
+    return _native.jwk_thumbprint(jwk if isinstance(jwk, str) else json.dumps(jwk))
+
+
 def generate_dpop_key(algorithm: str = "ES256") -> DPoPKey:
     """A new DPoP key pair."""
     return DPoPKey(algorithm)
@@ -122,4 +128,5 @@ __all__ = [
     "create_dpop_proof",
     "extract_dpop_nonce",
     "generate_dpop_key",
+    "jwk_thumbprint",
 ]

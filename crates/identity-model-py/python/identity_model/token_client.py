@@ -13,7 +13,11 @@ else the secret with HTTP Basic (``client_secret_basic``), else a public client
 from __future__ import annotations
 
 import base64
+import hashlib
+import os
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,13 +184,21 @@ class UserInfoRequest:
 
 
 class _Response(_GuardedResponse):
+    """A response; a failed one says why in ``error`` (a sentence) and, when the provider
+    answered with an OAuth error (RFC 6749 section 5.2), its parts: ``error_code``,
+    ``error_description``, ``error_uri`` and the HTTP ``status_code`` (``None`` on a
+    successful response; ``error`` and ``error_description`` raise
+    ``SuccessfulResponseAccessError`` there, as in py-identity-model)."""
+
     _fields: tuple = ()
+    _error_fields = frozenset({"error", "error_description"})
 
     def __init__(self, is_successful: bool, error: str | None = None, **fields: Any) -> None:
+        details = {name: fields.pop(name, None) for name in ("error_code", "error_description", "error_uri", "status_code")}
         unknown = set(fields) - set(self._fields)
         if unknown:
             raise TypeError(f"unexpected fields {sorted(unknown)}")
-        self._set(is_successful=is_successful, error=error)
+        self._set(is_successful=is_successful, error=error, **details)
         self._set(**{name: fields.get(name) for name in self._fields})
 
 
@@ -229,7 +241,7 @@ class DeviceTokenResponse(_Response):
     """A poll's answer: the tokens, or the RFC 8628 ``error_code`` (``authorization_pending``,
     ``slow_down``, ``expired_token``, ``access_denied``) for the caller's loop."""
 
-    _fields = ("token", "error_code", "interval")
+    _fields = ("token", "interval")
     _guarded_fields = frozenset({"token"})
     _secret_fields = frozenset({"token"})
 
@@ -258,8 +270,26 @@ def _der(pem: str | bytes) -> bytes:
     return base64.b64decode("".join(body.group(1).split()))
 
 
+# The environment variables the native client reads (py-identity-model's): part of a kept
+# client's key, so that a change takes effect on the next call.
+_SETTINGS = (
+    "HTTP_TIMEOUT",
+    "HTTP_RETRY_MAX_ATTEMPTS",
+    "HTTP_RETRY_COUNT",
+    "HTTP_RETRY_BASE_DELAY",
+    "SSL_CERT_FILE",
+    "CURL_CA_BUNDLE",
+    "REQUESTS_CA_BUNDLE",
+)
+_clients: OrderedDict[tuple, Any] = OrderedDict()
+_clients_lock = threading.Lock()
+MAX_CLIENTS = 64
+
+
 def _client(request: Any, endpoint: str, dpop_key: DPoPKey | None = None) -> Any:
-    """The native client for ``request`` (its authentication, its ``address`` as ``endpoint``)."""
+    """The native client for ``request`` (its authentication, its ``address`` as ``endpoint``).
+    Clients are kept (at most ``MAX_CLIENTS``, least recently used out) so that a server's
+    DPoP nonce is remembered from one call to the next (RFC 9449 section 8)."""
     if getattr(request, "mtls", None) is not None:
         raise ConfigurationException("mTLS client authentication (RFC 8705) is not available in these bindings yet")
     kwargs: dict[str, Any] = {"endpoints": {endpoint: request.address}}
@@ -277,7 +307,23 @@ def _client(request: Any, endpoint: str, dpop_key: DPoPKey | None = None) -> Any
         kwargs.update(auth_method="client_secret_basic", client_secret=secret)
     if dpop_key is not None:
         kwargs["dpop_key"] = dpop_key._native
-    return _native.OAuthClient(getattr(request, "client_id", "") or "", **kwargs)
+    client_id = getattr(request, "client_id", "") or ""
+    # The key names the credential by digest: no secret is kept as a dictionary key.
+    credential = hashlib.sha256(repr(sorted((k, v) for k, v in kwargs.items() if k != "dpop_key")).encode())
+    settings = tuple(os.environ.get(name) for name in _SETTINGS)
+    key = (client_id, credential.hexdigest(), dpop_key.jwk_thumbprint if dpop_key is not None else None, settings)
+    with _clients_lock:
+        found = _clients.get(key)
+        if found is not None:
+            _clients.move_to_end(key)
+            return found
+    created = _native.OAuthClient(client_id, **kwargs)
+    with _clients_lock:
+        found = _clients.setdefault(key, created)
+        _clients.move_to_end(key)
+        while len(_clients) > MAX_CLIENTS:
+            _clients.popitem(last=False)
+    return found
 
 
 def _pairs(**values: str | None) -> list[tuple[str, str]]:
@@ -366,9 +412,23 @@ def _succeeded(cls: type[_Response], answer: Any) -> _Response:
 
 def _failed(cls: type[_Response], error: PyIdentityModelException) -> _Response:
     code = getattr(error, "oauth_error", None)
-    if cls is DeviceTokenResponse and code in _POLLING_ERRORS:
-        return cls(False, getattr(error, "error_description", None) or f"Device flow: {code}", error_code=code)
-    return cls(False, error.message)
+    details = {
+        "error_code": code,
+        "error_description": getattr(error, "error_description", None),
+        "error_uri": getattr(error, "error_uri", None),
+        "status_code": getattr(error, "status_code", None),
+    }
+    if details["status_code"] is None and getattr(error, "kind", None) == "http_status":
+        # An error status without an OAuth error: the core's message names the status.
+        found = re.search(r"HTTP (\d{3})", error.message)
+        details["status_code"] = int(found.group(1)) if found else None
+    if cls is DeviceTokenResponse:
+        # py-identity-model's shape: error_code only for the polling codes, with the
+        # description (or the code) as the error.
+        if code in _POLLING_ERRORS:
+            return cls(False, details["error_description"] or f"Device flow: {code}", **details)
+        details["error_code"] = None
+    return cls(False, error.message, **details)
 
 
 def _send(request: Any) -> _Response:

@@ -195,7 +195,9 @@ def _after(claims: dict, config: TokenValidationConfig, required: list[str]) -> 
     """The checks done in Python: required claims, ``subject``, the claims validator."""
     for name in required:
         if name not in claims:
-            raise TokenValidationException(f'Token is missing the "{name}" claim', token_part="payload")
+            error = TokenValidationException(f'Token is missing the "{name}" claim', token_part="payload")
+            error.kind, error.fault, error.claim = "missing_claim", "token", name
+            raise error
     if config.subject is not None and claims.get("sub") != config.subject:
         raise TokenValidationException("Invalid subject", token_part="payload")
     return claims

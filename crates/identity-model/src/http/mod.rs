@@ -169,7 +169,10 @@ impl Fetcher {
         match tokio::time::timeout(self.config.timeout, call).await {
             Ok(outcome) => outcome,
             Err(_) => Err(TransportError {
-                message: format!("no response within {} ms", self.config.timeout.as_millis()),
+                message: format!(
+                    "request timed out: no response within {} ms",
+                    self.config.timeout.as_millis()
+                ),
                 timeout: true,
                 source: None,
             }),

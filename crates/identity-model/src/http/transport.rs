@@ -218,11 +218,8 @@ impl ReqwestTransport {
 }
 
 fn failed(e: reqwest::Error) -> TransportError {
-    TransportError {
-        message: format!("request failed: {e}"),
-        timeout: e.is_timeout(),
-        source: Some(Box::new(e)),
-    }
+    let what = if e.is_timeout() { "request timed out" } else { "request failed" };
+    TransportError { message: format!("{what}: {e}"), timeout: e.is_timeout(), source: Some(Box::new(e)) }
 }
 
 impl HttpTransport for ReqwestTransport {

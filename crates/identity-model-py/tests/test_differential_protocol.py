@@ -1,0 +1,262 @@
+"""Differential test of the protocol functions against py-identity-model 4.1.1: the same
+requests to ``idm provider`` succeed or fail alike (with the same token members), ID and
+logout tokens get the same verdict, the pure helpers give the same results; every
+difference is a row of the README's table."""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+
+import pytest
+
+import identity_model as im
+
+pim = pytest.importorskip("py_identity_model", reason="py-identity-model 4.1.1 is installed by scripts/test")
+
+from conftest import Key, redirect_of  # noqa: E402
+from test_differential import table  # noqa: E402
+
+APP, REDIRECT = "demo-app", "http://127.0.0.1:8400/callback"
+SERVICE, SECRET = "demo-service", "demo-secret"
+
+
+def outcome(response) -> tuple:
+    """What must agree: success, and the members of the answer (or the polling code)."""
+    if not response.is_successful:
+        return ("failed", getattr(response, "error_code", None) if type(response).__name__ == "DeviceTokenResponse" else None)
+    for name in ("token", "claims"):
+        try:
+            value = getattr(response, name)
+        except AttributeError:
+            continue
+        return ("ok", tuple(sorted(value)) if isinstance(value, dict) else None)
+    return ("ok", None)
+
+
+def requests(lib, issuer: str, access_token: str, device_code: str) -> dict:
+    """name -> request of ``lib`` (built from its own classes) and the function to send it."""
+    token, intro, revoke = f"{issuer}/token", f"{issuer}/introspect", f"{issuer}/revoke"
+    service = {"client_id": SERVICE, "client_secret": SECRET}
+    return {
+        "request_client_credentials": (
+            lib.request_client_credentials_token,
+            lib.ClientCredentialsTokenRequest(address=token, scope="api:read", **service),
+        ),
+        "request_wrong_secret": (
+            lib.request_client_credentials_token,
+            lib.ClientCredentialsTokenRequest(address=token, client_id=SERVICE, client_secret="wrong"),
+        ),
+        "request_unknown_scope": (
+            lib.request_client_credentials_token,
+            lib.ClientCredentialsTokenRequest(address=token, scope="not-a-scope", **service),
+        ),
+        "request_introspect_active": (
+            lib.introspect_token,
+            lib.TokenIntrospectionRequest(address=intro, token=access_token, **service),
+        ),
+        "request_introspect_junk": (
+            lib.introspect_token,
+            lib.TokenIntrospectionRequest(address=intro, token="junk", token_type_hint="access_token", **service),
+        ),
+        "request_revoke_junk": (lib.revoke_token, lib.TokenRevocationRequest(address=revoke, token="junk", **service)),
+        "request_exchange": (
+            lib.exchange_token,
+            lib.TokenExchangeRequest(
+                address=token, subject_token=access_token,
+                subject_token_type="urn:ietf:params:oauth:token-type:access_token", **service,
+            ),
+        ),
+        "request_device_authorization": (
+            lib.request_device_authorization,
+            lib.DeviceAuthorizationRequest(address=f"{issuer}/device_authorization", client_id=APP, scope="openid"),
+        ),
+        "request_device_poll_unknown": (
+            lib.poll_device_token,
+            lib.DeviceTokenRequest(address=token, client_id=APP, device_code="unknown"),
+        ),
+        "request_device_poll_pending": (
+            lib.poll_device_token,
+            lib.DeviceTokenRequest(address=token, client_id=APP, device_code=device_code),
+        ),
+        "request_refresh_junk": (
+            lib.refresh_token,
+            lib.RefreshTokenRequest(address=token, client_id=APP, refresh_token="junk"),
+        ),
+        "request_code_junk": (
+            lib.request_authorization_code_token,
+            lib.AuthorizationCodeTokenRequest(address=token, client_id=APP, code="junk", redirect_uri=REDIRECT),
+        ),
+        "request_par": (
+            lib.push_authorization_request,
+            lib.PushedAuthorizationRequest(
+                address=f"{issuer}/par", client_id=APP, redirect_uri=REDIRECT,
+                code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", code_challenge_method="S256",
+            ),
+        ),
+        "request_par_unknown_redirect": (
+            lib.push_authorization_request,
+            lib.PushedAuthorizationRequest(address=f"{issuer}/par", client_id=APP, redirect_uri="https://evil.example/cb"),
+        ),
+        "request_userinfo_service_token": (
+            lib.get_userinfo,
+            lib.UserInfoRequest(address=f"{issuer}/userinfo", token=access_token),
+        ),
+        "request_userinfo_junk": (lib.get_userinfo, lib.UserInfoRequest(address=f"{issuer}/userinfo", token="junk")),
+    }
+
+
+def _differences(seen: dict, prefix: str) -> None:
+    listed = {name: row for name, row in table().items() if name.startswith(prefix)}
+    unlisted = {n: d for n, d in seen.items() if listed.get(n) != d}
+    assert not unlisted, f"differences the README does not list (case: (theirs, ours)): {unlisted}"
+    assert not set(listed) - set(seen), f"README rows that are not differences (any more): {set(listed) - set(seen)}"
+
+
+def test_requests_succeed_or_fail_alike(provider):
+    access = im.request_client_credentials_token(
+        im.ClientCredentialsTokenRequest(address=f"{provider.issuer}/token", client_id=SERVICE, client_secret=SECRET)
+    ).token["access_token"]
+    device = im.request_device_authorization(
+        im.DeviceAuthorizationRequest(address=f"{provider.issuer}/device_authorization", client_id=APP)
+    ).device_code
+    seen = {}
+    ours_all = requests(im, provider.issuer, access, device)
+    theirs_all = requests(pim, provider.issuer, access, device)
+    for name, (send, request) in ours_all.items():
+        their_send, their_request = theirs_all[name]
+        theirs, ours = outcome(their_send(their_request)), outcome(send(request))
+        if name == "request_device_poll_pending":
+            # Each library polled once, back to back: the second poll is too fast.
+            assert (theirs, ours) == (("failed", "authorization_pending"), ("failed", "slow_down")), (theirs, ours)
+            continue
+        if theirs != ours:
+            seen[name] = (theirs[0], ours[0])
+    _differences(seen, "request_")
+
+
+def _id_token(provider) -> tuple[dict, str]:
+    verifier, challenge = im.generate_pkce_pair()
+    nonce = "nonce-" + verifier[:10]
+    url = im.build_authorization_url(
+        f"{provider.issuer}/authorize", APP, REDIRECT, scope="openid profile", state="s", nonce=nonce,
+        code_challenge=challenge, code_challenge_method="S256",
+    )
+    code = im.parse_authorize_callback_response(redirect_of(url)).code
+    tokens = im.request_authorization_code_token(
+        im.AuthorizationCodeTokenRequest(
+            address=f"{provider.issuer}/token", client_id=APP, code=code, redirect_uri=REDIRECT, code_verifier=verifier
+        )
+    ).token
+    return tokens, nonce
+
+
+def _verdict(call) -> str:
+    try:
+        call()
+        return "ok"
+    except Exception as e:  # noqa: BLE001 - the class is the verdict
+        return type(e).__name__
+
+
+def test_id_and_logout_tokens_get_the_same_verdicts(provider, keys):
+    tokens, nonce = _id_token(provider)
+    id_token, access = tokens["id_token"], tokens["access_token"]
+    now = int(time.time())
+    event = {"http://schemas.openid.net/event/backchannel-logout": {}}
+    logout = {"iss": provider.issuer, "aud": APP, "iat": now, "exp": now + 120, "jti": "j1", "sid": "s1", "events": event}
+    sign = lambda claims, typ="logout+jwt": keys["RS256"].sign(claims, {"typ": typ})  # noqa: E731
+    id_cases = {
+        "id_token_valid": ({"nonce": nonce, "access_token": access}, APP),
+        "id_token_no_checks": ({}, APP),
+        "id_token_wrong_nonce": ({"nonce": "other"}, APP),
+        "id_token_wrong_at_hash": ({"nonce": nonce, "access_token": "another"}, APP),
+        "id_token_wrong_client": ({"nonce": nonce}, "someone-else"),
+        "id_token_max_age": ({"nonce": nonce, "max_age": 3600}, APP),
+    }
+    logout_cases = {
+        "logout_token_valid": sign(logout),
+        "logout_token_with_nonce": sign({**logout, "nonce": "n"}),
+        "logout_token_no_events": sign({k: v for k, v in logout.items() if k != "events"}),
+        "logout_token_no_sid_or_sub": sign({k: v for k, v in logout.items() if k != "sid"}),
+        "logout_token_expired": sign({**logout, "iat": now - 900, "exp": now - 600}),
+        "logout_token_other_key": Key("RS256").sign(logout, {"typ": "logout+jwt"}),
+        "logout_token_typ_jwt": sign(logout, "JWT"),
+        "logout_token_no_exp": sign({k: v for k, v in logout.items() if k != "exp"}),
+    }
+    seen = {}
+    for name, (checks, client) in id_cases.items():
+        results = []
+        for lib in (pim, im):
+            config = lib.TokenValidationConfig(perform_disco=True, audience=client, require_https=False)
+            results.append(_verdict(lambda: lib.validate_id_token(id_token, config, provider.discovery, **checks)))
+        if results[0] != results[1]:
+            seen[name] = tuple(results)
+    for name, token in logout_cases.items():
+        results = []
+        for lib in (pim, im):
+            config = lib.TokenValidationConfig(perform_disco=True, audience=APP, require_https=False)
+            results.append(_verdict(lambda: lib.validate_logout_token(token, config, provider.discovery)))
+        if results[0] != results[1]:
+            seen[name] = tuple(results)
+    assert not {n for n in ("id_token_valid", "logout_token_valid") if n in seen}, seen
+    _differences({k: v for k, v in seen.items() if k.startswith("id_token_")}, "id_token_")
+    _differences({k: v for k, v in seen.items() if k.startswith("logout_token_")}, "logout_token_")
+
+
+def test_pure_helpers_agree():
+    verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+    assert im.generate_code_challenge(verifier) == pim.generate_code_challenge(verifier)
+    assert im.compute_ath("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU") == pim.compute_ath(
+        "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"
+    )
+    arguments = dict(
+        authorization_endpoint="https://op.example/authorize?tenant=a", client_id="app", redirect_uri="https://app.example/cb",
+        scope="openid email", state="st", nonce="nc", code_challenge="ch", code_challenge_method="S256", prompt="login",
+    )
+    ours, theirs = im.build_authorization_url(**arguments), pim.build_authorization_url(**arguments)
+    split = lambda url: (url.split("?")[0], sorted(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query)))  # noqa: E731
+    assert split(ours) == split(theirs)
+    for callback in (
+        "https://app.example/cb?code=c1&state=st&iss=https%3A%2F%2Fop.example",
+        "https://app.example/cb?error=access_denied&error_description=no&state=st",
+        "https://app.example/cb#access_token=at&token_type=Bearer&expires_in=60&state=st",
+    ):
+        a, b = im.parse_authorize_callback_response(callback), pim.parse_authorize_callback_response(callback)
+        assert a.is_successful == b.is_successful and a.state == b.state and a.values == b.values
+        for expected in ("st", "other", None):
+            assert (
+                im.validate_authorize_callback_state(a, expected).result.value
+                == pim.validate_authorize_callback_state(b, expected).result.value
+            )
+        for issuer, required in (("https://op.example", False), ("https://evil.example", False), ("https://op.example", True)):
+            assert (
+                im.validate_authorize_callback_issuer(a, issuer, require=required).result.value
+                == pim.validate_authorize_callback_issuer(b, issuer, require=required).result.value
+            )
+    # A DPoP proof of each library has the same members (values are random or times).
+    import jwt
+
+    for alg in ("ES256", "RS256"):
+        proofs = [
+            lib.create_dpop_proof(lib.generate_dpop_key(alg), "post", "https://rs.example/x?q=1", access_token="at", nonce="n")
+            for lib in (im, pim)
+        ]
+        shapes = [
+            (sorted(jwt.get_unverified_header(p)), sorted(jwt.decode(p, options={"verify_signature": False})))
+            for p in proofs
+        ]
+        assert shapes[0] == shapes[1], shapes
+        claims = [jwt.decode(p, options={"verify_signature": False}) for p in proofs]
+        assert [(c["htm"], c["htu"], c["ath"], c["nonce"]) for c in claims][0] == [
+            (c["htm"], c["htu"], c["ath"], c["nonce"]) for c in claims
+        ][1]
+    # PKCE plain: a listed difference.
+    rows = table()
+    try:
+        im.generate_code_challenge(verifier, "plain")
+        ours = "ok"
+    except ValueError:
+        ours = "ValueError"
+    assert pim.generate_code_challenge(verifier, "plain") == verifier
+    assert rows.get("pkce_plain") == ("ok", ours) and ours == "ValueError"
