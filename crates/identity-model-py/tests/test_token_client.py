@@ -410,3 +410,20 @@ def test_logout_tokens_sync_and_aio(op, keys):
     with pytest.raises(im.TokenValidationException) as raised:
         im.validate_logout_token(other.sign(base, {"typ": "logout+jwt"}), config, op.discovery)
     assert not isinstance(raised.value, im.LogoutTokenValidationException)
+
+
+@pytest.mark.parametrize(
+    "variable, value",
+    [("HTTP_TIMEOUT", "soon"), ("HTTP_RETRY_MAX_ATTEMPTS", "0"), ("HTTP_RETRY_BASE_DELAY", "-1"), ("MAX_JWKS_KEYS", "lots")],
+)
+def test_a_bad_environment_variable_is_named_not_ignored(op, monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    request = im.ClientCredentialsTokenRequest(address=_url(op, "/token"), client_id=SERVICE, client_secret=SECRET)
+    if variable.startswith("HTTP_"):  # the ones a token request reads
+        response = im.request_client_credentials_token(request)
+        assert not response.is_successful and variable in response.error
+    with pytest.raises(im.ConfigurationException) as raised:
+        im.Authority(op.issuer, AUDIENCE, allow_http_on_loopback=True)
+    assert variable in str(raised.value)
+    monkeypatch.delenv(variable)
+    assert im.request_client_credentials_token(request).is_successful
