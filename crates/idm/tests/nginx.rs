@@ -150,7 +150,17 @@ fn traefik_and_envoy_snippets_match_what_the_sidecar_does() {
     let address = traefik.lines().find_map(|l| l.trim().strip_prefix("address: ")).unwrap().trim_matches('"');
     let path = address.strip_prefix("http://127.0.0.1:9401").unwrap();
     let forwarded: Vec<&str> = traefik.lines().filter_map(|l| l.trim().strip_prefix("- ")).collect();
-    for needed in ["Authorization", "DPoP", "X-HTTP-Method-Override"] {
+    // The credential headers, the preflight's headers, every method override.
+    for needed in [
+        "Authorization",
+        "DPoP",
+        "Cookie",
+        "Origin",
+        "Access-Control-Request-Method",
+        "X-HTTP-Method-Override",
+        "X-HTTP-Method",
+        "X-Method-Override",
+    ] {
         assert!(forwarded.contains(&needed), "{needed} not in authRequestHeaders");
     }
     assert!(!forwarded.iter().any(|h| h.eq_ignore_ascii_case("X-Original-URI")));
@@ -178,7 +188,9 @@ fn traefik_and_envoy_snippets_match_what_the_sidecar_does() {
     let sidecar = Sidecar::start(&[&args[..], &["--proxy", "envoy"]].concat());
     let prefix = envoy.lines().find_map(|l| l.trim().strip_prefix("path_prefix: ")).unwrap();
     let pattern = envoy.lines().find_map(|l| l.trim().strip_prefix("- prefix: ")).unwrap();
-    assert!(envoy.contains("- exact: dpop"), "Envoy must forward the DPoP header");
+    for needed in ["dpop", "cookie", "origin", "access-control-request-method", "x-http-method-override"] {
+        assert!(envoy.contains(&format!("- exact: {needed}")), "Envoy must forward {needed}");
+    }
     let reply = request(&sidecar.addr, "GET", &format!("{prefix}/orders/1"), &[("Authorization", &token)]);
     assert_eq!(reply.status, 200);
     for header in identity {

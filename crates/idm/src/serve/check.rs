@@ -8,6 +8,7 @@ use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use identity_model::{Error, ErrorKind, Rejection, RejectionKind};
 
+use super::credential::{self, Found, TokenSource};
 use super::proxy::{BadCheck, BadCheckKind, Original, Proxy};
 use super::{App, answer, limit};
 
@@ -55,7 +56,31 @@ async fn decide(
     headers: &HeaderMap,
 ) -> Result<(Response, Outcome), BadCheck> {
     let choice = app.routes.select(original)?;
+    if app.plan.cors_preflight && is_preflight(original, headers) {
+        let mut response = Response::new(Body::empty());
+        *response.headers_mut() = answer::anonymous_headers(&app.plan.claim_headers);
+        tracing::debug!(mode = original.proxy.as_str(), "CORS preflight let through");
+        return Ok((response, Outcome::Preflight));
+    }
     let guard = app.guard(choice);
+    // The one credential, where this rule looks for it; elsewhere than the Authorization
+    // header it is judged as a bearer token.
+    let rewritten;
+    let headers = match guard.sources.as_slice() {
+        [TokenSource::Authorization] => headers,
+        sources => match credential::find(sources, headers, original.target.as_deref())? {
+            Found::Bearer(token) => {
+                rewritten = credential::as_bearer(headers, &token)?;
+                &rewritten
+            }
+            // An Authorization header the rule does not look at is not judged either.
+            Found::Nothing if headers.contains_key(http::header::AUTHORIZATION) => {
+                rewritten = credential::without_authorization(headers);
+                &rewritten
+            }
+            Found::Authorization | Found::Nothing => headers,
+        },
+    };
     let refused = |rejection: Rejection| {
         tracing::info!(
             kind = rejection.kind().as_str(),
@@ -116,6 +141,18 @@ async fn decide(
     })
 }
 
+/// A CORS preflight (Fetch standard, section 4.8): `OPTIONS` under every reading of the method
+/// (no override header), with `Origin` and `Access-Control-Request-Method`, and without
+/// credentials (a browser's preflight never carries them; a request that does is judged).
+fn is_preflight(original: &Original<'_>, headers: &HeaderMap) -> bool {
+    original.method == http::Method::OPTIONS
+        && original.other_methods.is_empty()
+        && headers.contains_key(http::header::ORIGIN)
+        && headers.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
+        && !headers.contains_key(http::header::AUTHORIZATION)
+        && !headers.contains_key(http::header::COOKIE)
+}
+
 /// How a check ended, typed: the `kind` label of `idm_serve_checks_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -123,6 +160,8 @@ enum Outcome {
     Allowed,
     /// 200 on an anonymous route without a token.
     Anonymous,
+    /// 200 for a CORS preflight, without a token.
+    Preflight,
     /// 429.
     RateLimited,
     /// 503: the shared rate limit could not be asked (configured to refuse then).
@@ -138,6 +177,7 @@ impl Outcome {
         match self {
             Outcome::Allowed => "none",
             Outcome::Anonymous => "anonymous",
+            Outcome::Preflight => "cors_preflight",
             Outcome::RateLimited => "rate_limited",
             Outcome::RateLimitUnavailable => "rate_limit_unavailable",
             Outcome::BadCheck(kind) => kind.as_str(),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use http::{HeaderName, Method};
 use serde::Deserialize;
 
+use super::credential::TokenSource;
 use super::proxy::Proxy;
 
 /// The file, as written (unknown keys are errors: a typo must not silently loosen a rule).
@@ -49,6 +50,14 @@ pub(crate) struct File {
     shutdown_timeout_secs: Option<u64>,
     /// The shared replay store.
     redis: Option<super::shared::RedisFile>,
+    /// Where tokens are looked for by default: "authorization", "cookie:NAME", "header:NAME".
+    token_from: Option<Vec<String>>,
+    /// A query parameter of the original URI that may carry the token (tokens in URLs leak
+    /// into logs and Referer headers: hence the name).
+    dangerous_token_from_query: Option<String>,
+    /// Let CORS preflight requests (OPTIONS with Origin and Access-Control-Request-Method,
+    /// no credentials) through without a token (default true).
+    cors_preflight: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +101,9 @@ struct RouteFile {
     any_scopes: Vec<String>,
     #[serde(default)]
     anonymous: bool,
+    /// This route's token sources (instead of the default ones).
+    token_from: Option<Vec<String>>,
+    dangerous_token_from_query: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -138,6 +150,9 @@ pub(crate) struct Flags {
     pub(crate) max_connections: Option<usize>,
     pub(crate) shutdown_timeout_secs: Option<u64>,
     pub(crate) redis: super::shared::RedisFlags,
+    pub(crate) token_from: Vec<String>,
+    pub(crate) dangerous_token_from_query: Option<String>,
+    pub(crate) no_cors_preflight: bool,
 }
 
 /// A real server's limits.
@@ -175,6 +190,8 @@ pub(crate) struct RoutePlan {
     pub(crate) scopes: Vec<String>,
     pub(crate) any_scopes: Vec<String>,
     pub(crate) anonymous: bool,
+    /// Where this route's tokens are (the default sources when `None`).
+    pub(crate) token_sources: Option<Vec<TokenSource>>,
 }
 
 /// Whose bucket a request drains.
@@ -229,6 +246,10 @@ pub(crate) struct Plan {
     pub(crate) limits: Limits,
     /// The shared replay store, when several instances must see each other's records.
     pub(crate) redis: Option<super::shared::RedisPlan>,
+    /// Where tokens are looked for, unless a route says otherwise.
+    pub(crate) token_sources: Vec<TokenSource>,
+    /// CORS preflight requests pass without a token.
+    pub(crate) cors_preflight: bool,
 }
 
 /// Where `idm serve` listens unless told.
@@ -340,12 +361,18 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
         if route.anonymous && (!route.scopes.is_empty() || !route.any_scopes.is_empty()) {
             problems.push(format!("route {:?} is anonymous and requires scopes: choose one", route.prefix));
         }
+        let token_sources =
+            (route.token_from.is_some() || route.dangerous_token_from_query.is_some()).then(|| {
+                let what = format!("route {:?}", route.prefix);
+                token_sources(&what, route.token_from, route.dangerous_token_from_query, &mut problems)
+            });
         routes.push(RoutePlan {
             prefix: normalized.into_owned(),
             methods,
             scopes: route.scopes,
             any_scopes: route.any_scopes,
             anonymous: route.anonymous,
+            token_sources,
         });
     }
 
@@ -410,6 +437,11 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
             Some(RateLimitPlan { per_second, burst: burst.max(1), key, shared })
         }
     };
+
+    let default_from = if flags.token_from.is_empty() { file.token_from } else { Some(flags.token_from) };
+    let default_query = flags.dangerous_token_from_query.or(file.dangerous_token_from_query);
+    let token_sources = token_sources("the default", default_from, default_query, &mut problems);
+    let cors_preflight = !flags.no_cors_preflight && file.cors_preflight.unwrap_or(true);
 
     let mut default_scopes = file.scopes;
     default_scopes.extend(flags.scopes);
@@ -497,9 +529,41 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
             proxy,
             limits,
             redis,
+            token_sources,
+            cors_preflight,
         }),
         _ => Err(problems),
     }
+}
+
+/// The token sources of `what` (the default, or a route): `token_from` (default: the
+/// Authorization header) and the dangerous query parameter; each listed once.
+fn token_sources(
+    what: &str,
+    token_from: Option<Vec<String>>,
+    query: Option<String>,
+    problems: &mut Vec<String>,
+) -> Vec<TokenSource> {
+    let mut sources = Vec::new();
+    for text in token_from.unwrap_or_else(|| vec!["authorization".into()]) {
+        match TokenSource::parse(&text) {
+            Ok(source) if sources.contains(&source) => {
+                problems.push(format!("{what}: token source {text:?} is listed twice"))
+            }
+            Ok(source) => sources.push(source),
+            Err(why) => problems.push(format!("{what}: {why}")),
+        }
+    }
+    if let Some(name) = query {
+        match TokenSource::query(&name) {
+            Ok(source) => sources.push(source),
+            Err(why) => problems.push(format!("{what}: {why}")),
+        }
+    }
+    if sources.is_empty() {
+        problems.push(format!("{what}: token_from is empty: no token could ever be found"));
+    }
+    sources
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 mod answer;
 mod check;
 mod config;
+mod credential;
 mod health;
 mod limit;
 mod listener;
@@ -151,16 +152,33 @@ pub(crate) struct Args {
     /// one of the system's roots.
     #[arg(long, value_name = "FILE")]
     redis_ca_file: Option<String>,
+    /// Where tokens are looked for (repeatable; default: authorization): "authorization",
+    /// "cookie:NAME" or "header:NAME". A check with a token in two places (the Authorization
+    /// header always counts) gets 400 multiple_credentials. A token found elsewhere than the
+    /// Authorization header is judged as a bearer token. Per route: token_from in [[route]].
+    #[arg(long = "token-from", value_name = "SOURCE")]
+    token_from: Vec<String>,
+    /// Also look for the token in this query parameter of the original URI. Dangerous: URLs
+    /// end up in access logs, browser history and Referer headers.
+    #[arg(long, value_name = "NAME")]
+    dangerous_token_from_query: Option<String>,
+    /// Judge CORS preflight requests like any other (by default an OPTIONS request with Origin
+    /// and Access-Control-Request-Method, no credential and no method override passes without
+    /// a token, counted as kind "cors_preflight").
+    #[arg(long)]
+    no_cors_preflight: bool,
 }
 
 /// Histogram buckets for durations, in seconds (10 us to 1 s).
 const DURATION_BUCKETS: [f64; 12] =
     [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.1, 1.0];
 
-/// One set of requirements: the layer that enforces it and the rule's name.
+/// One set of requirements: the layer that enforces it, where its tokens are, and the
+/// rule's name.
 #[derive(Debug, Clone)]
 struct Guard {
     layer: BearerLayer,
+    sources: Vec<credential::TokenSource>,
     rule: String,
 }
 
@@ -234,6 +252,9 @@ pub(crate) fn run(args: Args) -> ExitCode {
             password_file: args.redis_password_file,
             ca_file: args.redis_ca_file,
         },
+        token_from: args.token_from,
+        dangerous_token_from_query: args.dangerous_token_from_query,
+        no_cors_preflight: args.no_cors_preflight,
     };
     let mut problems = Vec::new();
     let settings = identity_model::Settings::from_env().unwrap_or_else(|e| {
@@ -362,6 +383,7 @@ impl App {
         }
         let default_guard = Guard {
             layer: base.clone().require_all_scopes(plan.default_scopes.clone()),
+            sources: plan.token_sources.clone(),
             rule: "default".into(),
         };
         let routes = Routes::new(plan.routes.clone());
@@ -376,7 +398,8 @@ impl App {
                 if route.anonymous {
                     layer = layer.optional();
                 }
-                Guard { layer, rule: route.prefix.clone() }
+                let sources = route.token_sources.clone().unwrap_or_else(|| plan.token_sources.clone());
+                Guard { layer, sources, rule: route.prefix.clone() }
             })
             .collect();
         let prefix = plan.redis.as_ref().map_or("", |r| r.prefix.as_str());

@@ -70,6 +70,8 @@ pub(crate) enum BadCheckKind {
     ProxyHeaderConflict,
     /// The path or method reads differently to different servers, under different rules.
     AmbiguousTarget,
+    /// A token in more than one place (header, cookie, query).
+    MultipleCredentials,
 }
 
 impl BadCheckKind {
@@ -79,6 +81,7 @@ impl BadCheckKind {
             BadCheckKind::InvalidRequest => "invalid_request",
             BadCheckKind::ProxyHeaderConflict => "proxy_header_conflict",
             BadCheckKind::AmbiguousTarget => "ambiguous_target",
+            BadCheckKind::MultipleCredentials => "multiple_credentials",
         }
     }
 }

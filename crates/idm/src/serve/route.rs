@@ -121,6 +121,7 @@ mod tests {
             scopes: if anonymous { vec![] } else { vec![format!("{prefix}:scope")] },
             any_scopes: vec![],
             anonymous,
+            token_sources: None,
         }
     }
 
