@@ -5,24 +5,7 @@
 
 mod support;
 
-use support::{ConfigFile, Sidecar, metric, provider_on};
-
-fn config(provider: &identity_model_testkit::TestProvider, text: &str) -> ConfigFile {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let path = std::env::temp_dir().join(format!(
-        "idm-serve-sources-{}-{}.toml",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let issuer = format!(
-        "[[issuer]]\nissuer = \"{}\"\naudience = \"{}\"\nallow_http = true\n",
-        provider.issuer(),
-        provider.default_audience()
-    );
-    std::fs::write(&path, format!("{text}\n\n{issuer}")).unwrap();
-    ConfigFile(path)
-}
+use support::{Sidecar, issuer_config as config, metric, provider_on};
 
 #[test]
 fn tokens_from_a_cookie_a_header_or_the_query_and_never_two() {

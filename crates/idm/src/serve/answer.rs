@@ -73,9 +73,10 @@ fn header_value(claim: &str, text: Option<&str>) -> Result<HeaderValue, Unrepres
     Ok(value)
 }
 
-/// A claim by name (registered ones included) as header text: strings as they are, numbers
-/// and booleans printed, an array of those comma-separated; absent or null is `None`. An
-/// object, a nested array, or an array item holding a comma cannot be written unambiguously.
+/// A claim by name or dotted path (registered ones included) as header text: strings as they
+/// are, numbers and booleans printed, an array of those comma-separated; absent or null is
+/// `None`. An object, a nested array, or an array item holding a comma cannot be written
+/// unambiguously.
 fn claim(valid: &ValidToken, name: &str) -> Result<Option<String>, Unrepresentable> {
     let claims = &valid.claims;
     let date = |d: Option<identity_model::NumericDate>| d.map(|d| d.as_secs_f64().to_string());
@@ -86,7 +87,7 @@ fn claim(valid: &ValidToken, name: &str) -> Result<Option<String>, Unrepresentab
         "exp" => date(claims.exp()),
         "nbf" => date(claims.nbf()),
         "iat" => date(claims.iat()),
-        other => match claims.get(other) {
+        other => match super::claim_rules::lookup(valid, other).as_deref() {
             None | Some(Value::Null) => None,
             Some(Value::Array(items)) => {
                 let mut texts = Vec::with_capacity(items.len());
@@ -160,6 +161,19 @@ pub(crate) fn refusal(rejection: &Rejection, realm: &str) -> Response {
     for (name, value) in &parts.headers {
         response.headers_mut().insert(name.clone(), value.clone());
     }
+    response
+}
+
+/// 403 for a token that fails a route's claim rule: `insufficient_claims` (the challenge
+/// carries no `error`: `insufficient_scope` is for scope rules only).
+pub(crate) fn insufficient_claims(message: &str, realm: &str) -> Response {
+    let body = serde_json::json!({"error": "insufficient_claims", "message": message});
+    let mut response = json(StatusCode::FORBIDDEN, &body);
+    let challenge = format!("Bearer realm=\"{}\"", realm.replace(['"', '\\'], ""));
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    response.headers_mut().insert("x-auth-error", HeaderValue::from_static("insufficient_claims"));
     response
 }
 

@@ -109,6 +109,22 @@ async fn decide(
             (response, Outcome::Anonymous)
         }
         Ok(Some(valid)) => {
+            for rule in &guard.claim_rules {
+                if let Err(why) = rule.judge(&valid) {
+                    tracing::info!(
+                        kind = "insufficient_claims",
+                        status = 403,
+                        mode = original.proxy.as_str(),
+                        rule = %guard.rule,
+                        message = %why,
+                        "check refused"
+                    );
+                    return Ok((
+                        answer::insufficient_claims(&why, &app.plan.realm),
+                        Outcome::InsufficientClaims,
+                    ));
+                }
+            }
             let identity = match answer::identity_headers(&valid, &app.plan.claim_headers) {
                 Ok(identity) => identity,
                 Err(bad) => {
@@ -162,6 +178,8 @@ enum Outcome {
     Anonymous,
     /// 200 for a CORS preflight, without a token.
     Preflight,
+    /// 403: a valid token that fails a route's claim rule.
+    InsufficientClaims,
     /// 429.
     RateLimited,
     /// 503: the shared rate limit could not be asked (configured to refuse then).
@@ -178,6 +196,7 @@ impl Outcome {
             Outcome::Allowed => "none",
             Outcome::Anonymous => "anonymous",
             Outcome::Preflight => "cors_preflight",
+            Outcome::InsufficientClaims => "insufficient_claims",
             Outcome::RateLimited => "rate_limited",
             Outcome::RateLimitUnavailable => "rate_limit_unavailable",
             Outcome::BadCheck(kind) => kind.as_str(),

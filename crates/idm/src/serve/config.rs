@@ -9,6 +9,7 @@ use std::time::Duration;
 use http::{HeaderName, Method};
 use serde::Deserialize;
 
+use super::claim_rules::{ClaimRule, ClaimRuleFile};
 use super::credential::TokenSource;
 use super::proxy::Proxy;
 
@@ -104,6 +105,11 @@ struct RouteFile {
     /// This route's token sources (instead of the default ones).
     token_from: Option<Vec<String>>,
     dangerous_token_from_query: Option<String>,
+    /// Only checks for this host (the original request's).
+    host: Option<String>,
+    /// Rules on the token's claims, beside the scopes.
+    #[serde(default)]
+    claim_rules: Vec<ClaimRuleFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,6 +198,10 @@ pub(crate) struct RoutePlan {
     pub(crate) anonymous: bool,
     /// Where this route's tokens are (the default sources when `None`).
     pub(crate) token_sources: Option<Vec<TokenSource>>,
+    /// The original request's host this rule is for (any when `None`), normalized.
+    pub(crate) host: Option<String>,
+    /// Rules on the token's claims.
+    pub(crate) claim_rules: Vec<ClaimRule>,
 }
 
 /// Whose bucket a request drains.
@@ -366,6 +376,22 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
                 let what = format!("route {:?}", route.prefix);
                 token_sources(&what, route.token_from, route.dangerous_token_from_query, &mut problems)
             });
+        let host = route.host.as_deref().map(|text| {
+            super::route::normalize_host(text).unwrap_or_else(|| {
+                problems.push(format!("route {:?}: host {text:?} is not a host name", route.prefix));
+                String::new()
+            })
+        });
+        let mut claim_rules = Vec::new();
+        for rule in route.claim_rules {
+            match rule.check() {
+                Ok(rule) => claim_rules.push(rule),
+                Err(why) => problems.push(format!("route {:?}: {why}", route.prefix)),
+            }
+        }
+        if route.anonymous && !claim_rules.is_empty() {
+            problems.push(format!("route {:?} is anonymous and has claim rules: choose one", route.prefix));
+        }
         routes.push(RoutePlan {
             prefix: normalized.into_owned(),
             methods,
@@ -373,6 +399,8 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
             any_scopes: route.any_scopes,
             anonymous: route.anonymous,
             token_sources,
+            host,
+            claim_rules,
         });
     }
 

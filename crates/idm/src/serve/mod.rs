@@ -11,6 +11,7 @@
 
 mod answer;
 mod check;
+mod claim_rules;
 mod config;
 mod credential;
 mod health;
@@ -179,6 +180,8 @@ const DURATION_BUCKETS: [f64; 12] =
 struct Guard {
     layer: BearerLayer,
     sources: Vec<credential::TokenSource>,
+    /// Rules on claims, judged after the token is valid and its scopes suffice.
+    claim_rules: Vec<claim_rules::ClaimRule>,
     rule: String,
 }
 
@@ -384,6 +387,7 @@ impl App {
         let default_guard = Guard {
             layer: base.clone().require_all_scopes(plan.default_scopes.clone()),
             sources: plan.token_sources.clone(),
+            claim_rules: Vec::new(),
             rule: "default".into(),
         };
         let routes = Routes::new(plan.routes.clone());
@@ -399,7 +403,11 @@ impl App {
                     layer = layer.optional();
                 }
                 let sources = route.token_sources.clone().unwrap_or_else(|| plan.token_sources.clone());
-                Guard { layer, sources, rule: route.prefix.clone() }
+                let rule = match &route.host {
+                    Some(host) => format!("{host}{}", route.prefix),
+                    None => route.prefix.clone(),
+                };
+                Guard { layer, sources, claim_rules: route.claim_rules.clone(), rule }
             })
             .collect();
         let prefix = plan.redis.as_ref().map_or("", |r| r.prefix.as_str());

@@ -115,6 +115,9 @@ pub(crate) struct Original<'a> {
     pub(crate) target: Option<Cow<'a, str>>,
     /// `scheme://host` as the proxy reported it (Traefik, Caddy), for logs and DPoP `htu`.
     pub(crate) origin: Option<String>,
+    /// The original request's host, normalized (`X-Original-Host` from nginx,
+    /// `X-Forwarded-Host` from Traefik and Caddy, the check's `Host` from Envoy).
+    pub(crate) host: Option<String>,
 }
 
 impl Original<'_> {
@@ -150,6 +153,7 @@ pub(crate) fn read<'a>(
 ) -> Result<Original<'a>, BadCheck> {
     let forwarded = matches!(proxy, Proxy::Traefik | Proxy::Caddy);
     let (mut uri, mut method_text, mut proto, mut host) = (None, None, None, None);
+    let mut original_host = None;
     let mut overrides: Vec<&HeaderValue> = Vec::new();
     for (name, value) in headers {
         let name = name.as_str();
@@ -172,10 +176,20 @@ pub(crate) fn read<'a>(
             }
             "x-forwarded-proto" if forwarded => once(&mut proto, name, value)?,
             "x-forwarded-host" if forwarded => once(&mut host, name, value)?,
+            "x-original-host" if proxy == Proxy::Nginx => once(&mut original_host, name, value)?,
+            "host" if proxy == Proxy::Envoy => once(&mut original_host, name, value)?,
             _ if METHOD_OVERRIDES.contains(&name) => overrides.push(value),
             _ => {}
         }
     }
+    let host_text = if forwarded { host.flatten() } else { original_host.flatten() };
+    let host_name = match host_text {
+        Some(text) => Some(
+            super::route::normalize_host(text)
+                .ok_or_else(|| BadCheck::invalid("the original host is not a host name"))?,
+        ),
+        None => None,
+    };
     let origin = match (proto.flatten(), host.flatten()) {
         (Some(proto), Some(host)) => {
             Some(format!("{}://{}", proto.to_ascii_lowercase(), host.to_ascii_lowercase()))
@@ -214,7 +228,7 @@ pub(crate) fn read<'a>(
             (Some(parsed.path), Some(target))
         }
     };
-    Ok(Original { proxy, method, other_methods, path, target, origin })
+    Ok(Original { proxy, method, other_methods, path, target, origin, host: host_name })
 }
 
 #[cfg(test)]

@@ -30,7 +30,11 @@ impl Routes {
                 rule.methods.push(Method::HEAD);
             }
         }
-        rules.sort_by_key(|rule| (std::cmp::Reverse(rule.prefix.len()), rule.methods.is_empty()));
+        // A rule for a host before one for any host (as a server block before a location),
+        // then the longest prefix, then one naming methods.
+        rules.sort_by_key(|rule| {
+            (rule.host.is_none(), std::cmp::Reverse(rule.prefix.len()), rule.methods.is_empty())
+        });
         Routes { rules }
     }
 
@@ -38,10 +42,12 @@ impl Routes {
         &self.rules
     }
 
-    /// The rule for one canonical path and method.
-    fn pick(&self, path: &str, method: &Method) -> Choice {
+    /// The rule for one canonical path and method on `host`.
+    fn pick(&self, path: &str, method: &Method, host: Option<&str>) -> Choice {
         self.rules.iter().position(|rule| {
-            under(path, &rule.prefix) && (rule.methods.is_empty() || rule.methods.contains(method))
+            under(path, &rule.prefix)
+                && (rule.methods.is_empty() || rule.methods.contains(method))
+                && rule.host.as_deref().is_none_or(|wanted| host == Some(wanted))
         })
     }
 
@@ -62,7 +68,14 @@ impl Routes {
         if self.rules.is_empty() {
             return Ok(None);
         }
-        let first = self.pick(&canonical, &original.method);
+        let host = original.host.as_deref();
+        if host.is_none() && self.rules.iter().any(|rule| rule.host.is_some()) {
+            return Err(BadCheck::invalid(format!(
+                "the {} check does not say which host it is about, so host rules cannot be applied",
+                original.proxy.as_str()
+            )));
+        }
+        let first = self.pick(&canonical, &original.method, host);
         let mut readings = vec![(PathReading::Decoded, canonical)];
         if !single_reading(path) {
             for reading in &PATH_READINGS[1..] {
@@ -71,7 +84,7 @@ impl Routes {
         }
         for (reading, text) in &readings {
             for method in original.methods() {
-                let choice = self.pick(text, method);
+                let choice = self.pick(text, method, host);
                 if choice != first {
                     return Err(BadCheck {
                         kind: BadCheckKind::AmbiguousTarget,
@@ -93,10 +106,28 @@ impl Routes {
     /// A rule's name in messages and logs: its prefix, or `default`.
     pub(crate) fn describe(&self, choice: Choice) -> String {
         match choice {
-            Some(i) => format!("route {}", self.rules[i].prefix),
+            Some(i) => match &self.rules[i].host {
+                Some(host) => format!("route {host}{}", self.rules[i].prefix),
+                None => format!("route {}", self.rules[i].prefix),
+            },
             None => "the default rule".to_owned(),
         }
     }
+}
+
+/// A host as rules compare it: lower-case, without a port or a trailing dot (`None` when
+/// `text` is not a host name: empty, or holding a scheme, path, space or wildcard).
+pub(crate) fn normalize_host(text: &str) -> Option<String> {
+    let text = text.trim();
+    let host = match text.strip_prefix('[') {
+        Some(rest) => &text[..rest.find(']')? + 2], // [v6] (a port after it is dropped)
+        None => text.split(':').next()?,
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let usable = !host.is_empty()
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b))
+        && (text.starts_with('[') || text.matches(':').count() <= 1);
+    usable.then_some(host)
 }
 
 /// Whether `path` lies under `prefix` on a segment boundary (`/api` holds `/api` and `/api/x`,
@@ -122,6 +153,8 @@ mod tests {
             any_scopes: vec![],
             anonymous,
             token_sources: None,
+            host: None,
+            claim_rules: vec![],
         }
     }
 
@@ -161,6 +194,49 @@ mod tests {
         let envoy = (proxy == Proxy::Envoy).then_some(target);
         let original = read(proxy, &check_method, &headers, envoy).map_err(|e| e.kind.as_str().to_owned())?;
         routes.select(&original).map(|choice| routes.describe(choice)).map_err(|e| e.kind.as_str().to_owned())
+    }
+
+    #[test]
+    fn host_rules_come_first_and_need_a_host() {
+        let mut admin = rule("/", &[], false);
+        admin.host = normalize_host("Admin.Example.");
+        let routes = Routes::new(vec![rule("/public", &[], true), admin]);
+        let pick = |proxy: Proxy, pairs: &[(&'static str, &str)], envoy: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.append(*name, value.parse().unwrap());
+            }
+            let original =
+                read(proxy, &Method::GET, &headers, envoy).map_err(|e| e.kind.as_str().to_owned())?;
+            routes.select(&original).map(|c| routes.describe(c)).map_err(|e| e.kind.as_str().to_owned())
+        };
+        let nginx = |host: &str| {
+            pick(Proxy::Nginx, &[("x-original-uri", "/public/x"), ("x-original-host", host)], None)
+        };
+        // On the admin host even /public falls under the host's rule; elsewhere it is public.
+        assert_eq!(nginx("admin.example:8443").unwrap(), "route admin.example/");
+        assert_eq!(nginx("ADMIN.example").unwrap(), "route admin.example/");
+        assert_eq!(nginx("www.example").unwrap(), "route /public");
+        assert_eq!(nginx("a b").unwrap_err(), "invalid_request");
+        // Without a host, host rules cannot be applied: refused, not the weaker rule.
+        assert_eq!(
+            pick(Proxy::Nginx, &[("x-original-uri", "/public/x")], None).unwrap_err(),
+            "invalid_request"
+        );
+        let forwarded = [("x-forwarded-uri", "/public/x"), ("x-forwarded-host", "admin.example")];
+        assert_eq!(pick(Proxy::Traefik, &forwarded, None).unwrap(), "route admin.example/");
+        // Envoy's check carries the original Host; nginx's own Host is the sidecar's.
+        assert_eq!(
+            pick(Proxy::Envoy, &[("host", "admin.example")], Some("/public/x")).unwrap(),
+            "route admin.example/"
+        );
+        let nginx_host = [("x-original-uri", "/public/x"), ("host", "admin.example")];
+        assert_eq!(pick(Proxy::Nginx, &nginx_host, None).unwrap_err(), "invalid_request");
+        for (text, normalized) in
+            [("[::1]:80", Some("[::1]")), ("h:1", Some("h")), ("", None), ("*.x", None), ("a/b", None)]
+        {
+            assert_eq!(normalize_host(text).as_deref(), normalized, "{text}");
+        }
     }
 
     #[test]

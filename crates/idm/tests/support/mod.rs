@@ -159,6 +159,25 @@ pub fn rules_config(provider: &identity_model_testkit::TestProvider, top: &str, 
     ConfigFile(path)
 }
 
+/// A configuration file: `text`, then one `[[issuer]]` for `provider` (its default audience,
+/// HTTP allowed).
+pub fn issuer_config(provider: &identity_model_testkit::TestProvider, text: &str) -> ConfigFile {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "idm-serve-config-{}-{}.toml",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let issuer = format!(
+        "[[issuer]]\nissuer = \"{}\"\naudience = \"{}\"\nallow_http = true\n",
+        provider.issuer(),
+        provider.default_audience()
+    );
+    std::fs::write(&path, format!("{text}\n\n{issuer}")).expect("write the configuration");
+    ConfigFile(path)
+}
+
 /// `idm serve` trusting `provider` (its default audience, HTTP allowed), plus `extra` flags.
 pub fn sidecar_for(provider: &identity_model_testkit::TestProvider, extra: &[&str]) -> Sidecar {
     let mut args =
@@ -185,11 +204,15 @@ impl Reply {
     }
 }
 
-/// One request on its own connection (`Connection: close`), read to the end.
+/// One request on its own connection (`Connection: close`), read to the end. `Host` is the
+/// address unless `headers` name one.
 pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
     let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut text = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+        text.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (name, value) in headers {
         text.push_str(&format!("{name}: {value}\r\n"));
     }

@@ -1,0 +1,130 @@
+//! `idm serve` (issue 22): claim rules per route beside scopes (equal, one of, contains any or
+//! all; dotted paths into nested claims), host rules, and claim headers by dotted path.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod support;
+
+use serde_json::json;
+use support::{Sidecar, issuer_config, metric, provider_on};
+
+#[test]
+fn claim_rules_refuse_with_insufficient_claims_and_scopes_keep_their_challenge() {
+    let p = provider_on(0);
+    let file = issuer_config(
+        &p.provider,
+        r#"
+[[route]]
+prefix = "/admin"
+scopes = ["api"]
+claim_rules = [
+  { claim = "realm_access.roles", contains_any = ["admin", "root"] },
+  { claim = "tenant", one_of = ["acme", "globex"] },
+]
+
+[[route]]
+prefix = "/ops"
+claim_rules = [{ claim = "groups", contains_all = ["ops", "oncall"] }, { claim = "level", equals = 3 }]
+
+[claims]
+"realm_access.roles" = "X-Roles"
+"org.name" = "X-Org"
+"#,
+    );
+    let sidecar = Sidecar::start(&["--config", file.arg()]);
+    let check = |uri: &str, token: &str| {
+        let auth = format!("Bearer {token}");
+        sidecar
+            .get("/auth", &[("X-Original-URI", uri), ("X-Original-Method", "GET"), ("Authorization", &auth)])
+    };
+    let token = |claims: serde_json::Value| {
+        let mut builder = p.provider.token();
+        for (name, value) in claims.as_object().unwrap() {
+            builder = builder.claim(name, value.clone());
+        }
+        builder.sign()
+    };
+    let admin = token(json!({
+        "scope": "api", "tenant": "acme", "realm_access": {"roles": ["user", "admin"]}, "org": {"name": "Acme"},
+    }));
+    let allowed = check("/admin/x", &admin);
+    assert_eq!(allowed.status, 200, "{allowed:?}");
+    assert_eq!(allowed.header("x-roles"), Some("user,admin"));
+    assert_eq!(allowed.header("x-org"), Some("Acme"));
+
+    let user = token(json!({"scope": "api", "tenant": "acme", "realm_access": {"roles": ["user"]}}));
+    let refused = check("/admin/x", &user);
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.json()["error"], "insufficient_claims");
+    assert_eq!(refused.header("www-authenticate"), Some(r#"Bearer realm="api""#), "no insufficient_scope");
+    assert!(refused.json()["message"].as_str().unwrap().contains("realm_access.roles"));
+    let other_tenant =
+        token(json!({"scope": "api", "tenant": "initech", "realm_access": {"roles": ["admin"]}}));
+    assert_eq!(check("/admin/x", &other_tenant).json()["error"], "insufficient_claims");
+    // Scopes are judged first, and keep their challenge.
+    let no_scope = token(json!({"tenant": "acme", "realm_access": {"roles": ["admin"]}}));
+    let scope = check("/admin/x", &no_scope);
+    assert_eq!(scope.json()["error"], "insufficient_scope");
+    assert!(scope.header("www-authenticate").unwrap().contains(r#"error="insufficient_scope""#));
+
+    assert_eq!(check("/ops", &token(json!({"groups": ["ops", "oncall", "dev"], "level": 3}))).status, 200);
+    assert_eq!(check("/ops", &token(json!({"groups": ["ops"], "level": 3}))).status, 403);
+    assert_eq!(check("/ops", &token(json!({"groups": ["ops", "oncall"], "level": "3"}))).status, 403);
+    assert_eq!(check("/ops", &token(json!({"groups": "ops oncall", "level": 3}))).status, 403);
+    // The default rule has no claim rules.
+    assert_eq!(check("/other", &user).status, 200);
+
+    let metrics = sidecar.get("/metrics", &[]).body;
+    let counted = r#"idm_serve_checks_total{mode="nginx",status="403",kind="insufficient_claims"}"#;
+    assert_eq!(metric(&metrics, counted), Some(5.0));
+}
+
+#[test]
+fn host_rules_apply_to_their_host_only() {
+    let p = provider_on(0);
+    let file = issuer_config(
+        &p.provider,
+        "[[route]]\nhost = \"admin.example\"\nprefix = \"/\"\nscopes = [\"admin\"]\n\n\
+         [[route]]\nprefix = \"/public\"\nanonymous = true\n",
+    );
+    for proxy in ["nginx", "traefik"] {
+        let sidecar = Sidecar::start(&["--config", file.arg(), "--proxy", proxy]);
+        let check = |host: Option<&str>| {
+            let (uri, method, host_header) = match proxy {
+                "nginx" => ("X-Original-URI", "X-Original-Method", "X-Original-Host"),
+                _ => ("X-Forwarded-Uri", "X-Forwarded-Method", "X-Forwarded-Host"),
+            };
+            let mut headers = vec![(uri, "/public/page"), (method, "GET")];
+            if let Some(host) = host {
+                headers.push((host_header, host));
+            }
+            sidecar.get("/auth", &headers)
+        };
+        assert_eq!(check(Some("www.example")).status, 200, "{proxy}");
+        assert_eq!(check(Some("admin.example")).status, 401, "{proxy}: the host's rule, not /public");
+        assert_eq!(check(Some("Admin.Example:443")).status, 401, "{proxy}");
+        assert_eq!(check(None).status, 400, "{proxy}: no host, no guessing");
+    }
+    let envoy = Sidecar::start(&["--config", file.arg(), "--proxy", "envoy"]);
+    let reply = support::request(&envoy.addr, "GET", "/ext-authz/public/page", &[("Host", "admin.example")]);
+    assert_eq!(reply.status, 401);
+}
+
+#[test]
+fn bad_rules_are_configuration_problems() {
+    let p = provider_on(0);
+    let file = issuer_config(
+        &p.provider,
+        "[[route]]\nprefix = \"/a\"\nhost = \"a/b\"\nclaim_rules = [{ claim = \"x\" }]\n\n\
+         [[route]]\nprefix = \"/b\"\nanonymous = true\nclaim_rules = [{ claim = \"x\", equals = 1 }]\n",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_idm"))
+        .args(["serve", "--config", file.arg()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in ["host \"a/b\"", "exactly one of equals", "anonymous and has claim rules"] {
+        assert!(stderr.contains(expected), "{expected} in {stderr}");
+    }
+}
