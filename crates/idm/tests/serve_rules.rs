@@ -118,12 +118,7 @@ fn bad_rules_are_configuration_problems() {
         "[[route]]\nprefix = \"/a\"\nhost = \"a/b\"\nclaim_rules = [{ claim = \"x\" }]\n\n\
          [[route]]\nprefix = \"/b\"\nanonymous = true\nclaim_rules = [{ claim = \"x\", equals = 1 }]\n",
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_idm"))
-        .args(["serve", "--config", file.arg()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = support::config_problems(&file);
     for expected in ["host \"a/b\"", "exactly one of equals", "anonymous and has claim rules"] {
         assert!(stderr.contains(expected), "{expected} in {stderr}");
     }

@@ -106,12 +106,7 @@ fn bad_token_sources_are_configuration_problems() {
         &p.provider,
         "token_from = [\"cookie\", \"header:bad header\"]\n\n[[route]]\nprefix = \"/x\"\ntoken_from = []\n",
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_idm"))
-        .args(["serve", "--config", file.arg()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = support::config_problems(&file);
     for expected in
         ["token source \"cookie\"", "token source \"header:bad header\"", "route \"/x\": token_from is empty"]
     {

@@ -178,6 +178,16 @@ pub fn issuer_config(provider: &identity_model_testkit::TestProvider, text: &str
     ConfigFile(path)
 }
 
+/// `idm serve --config FILE` refusing to start: asserts exit 2 and returns its standard error.
+pub fn config_problems(file: &ConfigFile) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_idm"))
+        .args(["serve", "--config", file.arg()])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// `idm serve` trusting `provider` (its default audience, HTTP allowed), plus `extra` flags.
 pub fn sidecar_for(provider: &identity_model_testkit::TestProvider, extra: &[&str]) -> Sidecar {
     let mut args =
