@@ -75,7 +75,10 @@ pub use runtime::new_runtime;
 #[cfg(feature = "axum")]
 pub use service::{AuthRejection, Authenticated, MaybeAuthenticated};
 #[cfg(feature = "tower")]
-pub use service::{BearerLayer, BearerService, DpopRefusal, Rejection, RejectionKind};
+pub use service::{
+    BearerLayer, BearerService, DpopRefusal, ProtectedResourceMetadata, RESOURCE_METADATA_PATH, Rejection,
+    RejectionKind,
+};
 pub use static_keys::StaticKeyValidator;
 pub use tokens::client::{MAX_RESPONSE_BYTES, TokenClient, TokenClientBuilder, TokenClientStats};
 pub use tokens::manager::{MAX_TOKEN_SLOTS, TokenManager, TokenManagerConfig, TokenManagerStats};

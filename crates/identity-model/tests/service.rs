@@ -170,3 +170,39 @@ async fn a_request_dropped_mid_fetch_leaves_the_next_one_unaffected() {
     assert_eq!((status, body.as_str()), (StatusCode::OK, "hello dave ()"));
     assert_eq!(provider.requests(Endpoint::Jwks), 1, "the dropped request's fetch served the next one");
 }
+
+/// RFC 9728: the document at its well-known path (outside the layer), and
+/// `resource_metadata` in every challenge, Bearer and insufficient_scope alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_resource_metadata_and_its_challenge_parameter() {
+    let provider = TestProvider::start().await.unwrap();
+    let metadata = identity_model::ProtectedResourceMetadata::new("https://api.example/mcp")
+        .unwrap()
+        .authorization_servers([provider.issuer()])
+        .scopes_supported(["orders:read"])
+        .bearer_methods_supported(["header"]);
+    let url = metadata.url();
+    let layer = BearerLayer::new(authority(&provider))
+        .resource_metadata(url.clone())
+        .require_all_scopes(["orders:read"]);
+    let app = app(layer).merge(metadata.router());
+    let (status, challenge, body) = call(&app, "/.well-known/oauth-protected-resource/mcp", None).await;
+    assert_eq!(status, StatusCode::OK, "served outside the layer");
+    let document: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(document["resource"], "https://api.example/mcp");
+    assert_eq!(document["authorization_servers"][0], provider.issuer());
+    assert!(challenge.is_none());
+
+    let expected = format!(r#"resource_metadata="{url}""#);
+    let (status, challenge, _) = call(&app, "/orders", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(challenge.as_deref().unwrap().ends_with(&expected), "{challenge:?}");
+    let unscoped = format!("Bearer {}", provider.token().sign());
+    let (status, challenge, _) = call(&app, "/orders", Some(&unscoped)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let challenge = challenge.unwrap();
+    assert!(
+        challenge.contains(r#"error="insufficient_scope""#) && challenge.ends_with(&expected),
+        "{challenge}"
+    );
+}

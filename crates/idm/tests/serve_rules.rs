@@ -123,3 +123,60 @@ fn bad_rules_are_configuration_problems() {
         assert!(stderr.contains(expected), "{expected} in {stderr}");
     }
 }
+
+#[test]
+fn protected_resource_metadata_is_served_and_named_in_every_challenge() {
+    let p = provider_on(0);
+    let file = issuer_config(
+        &p.provider,
+        "[resource_metadata]\nresource = \"https://api.example/mcp\"\nscopes_supported = [\"tools:read\"]\n\
+         resource_name = \"Tools\"\n\n[[route]]\nprefix = \"/mcp\"\nscopes = [\"tools:read\"]\n\
+         claim_rules = [{ claim = \"tenant\", equals = \"acme\" }]\n",
+    );
+    let sidecar = Sidecar::start(&["--config", file.arg()]);
+    let document = sidecar.get("/.well-known/oauth-protected-resource/mcp", &[]);
+    assert_eq!(document.status, 200);
+    let body = document.json();
+    assert_eq!(body["resource"], "https://api.example/mcp");
+    assert_eq!(body["authorization_servers"], json!([p.provider.issuer()]));
+    assert_eq!(body["scopes_supported"], json!(["tools:read"]));
+    assert_eq!(body["bearer_methods_supported"], json!(["header"]));
+    assert_eq!(body["resource_name"], "Tools");
+    assert!(body["dpop_signing_alg_values_supported"].as_array().unwrap().contains(&json!("ES256")));
+    assert_eq!(sidecar.get("/.well-known/oauth-protected-resource", &[]).status, 404);
+
+    let expected = r#"resource_metadata="https://api.example/.well-known/oauth-protected-resource/mcp""#;
+    let check = |uri: &str, auth: Option<&str>| {
+        let mut headers = vec![("X-Original-URI", uri), ("X-Original-Method", "GET")];
+        if let Some(auth) = auth {
+            headers.push(("Authorization", auth));
+        }
+        sidecar.get("/auth", &headers)
+    };
+    let missing = check("/mcp", None);
+    assert_eq!(missing.status, 401);
+    assert!(missing.header("www-authenticate").unwrap().ends_with(expected), "{missing:?}");
+    let unscoped = format!("Bearer {}", p.provider.token().sign());
+    let scope = check("/mcp", Some(&unscoped));
+    assert!(scope.header("www-authenticate").unwrap().contains(expected), "{scope:?}");
+    let scoped = format!("Bearer {}", p.provider.token().claim("scope", "tools:read").sign());
+    let claims = check("/mcp", Some(&scoped));
+    assert_eq!(claims.json()["error"], "insufficient_claims");
+    assert!(claims.header("www-authenticate").unwrap().ends_with(expected), "{claims:?}");
+    // The document is public through the proxy too: a check for its path passes without a token.
+    assert_eq!(check("/.well-known/oauth-protected-resource/mcp", None).status, 200);
+
+    let flag_only = support::sidecar_for(&p.provider, &["--resource-metadata", "https://api.example"]);
+    let root = flag_only.get("/.well-known/oauth-protected-resource", &[]).json();
+    assert_eq!(root["resource"], "https://api.example");
+    let refused = flag_only.get("/auth", &[("X-Original-URI", "/")]);
+    assert!(
+        refused
+            .header("www-authenticate")
+            .unwrap()
+            .contains(r#"resource_metadata="https://api.example/.well-known/oauth-protected-resource""#)
+    );
+
+    let bad = issuer_config(&p.provider, "[resource_metadata]\nresource = \"http://api.example\"\n");
+    assert!(support::config_problems(&bad).contains("resource_metadata"));
+}

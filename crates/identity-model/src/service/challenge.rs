@@ -20,12 +20,14 @@ fn quoted(value: &str) -> String {
     out
 }
 
-/// A `Bearer` challenge: `realm`, then `error`, `error_description`, `scope` when given.
+/// A `Bearer` challenge: `realm`, then `error`, `error_description`, `scope` and (RFC 9728
+/// section 5.1) `resource_metadata` when given.
 pub(crate) fn bearer(
     realm: &str,
     error: Option<&str>,
     description: Option<&str>,
     scope: Option<&str>,
+    resource_metadata: Option<&str>,
 ) -> String {
     let mut params = vec![format!("realm={}", quoted(realm))];
     if let Some(error) = error {
@@ -37,17 +39,30 @@ pub(crate) fn bearer(
     if let Some(scope) = scope {
         params.push(format!("scope={}", quoted(scope)));
     }
+    if let Some(url) = resource_metadata {
+        params.push(format!("resource_metadata={}", quoted(url)));
+    }
     format!("Bearer {}", params.join(", "))
 }
 
-/// A `DPoP` challenge (RFC 9449 section 7.1): `realm`, `error`, `error_description`, `algs`.
-pub(crate) fn dpop(realm: &str, error: &str, description: &str, algs: &str) -> String {
-    let params = [
+/// A `DPoP` challenge (RFC 9449 section 7.1): `realm`, `error`, `error_description`, `algs`,
+/// and `resource_metadata` when given.
+pub(crate) fn dpop(
+    realm: &str,
+    error: &str,
+    description: &str,
+    algs: &str,
+    resource_metadata: Option<&str>,
+) -> String {
+    let mut params = vec![
         format!("realm={}", quoted(realm)),
         format!("error={}", quoted(error)),
         format!("error_description={}", quoted(description)),
         format!("algs={}", quoted(algs)),
     ];
+    if let Some(url) = resource_metadata {
+        params.push(format!("resource_metadata={}", quoted(url)));
+    }
     format!("DPoP {}", params.join(", "))
 }
 
@@ -57,13 +72,17 @@ mod tests {
 
     #[test]
     fn comma_separated_quoted_and_escaped() {
-        assert_eq!(bearer("api", None, None, None), r#"Bearer realm="api""#);
+        assert_eq!(bearer("api", None, None, None, None), r#"Bearer realm="api""#);
         assert_eq!(
-            bearer("api", Some("invalid_token"), Some("say \"hi\" \\ \n é"), None),
+            bearer("api", None, None, None, Some("https://api.example/.well-known/oauth-protected-resource")),
+            r#"Bearer realm="api", resource_metadata="https://api.example/.well-known/oauth-protected-resource""#
+        );
+        assert_eq!(
+            bearer("api", Some("invalid_token"), Some("say \"hi\" \\ \n é"), None, None),
             r#"Bearer realm="api", error="invalid_token", error_description="say \"hi\" \\ ? ?""#
         );
         assert_eq!(
-            bearer("a", Some("insufficient_scope"), None, Some("orders:read orders:write")),
+            bearer("a", Some("insufficient_scope"), None, Some("orders:read orders:write"), None),
             r#"Bearer realm="a", error="insufficient_scope", scope="orders:read orders:write""#
         );
     }

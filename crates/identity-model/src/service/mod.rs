@@ -22,6 +22,7 @@ mod challenge;
 mod dpop;
 #[cfg(feature = "axum")]
 mod extract;
+mod resource_metadata;
 
 use std::fmt;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use identity_model_core::{DpopRules, Error, ErrorKind, Fault, UnixTime, ValidTok
 
 #[cfg(feature = "axum")]
 pub use extract::{AuthRejection, Authenticated, MaybeAuthenticated};
+pub use resource_metadata::{ProtectedResourceMetadata, RESOURCE_METADATA_PATH};
 
 use crate::authority::{Authority, Issuers};
 use crate::http::transport::BoxFuture;
@@ -208,21 +210,26 @@ impl Rejection {
 
     /// The `WWW-Authenticate` challenge for `realm`, when the answer carries one.
     pub fn challenge(&self, realm: &str) -> Option<String> {
+        self.challenge_with(realm, None)
+    }
+
+    /// The challenge for `realm` with `resource_metadata` (RFC 9728 section 5.1: the URL of
+    /// the resource's metadata, [`ProtectedResourceMetadata::url`]).
+    pub fn challenge_with(&self, realm: &str, resource_metadata: Option<&str>) -> Option<String> {
+        let bearer = |error, description, scope| {
+            Some(challenge::bearer(realm, error, description, scope, resource_metadata))
+        };
         match self {
-            Rejection::Missing => Some(challenge::bearer(realm, None, None, None)),
-            Rejection::BadRequest(why) => {
-                Some(challenge::bearer(realm, Some("invalid_request"), Some(why), None))
-            }
-            Rejection::Invalid(e) => {
-                Some(challenge::bearer(realm, Some("invalid_token"), Some(e.message()), None))
-            }
+            Rejection::Missing => bearer(None, None, None),
+            Rejection::BadRequest(why) => bearer(Some("invalid_request"), Some(why), None),
+            Rejection::Invalid(e) => bearer(Some("invalid_token"), Some(e.message()), None),
             Rejection::InsufficientScope(scopes) => {
                 let scope = (!scopes.is_empty()).then_some(scopes.as_str());
-                Some(challenge::bearer(realm, Some("insufficient_scope"), None, scope))
+                bearer(Some("insufficient_scope"), None, scope)
             }
             Rejection::Dpop(refusal) => {
                 let DpopRefusal { error, algs, .. } = refusal.as_ref();
-                Some(challenge::dpop(realm, error.kind().as_str(), error.message(), algs))
+                Some(challenge::dpop(realm, error.kind().as_str(), error.message(), algs, resource_metadata))
             }
             Rejection::Unavailable(_) | Rejection::Misconfigured(_) => None,
         }
@@ -231,9 +238,16 @@ impl Rejection {
     /// The default answer: the status, the challenge, an `X-Auth-Error` header with the kind,
     /// `Retry-After` on a 503.
     pub fn response(&self, realm: &str) -> Response<()> {
+        self.response_with(realm, None)
+    }
+
+    /// [`Rejection::response`] with `resource_metadata` in the challenge (RFC 9728).
+    pub fn response_with(&self, realm: &str, resource_metadata: Option<&str>) -> Response<()> {
         let mut response = Response::new(());
         *response.status_mut() = self.status();
-        if let Some(value) = self.challenge(realm).and_then(|c| HeaderValue::from_str(&c).ok()) {
+        if let Some(value) =
+            self.challenge_with(realm, resource_metadata).and_then(|c| HeaderValue::from_str(&c).ok())
+        {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
         }
         response.headers_mut().insert("x-auth-error", HeaderValue::from_static(self.kind().as_str()));
@@ -252,6 +266,11 @@ impl Rejection {
 
 type Respond = Arc<dyn Fn(&Rejection, &str) -> Response<()> + Send + Sync>;
 
+/// The default answer: [`Rejection::response_with`] and the layer's resource metadata URL.
+fn default_response(rejection: &Rejection, realm: &str, resource_metadata: Option<&str>) -> Response<()> {
+    rejection.response_with(realm, resource_metadata)
+}
+
 /// A tower layer that admits only requests with a valid bearer token (see the module docs).
 #[derive(Clone)]
 pub struct BearerLayer {
@@ -261,7 +280,9 @@ pub struct BearerLayer {
     any_scopes: Arc<[String]>,
     predicate: Option<Predicate>,
     optional: bool,
-    respond: Respond,
+    /// A replacement for the default answer, when given.
+    respond: Option<Respond>,
+    resource_metadata: Option<Arc<str>>,
     dpop: dpop::DpopSettings,
 }
 
@@ -300,7 +321,8 @@ impl BearerLayer {
             any_scopes: Arc::from(Vec::new()),
             predicate: None,
             optional: false,
-            respond: Arc::new(|rejection, realm| rejection.response(realm)),
+            respond: None,
+            resource_metadata: None,
             dpop,
         }
     }
@@ -368,8 +390,22 @@ impl BearerLayer {
         mut self,
         respond: impl Fn(&Rejection, &str) -> Response<()> + Send + Sync + 'static,
     ) -> Self {
-        self.respond = Arc::new(respond);
+        self.respond = Some(Arc::new(respond));
         self
+    }
+
+    /// Names the resource's metadata document (RFC 9728) in every challenge:
+    /// `resource_metadata="URL"` ([`ProtectedResourceMetadata::url`]; serve the document with
+    /// [`ProtectedResourceMetadata::response`] outside this layer). A replacement answer
+    /// ([`BearerLayer::respond_with`]) adds it itself ([`Rejection::response_with`]).
+    pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
+        self.resource_metadata = Some(Arc::from(url.into()));
+        self
+    }
+
+    /// The URL the challenges name, when set.
+    pub fn resource_metadata_url(&self) -> Option<&str> {
+        self.resource_metadata.as_deref()
     }
 
     /// Decides a request from its headers alone: the valid token (or `None` in optional mode
@@ -508,7 +544,13 @@ where
                         status = rejection.status().as_u16(),
                         "request refused"
                     );
-                    let (parts, ()) = (layer.respond)(&rejection, &layer.realm).into_parts();
+                    let answer = match &layer.respond {
+                        Some(respond) => respond(&rejection, &layer.realm),
+                        None => {
+                            default_response(&rejection, &layer.realm, layer.resource_metadata.as_deref())
+                        }
+                    };
+                    let (parts, ()) = answer.into_parts();
                     return Ok(Response::from_parts(parts, ResBody::default()));
                 }
             }

@@ -154,8 +154,8 @@ pub(crate) fn json(status: StatusCode, body: &Value) -> Response {
 
 /// The answer to a refused check: the layer's status, challenge, `X-Auth-Error` and (on a
 /// 503) `Retry-After`, with a JSON body.
-pub(crate) fn refusal(rejection: &Rejection, realm: &str) -> Response {
-    let (parts, ()) = rejection.response(realm).into_parts();
+pub(crate) fn refusal(rejection: &Rejection, realm: &str, resource_metadata: Option<&str>) -> Response {
+    let (parts, ()) = rejection.response_with(realm, resource_metadata).into_parts();
     let body = serde_json::json!({"error": rejection.kind().as_str(), "message": rejection.message()});
     let mut response = json(parts.status, &body);
     for (name, value) in &parts.headers {
@@ -166,15 +166,24 @@ pub(crate) fn refusal(rejection: &Rejection, realm: &str) -> Response {
 
 /// 403 for a token that fails a route's claim rule: `insufficient_claims` (the challenge
 /// carries no `error`: `insufficient_scope` is for scope rules only).
-pub(crate) fn insufficient_claims(message: &str, realm: &str) -> Response {
+pub(crate) fn insufficient_claims(message: &str, realm: &str, resource_metadata: Option<&str>) -> Response {
     let body = serde_json::json!({"error": "insufficient_claims", "message": message});
     let mut response = json(StatusCode::FORBIDDEN, &body);
-    let challenge = format!("Bearer realm=\"{}\"", realm.replace(['"', '\\'], ""));
+    let mut challenge = format!("Bearer realm=\"{}\"", realm.replace(['"', '\\'], ""));
+    if let Some(url) = resource_metadata {
+        challenge.push_str(&format!(", resource_metadata=\"{}\"", url.replace(['"', '\\'], "")));
+    }
     if let Ok(value) = HeaderValue::from_str(&challenge) {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
     }
     response.headers_mut().insert("x-auth-error", HeaderValue::from_static("insufficient_claims"));
     response
+}
+
+/// The RFC 9728 document.
+pub(crate) fn resource_metadata(metadata: &identity_model::ProtectedResourceMetadata) -> Response {
+    let (parts, body) = metadata.response().into_parts();
+    Response::from_parts(parts, Body::from(body))
 }
 
 /// 429 for a client over its rate, with `Retry-After` in whole seconds (at least 1).

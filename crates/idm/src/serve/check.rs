@@ -56,6 +56,16 @@ async fn decide(
     headers: &HeaderMap,
 ) -> Result<(Response, Outcome), BadCheck> {
     let choice = app.routes.select(original)?;
+    let metadata_read = !app.metadata_path.is_empty()
+        && original.path == Some(app.metadata_path.as_str())
+        && original.methods().all(|m| m == http::Method::GET || m == http::Method::HEAD);
+    if metadata_read {
+        // The resource's metadata (RFC 9728) is public: a client reads it to learn how to get
+        // a token.
+        let mut response = Response::new(Body::empty());
+        *response.headers_mut() = answer::anonymous_headers(&app.plan.claim_headers);
+        return Ok((response, Outcome::Anonymous));
+    }
     if app.plan.cors_preflight && is_preflight(original, headers) {
         let mut response = Response::new(Body::empty());
         *response.headers_mut() = answer::anonymous_headers(&app.plan.claim_headers);
@@ -63,6 +73,7 @@ async fn decide(
         return Ok((response, Outcome::Preflight));
     }
     let guard = app.guard(choice);
+    let metadata_url = guard.layer.resource_metadata_url();
     // The one credential, where this rule looks for it; elsewhere than the Authorization
     // header it is judged as a bearer token.
     let rewritten;
@@ -92,7 +103,7 @@ async fn decide(
             rule = %guard.rule,
             "check refused"
         );
-        (answer::refusal(&rejection, &app.plan.realm), Outcome::Refused(rejection.kind()))
+        (answer::refusal(&rejection, &app.plan.realm, metadata_url), Outcome::Refused(rejection.kind()))
     };
     let origin = app.plan.public_origin.as_deref().or(original.origin.as_deref());
     // The public URL is only needed to judge a proof: no allocation for bearer checks.
@@ -120,7 +131,7 @@ async fn decide(
                         "check refused"
                     );
                     return Ok((
-                        answer::insufficient_claims(&why, &app.plan.realm),
+                        answer::insufficient_claims(&why, &app.plan.realm, metadata_url),
                         Outcome::InsufficientClaims,
                     ));
                 }

@@ -59,6 +59,21 @@ pub(crate) struct File {
     /// Let CORS preflight requests (OPTIONS with Origin and Access-Control-Request-Method,
     /// no credentials) through without a token (default true).
     cors_preflight: Option<bool>,
+    /// RFC 9728 protected resource metadata.
+    resource_metadata: Option<ResourceMetadataFile>,
+}
+
+/// `[resource_metadata]`: the RFC 9728 document served at the resource's well-known path.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResourceMetadataFile {
+    resource: Option<String>,
+    authorization_servers: Option<Vec<String>>,
+    scopes_supported: Option<Vec<String>>,
+    bearer_methods_supported: Option<Vec<String>>,
+    dpop_signing_alg_values_supported: Option<Vec<String>>,
+    resource_name: Option<String>,
+    resource_documentation: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,6 +174,7 @@ pub(crate) struct Flags {
     pub(crate) token_from: Vec<String>,
     pub(crate) dangerous_token_from_query: Option<String>,
     pub(crate) no_cors_preflight: bool,
+    pub(crate) resource: Option<String>,
 }
 
 /// A real server's limits.
@@ -260,6 +276,8 @@ pub(crate) struct Plan {
     pub(crate) token_sources: Vec<TokenSource>,
     /// CORS preflight requests pass without a token.
     pub(crate) cors_preflight: bool,
+    /// The RFC 9728 document, when configured.
+    pub(crate) resource_metadata: Option<identity_model::ProtectedResourceMetadata>,
 }
 
 /// Where `idm serve` listens unless told.
@@ -541,6 +559,15 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
     if rate_limit.is_some_and(|limit| limit.shared.is_some()) && redis.is_none() {
         problems.push("a shared rate limit needs a Redis (--redis or [redis])".into());
     }
+    let resource_metadata = resource_metadata(
+        flags.resource,
+        file.resource_metadata,
+        &issuers,
+        &routes,
+        &token_sources,
+        &dpop_rules,
+        &mut problems,
+    );
     match listen {
         Ok(listen) if problems.is_empty() => Ok(Plan {
             listen,
@@ -559,9 +586,75 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
             redis,
             token_sources,
             cors_preflight,
+            resource_metadata,
         }),
         _ => Err(problems),
     }
+}
+
+/// The RFC 9728 document of `[resource_metadata]` (or `--resource-metadata RESOURCE`), with
+/// what the rest of the configuration implies where the file is silent: the issuers as
+/// `authorization_servers`, `header` (and `query` when a query source is configured) as
+/// `bearer_methods_supported`, the DPoP rules' algorithms.
+fn resource_metadata(
+    flag: Option<String>,
+    file: Option<ResourceMetadataFile>,
+    issuers: &[IssuerPlan],
+    routes: &[RoutePlan],
+    default_sources: &[TokenSource],
+    dpop_rules: &identity_model::DpopRules,
+    problems: &mut Vec<String>,
+) -> Option<identity_model::ProtectedResourceMetadata> {
+    if flag.is_none() && file.is_none() {
+        return None;
+    }
+    let file = file.unwrap_or_default();
+    let Some(resource) = flag.or(file.resource) else {
+        problems.push("resource_metadata.resource is required (the protected resource's URL)".into());
+        return None;
+    };
+    let mut metadata = match identity_model::ProtectedResourceMetadata::new(resource) {
+        Ok(metadata) => metadata,
+        Err(e) => {
+            problems.push(format!("resource_metadata: {}", e.message()));
+            return None;
+        }
+    };
+    let servers =
+        file.authorization_servers.unwrap_or_else(|| issuers.iter().map(|i| i.issuer.clone()).collect());
+    let query = default_sources
+        .iter()
+        .chain(routes.iter().flat_map(|r| r.token_sources.iter().flatten()))
+        .any(|s| matches!(s, TokenSource::Query(_)));
+    let methods = file.bearer_methods_supported.unwrap_or_else(|| {
+        let mut methods = vec!["header".to_owned()];
+        if query {
+            methods.push("query".into());
+        }
+        methods
+    });
+    for method in &methods {
+        if !matches!(method.as_str(), "header" | "body" | "query") {
+            problems.push(format!(
+                "resource_metadata.bearer_methods_supported: {method:?} is none of header, body, query"
+            ));
+        }
+    }
+    let algs = file
+        .dpop_signing_alg_values_supported
+        .unwrap_or_else(|| dpop_rules.allowed_algorithms().iter().map(|a| a.as_str().to_owned()).collect());
+    metadata = metadata
+        .authorization_servers(servers)
+        .scopes_supported(file.scopes_supported.unwrap_or_default())
+        .bearer_methods_supported(methods)
+        .dpop_signing_alg_values_supported(algs);
+    if let Some(name) = file.resource_name {
+        metadata = metadata.member("resource_name", serde_json::Value::String(name));
+    }
+    if let Some(url) = file.resource_documentation {
+        metadata = metadata.member("resource_documentation", serde_json::Value::String(url));
+    }
+    Some(metadata)
 }
 
 /// The token sources of `what` (the default, or a route): `token_from` (default: the

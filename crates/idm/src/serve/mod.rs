@@ -168,6 +168,12 @@ pub(crate) struct Args {
     /// a token, counted as kind "cors_preflight").
     #[arg(long)]
     no_cors_preflight: bool,
+    /// Serve RFC 9728 protected resource metadata for this resource URL (an https URL; the
+    /// document's other members default to the issuers, the token sources and the DPoP
+    /// algorithms; more in [resource_metadata]) at /.well-known/oauth-protected-resource
+    /// (plus the resource's path), and name it in every challenge (resource_metadata="...").
+    #[arg(long, value_name = "URL")]
+    resource_metadata: Option<String>,
 }
 
 /// Histogram buckets for durations, in seconds (10 us to 1 s).
@@ -201,6 +207,8 @@ struct App {
     redis: Option<RedisClient>,
     metrics: Option<PrometheusHandle>,
     meters: Meters,
+    /// Where the RFC 9728 document is served (empty when there is none).
+    metadata_path: String,
 }
 
 /// The sidecar's metric handles for the hot outcomes, registered once (a lookup per check
@@ -258,6 +266,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
         token_from: args.token_from,
         dangerous_token_from_query: args.dangerous_token_from_query,
         no_cors_preflight: args.no_cors_preflight,
+        resource: args.resource_metadata,
     };
     let mut problems = Vec::new();
     let settings = identity_model::Settings::from_env().unwrap_or_else(|e| {
@@ -381,6 +390,9 @@ impl App {
         }
         .realm(plan.realm.clone())
         .dpop_rules(plan.dpop_rules.clone());
+        if let Some(metadata) = &plan.resource_metadata {
+            base = base.resource_metadata(metadata.url());
+        }
         if let Some((_, store)) = &redis {
             base = base.dpop_replay_store(Arc::new(store.clone()));
         }
@@ -416,6 +428,8 @@ impl App {
             .map(|limit| limit::Limiter::new(limit, redis.as_ref().map(|(client, _)| (client, prefix))))
             .transpose()?;
         let keepers = authorities.iter().map(|_| Arc::new(health::Keeper::new())).collect();
+        let plan_metadata_path =
+            plan.resource_metadata.as_ref().map(|m| m.well_known_path()).unwrap_or_default();
         Ok(App {
             plan,
             authorities,
@@ -427,6 +441,7 @@ impl App {
             redis: redis.map(|(client, _)| client),
             metrics,
             meters: Meters::new(),
+            metadata_path: plan_metadata_path,
         })
     }
 
@@ -515,6 +530,11 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         "/readyz" => return health::readyz(&app.authorities, &app.keepers, app.redis.as_ref()),
         "/metrics" => return metrics(&app),
         _ => {}
+    }
+    if let Some(metadata) = &app.plan.resource_metadata {
+        if path == app.metadata_path {
+            return answer::resource_metadata(metadata);
+        }
     }
     // One protocol per sidecar: Envoy's checks are under /ext-authz (its path_prefix), the
     // others on /auth. A path of the other kind is not a check.
