@@ -43,8 +43,8 @@ pub use self::redis::{
     RedisRateLimiter, RedisReplayStore, RedisReplayStoreBuilder, StoreStatus,
 };
 pub use authority::{
-    Authority, AuthorityBuilder, Issuers, KeySetDocument, KeyStatus, Stats, StripedCounter, TokenCacheConfig,
-    TokenCacheStats,
+    Authority, AuthorityBuilder, Issuers, KeySetDocument, KeyStatus, KeysFrom, Stats, StripedCounter,
+    TokenCacheConfig, TokenCacheStats,
 };
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::{CacheConfig, CircuitConfig, ConfigError, ConfigProblem, HttpConfig, Settings};

@@ -29,6 +29,7 @@ pub struct AuthorityBuilder {
     transport: Option<Arc<dyn HttpTransport>>,
     clock: Arc<dyn Clock>,
     token_cache: Option<TokenCacheConfig>,
+    keys_from: keys::KeysFrom,
 }
 
 impl Authority {
@@ -48,6 +49,7 @@ impl Authority {
             transport: None,
             clock: Arc::new(SystemClock),
             token_cache: None,
+            keys_from: keys::KeysFrom::Discovery,
         }
     }
 }
@@ -127,11 +129,21 @@ impl AuthorityBuilder {
         self
     }
 
+    /// Where the keys come from (default: discovery). A `jwks_uri` must pass the URL policy;
+    /// a file and inline keys need no network at all.
+    pub fn keys_from(mut self, keys_from: keys::KeysFrom) -> Self {
+        self.keys_from = keys_from;
+        self
+    }
+
     /// Checks the issuer URL against the policy ([`DiscoveryPolicy::check_issuer`]: no query
     /// or fragment either), the rules against the issuer and the
     /// audience requirement, and builds.
     pub fn build(self) -> Result<Authority, Error> {
         self.policy.check_issuer(&self.issuer)?;
+        if let keys::KeysFrom::JwksUri(url) = &self.keys_from {
+            self.policy.check_url(url, "jwks_uri")?;
+        }
         if self.rules_given {
             let pinned = self.rules.issuers().is_some_and(|issuers| issuers == [self.issuer.as_str()]);
             if !pinned {
@@ -159,6 +171,7 @@ impl AuthorityBuilder {
         let fetcher = Arc::new(Fetcher::new(transport, self.config, self.circuit, Arc::clone(&self.clock)));
         let source = KeySource::new(keys::Settings {
             issuer: self.issuer,
+            keys_from: self.keys_from,
             metadata: self.metadata,
             policy: self.policy,
             max_staleness: self.max_staleness,

@@ -29,7 +29,7 @@ use identity_model_core::{
 
 pub use builder::AuthorityBuilder;
 pub use issuers::Issuers;
-pub use keys::{KeySetDocument, KeyStatus, Stats};
+pub use keys::{KeySetDocument, KeyStatus, KeysFrom, Stats};
 pub use striped::StripedCounter;
 pub use token_cache::{TokenCacheConfig, TokenCacheStats};
 
@@ -181,6 +181,11 @@ impl Authority {
     /// the response's `Cache-Control` (for tools and bindings that show the document).
     pub async fn fetch_key_set_document(&self, url: &str) -> Result<KeySetDocument, Error> {
         self.inner.source.fetch_key_set_document(url).await
+    }
+
+    /// Where this authority's keys come from.
+    pub fn keys_from(&self) -> &KeysFrom {
+        self.inner.source.keys_from()
     }
 
     /// The transport this authority fetches with (shared with token clients built on it).

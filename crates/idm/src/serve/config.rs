@@ -84,6 +84,12 @@ struct IssuerFile {
     audience: OneOrMany,
     allow_http: Option<bool>,
     max_staleness_secs: Option<u64>,
+    /// Keys from this JWK Set URL, without discovery.
+    jwks_uri: Option<String>,
+    /// Keys from this JWK Set file (re-read when it changes).
+    jwks_file: Option<String>,
+    /// These keys (JWKs).
+    keys: Option<Vec<toml::Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -201,6 +207,8 @@ pub(crate) struct IssuerPlan {
     pub(crate) audiences: Vec<String>,
     pub(crate) allow_http: bool,
     pub(crate) max_staleness_secs: Option<u64>,
+    /// Where its keys come from.
+    pub(crate) keys_from: identity_model::KeysFrom,
 }
 
 /// A route rule: requests whose path starts with `prefix` (on a segment boundary) and whose
@@ -313,22 +321,24 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
         }
     };
 
-    let mut issuers: Vec<IssuerPlan> = file
-        .issuers
-        .into_iter()
-        .map(|i| IssuerPlan {
+    let mut issuers: Vec<IssuerPlan> = Vec::new();
+    for i in file.issuers {
+        let keys_from = keys_from(&i.issuer, i.jwks_uri, i.jwks_file, i.keys, &mut problems);
+        issuers.push(IssuerPlan {
             issuer: i.issuer,
             audiences: i.audience.into_vec(),
             allow_http: i.allow_http.unwrap_or(allow_http),
             max_staleness_secs: i.max_staleness_secs,
-        })
-        .collect();
+            keys_from,
+        });
+    }
     for issuer in flags.issuers {
         issuers.push(IssuerPlan {
             issuer,
             audiences: flags.audiences.clone(),
             allow_http,
             max_staleness_secs: None,
+            keys_from: identity_model::KeysFrom::Discovery,
         });
     }
     if issuers.is_empty() {
@@ -589,6 +599,53 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
             resource_metadata,
         }),
         _ => Err(problems),
+    }
+}
+
+/// Where `issuer`'s keys come from: at most one of `jwks_uri`, `jwks_file`, `keys`
+/// (discovery without any).
+fn keys_from(
+    issuer: &str,
+    jwks_uri: Option<String>,
+    jwks_file: Option<String>,
+    keys: Option<Vec<toml::Value>>,
+    problems: &mut Vec<String>,
+) -> identity_model::KeysFrom {
+    use identity_model::KeysFrom;
+    let given = [jwks_uri.is_some(), jwks_file.is_some(), keys.is_some()];
+    if given.iter().filter(|g| **g).count() > 1 {
+        problems.push(format!("issuer {issuer:?}: give at most one of jwks_uri, jwks_file, keys"));
+        return KeysFrom::Discovery;
+    }
+    if let Some(url) = jwks_uri {
+        return KeysFrom::JwksUri(url);
+    }
+    if let Some(path) = jwks_file {
+        return KeysFrom::File(path.into());
+    }
+    let Some(keys) = keys else { return KeysFrom::Discovery };
+    let document = match serde_json::to_value(&keys) {
+        Ok(value) => serde_json::json!({ "keys": value }).to_string(),
+        Err(e) => {
+            problems.push(format!("issuer {issuer:?}: keys: {e}"));
+            return KeysFrom::Discovery;
+        }
+    };
+    match identity_model::KeySet::from_json(document.as_bytes()) {
+        Ok(set) if set.len() == keys.len() => KeysFrom::Inline(std::sync::Arc::new(set)),
+        Ok(set) => {
+            let refused: Vec<String> = set
+                .rejected()
+                .iter()
+                .map(|r| format!("key {} ({:?}): {}", r.index, r.kid, r.reason))
+                .collect();
+            problems.push(format!("issuer {issuer:?}: keys: some are not usable: {}", refused.join("; ")));
+            KeysFrom::Discovery
+        }
+        Err(e) => {
+            problems.push(format!("issuer {issuer:?}: keys: {}", e.message()));
+            KeysFrom::Discovery
+        }
     }
 }
 

@@ -139,6 +139,7 @@ pub(crate) fn readyz(
             ready &= status.usable;
             json!({
                 "issuer": authority.issuer(),
+                "keys_from": authority.keys_from().as_str(),
                 "ready": status.usable,
                 "keys": status.keys,
                 "age_secs": status.age.map(|age| age.as_secs()),

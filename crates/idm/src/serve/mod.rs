@@ -348,6 +348,7 @@ fn build_authorities(
         // readiness backoff cap, or a provider that is back would be seen late.
         settings.circuit.open_for = settings.circuit.open_for.min(health::READY_BACKOFF_CAP);
         let mut builder = Authority::builder(issuer.issuer.clone())
+            .keys_from(issuer.keys_from.clone())
             .rules(rules)
             .policy(crate::remote::policy(issuer.allow_http).resource_server_fields())
             .settings(settings);

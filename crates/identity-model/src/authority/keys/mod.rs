@@ -11,10 +11,12 @@
 
 mod discovery;
 mod missing;
+mod origin;
 mod refresh;
 mod snapshot;
 mod unknown_kid;
 
+pub use origin::KeysFrom;
 pub use refresh::KeySetDocument;
 pub(crate) use snapshot::{Snapshot, later};
 pub(crate) use unknown_kid::{Lack, is_miss};
@@ -88,6 +90,7 @@ pub struct KeyStatus {
 /// Where an issuer's keys come from and how they are kept.
 pub(crate) struct KeySource {
     issuer: String,
+    keys_from: KeysFrom,
     metadata: MetadataKind,
     policy: DiscoveryPolicy,
     max_staleness: Duration,
@@ -111,6 +114,7 @@ pub(crate) struct KeySource {
 /// What a [`KeySource`] is built from.
 pub(crate) struct Settings {
     pub(crate) issuer: String,
+    pub(crate) keys_from: KeysFrom,
     pub(crate) metadata: MetadataKind,
     pub(crate) policy: DiscoveryPolicy,
     pub(crate) max_staleness: Duration,
@@ -124,6 +128,7 @@ impl KeySource {
         let meters = AuthorityMeters::new(&[("issuer", &settings.issuer)]);
         Arc::new(KeySource {
             issuer: settings.issuer,
+            keys_from: settings.keys_from,
             metadata: settings.metadata,
             policy: settings.policy,
             max_staleness: settings.max_staleness,
@@ -143,6 +148,10 @@ impl KeySource {
 
     pub(crate) fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    pub(crate) fn keys_from(&self) -> &KeysFrom {
+        &self.keys_from
     }
 
     pub(crate) fn policy(&self) -> &DiscoveryPolicy {

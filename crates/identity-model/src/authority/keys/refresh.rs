@@ -8,6 +8,7 @@ use identity_model_core::http::{FreshnessBounds, freshness};
 use identity_model_core::{Error, ErrorKind, KeySet, KeySetLimits, RetryClass, media_type};
 use tokio::time::Instant;
 
+use super::origin::{FILE_RECHECK, FileRead, INLINE_FRESHNESS, KeysFrom};
 use super::snapshot::Snapshot;
 use super::{KeySource, unavailable, unobtainable};
 use crate::flight::{Ticket, shared};
@@ -30,6 +31,8 @@ pub(super) enum Reason {
 #[derive(Debug, Default)]
 pub(super) struct RefreshState {
     etag: Option<String>,
+    /// The key file as last read (a file origin).
+    file: Option<super::origin::FileStamp>,
     pub(super) failure: Option<(Instant, Arc<Error>)>,
     pub(super) kid_miss_started: Option<Instant>,
 }
@@ -177,9 +180,17 @@ impl KeySource {
     }
 
     async fn fetch_keys_once(self: &Arc<Self>, reason: Reason) -> Result<Arc<Snapshot>, Error> {
+        let document;
+        let jwks_uri = match &self.keys_from {
+            KeysFrom::Discovery => {
+                document = self.metadata().await?;
+                document.jwks_uri().ok_or_else(|| unavailable("discovery has no jwks_uri"))?
+            }
+            KeysFrom::JwksUri(url) => url.as_str(),
+            KeysFrom::File(path) => return self.load_key_file(path).await,
+            KeysFrom::Inline(keys) => return Ok(self.keep(Arc::clone(keys), INLINE_FRESHNESS)),
+        };
         let config = &self.cache;
-        let document = self.metadata().await?;
-        let jwks_uri = document.jwks_uri().ok_or_else(|| unavailable("discovery has no jwks_uri"))?;
         let previous = self.snapshot.load_full();
         let etag = previous.as_ref().and(self.state().etag.clone());
         let class = if reason == Reason::KidMiss { RetryClass::Never } else { RetryClass::Retryable };
@@ -190,7 +201,6 @@ impl KeySource {
             cap: config.max_jwks_freshness,
         };
         let ttl = self.freshness_of(&response, bounds);
-        let generation = previous.as_ref().map_or(1, |p| p.generation.saturating_add(1));
         let keys = if response.status == 304 {
             // Not modified: the same prepared keys, fresh again.
             Arc::clone(&previous.ok_or_else(|| unavailable("304 without a cached key set"))?.keys)
@@ -202,10 +212,35 @@ impl KeySource {
             self.state().etag = response.etag.clone();
             keys
         };
-        let now = Instant::now();
-        let snapshot = Arc::new(Snapshot::new(keys, generation, now, ttl, self.max_staleness, jitter_unit()));
+        Ok(self.keep(keys, ttl))
+    }
+
+    /// Stores `keys` as the current snapshot, fresh for `ttl`.
+    fn keep(&self, keys: Arc<KeySet>, ttl: Duration) -> Arc<Snapshot> {
+        let previous = self.snapshot.load();
+        let generation = previous.as_ref().map_or(1, |p| p.generation.saturating_add(1));
+        let snapshot =
+            Arc::new(Snapshot::new(keys, generation, Instant::now(), ttl, self.max_staleness, jitter_unit()));
         self.snapshot.store(Some(Arc::clone(&snapshot)));
-        Ok(snapshot)
+        snapshot
+    }
+
+    /// A key file's keys: the cached ones again when the file did not change, the new ones
+    /// when it did and they parse (the refresh fails otherwise, and the last good keys stay).
+    async fn load_key_file(self: &Arc<Self>, path: &std::path::Path) -> Result<Arc<Snapshot>, Error> {
+        let previous = self.snapshot.load_full();
+        let last = previous.as_ref().and(self.state().file);
+        match self.read_key_file(path, last).await? {
+            FileRead::Unchanged => {
+                let keys = previous
+                    .ok_or_else(|| unavailable("the key file is unchanged but no keys are cached"))?;
+                Ok(self.keep(Arc::clone(&keys.keys), FILE_RECHECK))
+            }
+            FileRead::Changed(keys, stamp) => {
+                self.state().file = Some(stamp);
+                Ok(self.keep(Arc::new(keys), FILE_RECHECK))
+            }
+        }
     }
 
     fn key_set_from(&self, response: &HttpResponse) -> Result<KeySet, Error> {

@@ -203,7 +203,11 @@ impl KeySource {
             return Some(unobtainable(shared(&failure)));
         }
         let document = self.document.load();
-        let jwks_uri = document.as_ref().and_then(|d| d.0.jwks_uri())?;
+        let jwks_uri = match self.keys_from() {
+            super::KeysFrom::JwksUri(url) => url.as_str(),
+            super::KeysFrom::Discovery => document.as_ref().and_then(|d| d.0.jwks_uri())?,
+            super::KeysFrom::File(_) | super::KeysFrom::Inline(_) => return None,
+        };
         self.fetcher
             .circuit_open(jwks_uri)
             .then(|| unavailable("the key set's host is failing: circuit open, no request sent"))
