@@ -46,7 +46,7 @@ enum Command {
     /// or Caddy forward_auth (GET /auth), Envoy ext_authz (/ext-authz/...), with /healthz,
     /// /readyz and /metrics. Exit 0 after SIGTERM or Ctrl-C once checks in flight are answered
     /// (within --shutdown-timeout); 2: configuration problems (all listed).
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Get tokens (client credentials, refresh, exchange, device), introspect, revoke, userinfo.
     /// Exit 0: success; 1: the provider refused (the OAuth error as JSON with --json); 2: usage.
     Token(token::Args),
@@ -66,7 +66,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Provider(args) => provider::run(args),
         Command::Token(args) => token::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Dpop(args) => dpop::run(args),
     }
 }

@@ -155,7 +155,7 @@ struct RateLimitFile {
 }
 
 /// What the flags add to (or set over) the file.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Flags {
     pub(crate) issuers: Vec<String>,
     pub(crate) audiences: Vec<String>,

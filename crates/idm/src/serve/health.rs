@@ -129,6 +129,7 @@ pub(crate) fn readyz(
     authorities: &[Authority],
     keepers: &[Arc<Keeper>],
     redis: Option<&identity_model::RedisClient>,
+    last_reload: Value,
 ) -> Response {
     let mut ready = true;
     let issuers: Vec<Value> = authorities
@@ -150,7 +151,7 @@ pub(crate) fn readyz(
             })
         })
         .collect();
-    let mut report = json!({"ready": ready, "issuers": issuers});
+    let mut report = json!({"ready": ready, "issuers": issuers, "last_reload": last_reload});
     if let Some(client) = redis {
         let (store_ready, store_report) = super::shared::readiness(client);
         ready &= store_ready;

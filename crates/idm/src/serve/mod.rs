@@ -18,6 +18,7 @@ mod health;
 mod limit;
 mod listener;
 mod proxy;
+mod reload;
 mod route;
 mod shared;
 
@@ -174,6 +175,12 @@ pub(crate) struct Args {
     /// (plus the resource's path), and name it in every challenge (resource_metadata="...").
     #[arg(long, value_name = "URL")]
     resource_metadata: Option<String>,
+    /// Check this configuration file (with the other flags) in full, without serving: exit 0
+    /// when it is good, 2 with every problem listed. A running sidecar reloads its --config
+    /// on SIGHUP and when the file changes (a configuration with problems is refused and the
+    /// old one keeps serving).
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    check_config: Option<PathBuf>,
 }
 
 /// Histogram buckets for durations, in seconds (10 us to 1 s).
@@ -273,7 +280,9 @@ pub(crate) fn run(args: Args) -> ExitCode {
         problems.extend(e.problems.iter().map(|p| format!("{}: {}", p.variable, p.reason)));
         identity_model::Settings::default()
     });
-    let plan = match config::plan(args.config.as_deref(), flags) {
+    let checking = args.check_config.is_some();
+    let config_path = args.check_config.or(args.config);
+    let plan = match config::plan(config_path.as_deref(), flags.clone()) {
         Ok(plan) => Some(plan),
         Err(found) => {
             problems.extend(found);
@@ -289,6 +298,14 @@ pub(crate) fn run(args: Args) -> ExitCode {
     let (Some(plan), Some(authorities)) = (plan, authorities) else { return usage(&problems) };
     if !problems.is_empty() {
         return usage(&problems);
+    }
+    if checking {
+        println!(
+            "idm serve: the configuration is good ({} issuer(s), {} route rule(s))",
+            plan.issuers.len(),
+            plan.routes.len()
+        );
+        return ExitCode::SUCCESS;
     }
     init_logging(plan.log_format);
     let open_files = listener::raise_open_files_limit();
@@ -312,11 +329,13 @@ pub(crate) fn run(args: Args) -> ExitCode {
             Err(problem) => return usage(&[problem]),
         }
     };
-    let app = match App::new(plan, authorities, metrics, redis) {
-        Ok(app) => Arc::new(app),
+    let pairs = authorities.into_iter().map(|a| (a, Arc::new(health::Keeper::new()))).collect();
+    let app = match App::new(plan, pairs, metrics.clone(), redis.clone()) {
+        Ok(app) => app,
         Err(problem) => return usage(&[problem]),
     };
-    let code = runtime.block_on(serve(app));
+    let live = Arc::new(reload::Live::new(app, config_path, flags, settings, redis, metrics));
+    let code = runtime.block_on(serve(live));
     // Connections past the shutdown deadline and the keepers are dropped, not awaited.
     runtime.shutdown_background();
     code
@@ -339,31 +358,40 @@ fn build_authorities(
 ) -> Vec<Authority> {
     let mut built = Vec::new();
     for issuer in &plan.issuers {
-        let mut rules = Validation::new(issuer.issuer.clone());
-        for audience in &issuer.audiences {
-            rules = rules.audience(audience.clone());
-        }
-        let mut settings = settings.clone();
-        // An open circuit holds back the keeper's attempts too: it may not outlast the
-        // readiness backoff cap, or a provider that is back would be seen late.
-        settings.circuit.open_for = settings.circuit.open_for.min(health::READY_BACKOFF_CAP);
-        let mut builder = Authority::builder(issuer.issuer.clone())
-            .keys_from(issuer.keys_from.clone())
-            .rules(rules)
-            .policy(crate::remote::policy(issuer.allow_http).resource_server_fields())
-            .settings(settings);
-        if let Some(secs) = issuer.max_staleness_secs {
-            builder = builder.max_staleness(Duration::from_secs(secs));
-        }
-        if let Some(max_entries) = plan.token_cache {
-            builder = builder.token_cache(TokenCacheConfig { max_entries, ..TokenCacheConfig::default() });
-        }
-        match builder.build() {
+        match build_authority(issuer, plan, settings) {
             Ok(authority) => built.push(authority),
-            Err(e) => problems.push(format!("issuer {:?}: {}", issuer.issuer, e.message())),
+            Err(problem) => problems.push(problem),
         }
     }
     built
+}
+
+/// One issuer's authority (no request is sent).
+fn build_authority(
+    issuer: &config::IssuerPlan,
+    plan: &Plan,
+    settings: &identity_model::Settings,
+) -> Result<Authority, String> {
+    let mut rules = Validation::new(issuer.issuer.clone());
+    for audience in &issuer.audiences {
+        rules = rules.audience(audience.clone());
+    }
+    let mut settings = settings.clone();
+    // An open circuit holds back the keeper's attempts too: it may not outlast the readiness
+    // backoff cap, or a provider that is back would be seen late.
+    settings.circuit.open_for = settings.circuit.open_for.min(health::READY_BACKOFF_CAP);
+    let mut builder = Authority::builder(issuer.issuer.clone())
+        .keys_from(issuer.keys_from.clone())
+        .rules(rules)
+        .policy(crate::remote::policy(issuer.allow_http).resource_server_fields())
+        .settings(settings);
+    if let Some(secs) = issuer.max_staleness_secs {
+        builder = builder.max_staleness(Duration::from_secs(secs));
+    }
+    if let Some(max_entries) = plan.token_cache {
+        builder = builder.token_cache(TokenCacheConfig { max_entries, ..TokenCacheConfig::default() });
+    }
+    builder.build().map_err(|e| format!("issuer {:?}: {}", issuer.issuer, e.message()))
 }
 
 fn init_logging(format: LogFormat) {
@@ -381,10 +409,11 @@ fn init_logging(format: LogFormat) {
 impl App {
     fn new(
         plan: Plan,
-        authorities: Vec<Authority>,
+        issuers: Vec<(Authority, Arc<health::Keeper>)>,
         metrics: Option<PrometheusHandle>,
         redis: Option<(RedisClient, RedisReplayStore)>,
     ) -> Result<App, String> {
+        let (authorities, keepers): (Vec<Authority>, Vec<Arc<health::Keeper>>) = issuers.into_iter().unzip();
         let mut base = match authorities.as_slice() {
             [one] => BearerLayer::new(one.clone()),
             many => BearerLayer::issuers(many.iter().cloned().fold(Issuers::new(), Issuers::with)),
@@ -428,7 +457,6 @@ impl App {
             .rate_limit
             .map(|limit| limit::Limiter::new(limit, redis.as_ref().map(|(client, _)| (client, prefix))))
             .transpose()?;
-        let keepers = authorities.iter().map(|_| Arc::new(health::Keeper::new())).collect();
         let plan_metadata_path =
             plan.resource_metadata.as_ref().map(|m| m.well_known_path()).unwrap_or_default();
         Ok(App {
@@ -451,7 +479,8 @@ impl App {
     }
 }
 
-async fn serve(app: Arc<App>) -> ExitCode {
+async fn serve(live: Arc<reload::Live>) -> ExitCode {
+    let app = live.app();
     let listener = match tokio::net::TcpListener::bind(app.plan.listen).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -460,25 +489,25 @@ async fn serve(app: Arc<App>) -> ExitCode {
         }
     };
     let addr = listener.local_addr().map_or_else(|_| app.plan.listen.to_string(), |a| a.to_string());
-    for (authority, keeper) in app.authorities.iter().zip(&app.keepers) {
-        tokio::spawn(health::keep(authority.clone(), Arc::clone(keeper)));
-    }
+    live.start_keepers();
     if let Some(client) = &app.redis {
         tokio::spawn(shared::keep(client.clone()));
     }
-    let tidy = Arc::clone(&app);
+    let tidy = Arc::clone(&live);
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(5));
         loop {
             every.tick().await;
-            if let Some(metrics) = &tidy.metrics {
+            let app = tidy.app();
+            if let Some(metrics) = &app.metrics {
                 metrics.run_upkeep();
             }
-            if let Some(limiter) = &tidy.limiter {
+            if let Some(limiter) = &app.limiter {
                 limiter.tidy();
             }
         }
     });
+    tokio::spawn(reload::watch(Arc::clone(&live)));
     // Signals are listened for before the address is printed: a stop sent right after it is
     // a clean stop.
     let stop = crate::provider::Stop::listen();
@@ -486,7 +515,7 @@ async fn serve(app: Arc<App>) -> ExitCode {
     tracing::info!(listen = %addr, issuers = ?issuers, "idm serve started; loading keys");
     println!("idm serve: listening on http://{addr}");
     let _ = std::io::Write::flush(&mut std::io::stdout());
-    let router = axum::Router::new().fallback(handle).with_state(Arc::clone(&app));
+    let router = axum::Router::new().fallback(handle).with_state(Arc::clone(&live));
     listener::serve(listener, router, app.plan.limits, async move {
         stop.wait().await;
         tracing::info!("stop requested");
@@ -515,20 +544,32 @@ pub(crate) async fn start_in_process(
     if !problems.is_empty() {
         return Err(problems.join("; "));
     }
-    let app = Arc::new(App::new(plan, authorities, None, None)?);
+    let pairs = authorities.into_iter().map(|a| (a, Arc::new(health::Keeper::new()))).collect();
+    let app = App::new(plan, pairs, None, None)?;
     let listener = tokio::net::TcpListener::bind(app.plan.listen).await.map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let limits = app.plan.limits;
-    let router = axum::Router::new().fallback(handle).with_state(app);
+    let live = Arc::new(reload::Live::new(
+        app,
+        None,
+        config::Flags::default(),
+        identity_model::Settings::default(),
+        None,
+        None,
+    ));
+    let router = axum::Router::new().fallback(handle).with_state(live);
     let task = tokio::spawn(listener::serve(listener, router, limits, std::future::pending()));
     Ok((addr, task))
 }
 
-async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+async fn handle(State(live): State<Arc<reload::Live>>, request: Request) -> Response {
+    let app = live.app();
     let path = request.uri().path();
     match path {
         "/healthz" => return answer::json(StatusCode::OK, &json!({"status": "ok"})),
-        "/readyz" => return health::readyz(&app.authorities, &app.keepers, app.redis.as_ref()),
+        "/readyz" => {
+            return health::readyz(&app.authorities, &app.keepers, app.redis.as_ref(), live.report());
+        }
         "/metrics" => return metrics(&app),
         _ => {}
     }

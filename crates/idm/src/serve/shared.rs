@@ -28,7 +28,7 @@ pub(crate) struct RedisFile {
 }
 
 /// The flags about Redis.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct RedisFlags {
     pub(crate) url: Option<String>,
     pub(crate) prefix: Option<String>,
