@@ -61,6 +61,8 @@ pub(crate) struct File {
     cors_preflight: Option<bool>,
     /// RFC 9728 protected resource metadata.
     resource_metadata: Option<ResourceMetadataFile>,
+    /// Where Envoy's ext_authz gRPC service listens (off unless given).
+    grpc_listen: Option<String>,
 }
 
 /// `[resource_metadata]`: the RFC 9728 document served at the resource's well-known path.
@@ -181,6 +183,7 @@ pub(crate) struct Flags {
     pub(crate) dangerous_token_from_query: Option<String>,
     pub(crate) no_cors_preflight: bool,
     pub(crate) resource: Option<String>,
+    pub(crate) grpc_listen: Option<String>,
 }
 
 /// A real server's limits.
@@ -286,6 +289,8 @@ pub(crate) struct Plan {
     pub(crate) cors_preflight: bool,
     /// The RFC 9728 document, when configured.
     pub(crate) resource_metadata: Option<identity_model::ProtectedResourceMetadata>,
+    /// Where the ext_authz gRPC service listens, when it does.
+    pub(crate) grpc_listen: Option<SocketAddr>,
 }
 
 /// Where `idm serve` listens unless told.
@@ -569,6 +574,14 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
     if rate_limit.is_some_and(|limit| limit.shared.is_some()) && redis.is_none() {
         problems.push("a shared rate limit needs a Redis (--redis or [redis])".into());
     }
+    let grpc_listen = flags.grpc_listen.or(file.grpc_listen).and_then(|text| {
+        text.parse::<SocketAddr>()
+            .map_err(|_| {
+                problems
+                    .push(format!("grpc_listen {text:?} is not an address and port (like 127.0.0.1:9402)"))
+            })
+            .ok()
+    });
     let resource_metadata = resource_metadata(
         flags.resource,
         file.resource_metadata,
@@ -597,6 +610,7 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
             token_sources,
             cors_preflight,
             resource_metadata,
+            grpc_listen,
         }),
         _ => Err(problems),
     }

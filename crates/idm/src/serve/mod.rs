@@ -14,6 +14,7 @@ mod check;
 mod claim_rules;
 mod config;
 mod credential;
+mod grpc;
 mod health;
 mod limit;
 mod listener;
@@ -181,6 +182,11 @@ pub(crate) struct Args {
     /// old one keeps serving).
     #[arg(long, value_name = "FILE", conflicts_with = "config")]
     check_config: Option<PathBuf>,
+    /// Also serve Envoy's ext_authz over gRPC (envoy.service.auth.v3.Authorization/Check)
+    /// on this address, with the same decisions, and the gRPC health protocol for readiness
+    /// [default: off; port 0 picks a free one].
+    #[arg(long, value_name = "ADDR")]
+    grpc_listen: Option<String>,
 }
 
 /// Histogram buckets for durations, in seconds (10 us to 1 s).
@@ -274,6 +280,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
         dangerous_token_from_query: args.dangerous_token_from_query,
         no_cors_preflight: args.no_cors_preflight,
         resource: args.resource_metadata,
+        grpc_listen: args.grpc_listen,
     };
     let mut problems = Vec::new();
     let settings = identity_model::Settings::from_env().unwrap_or_else(|e| {
@@ -474,6 +481,12 @@ impl App {
         })
     }
 
+    /// Whether every issuer has usable keys and the shared store (when there is one) answers.
+    fn ready(&self) -> bool {
+        self.authorities.iter().all(|a| a.key_status().usable)
+            && self.redis.as_ref().is_none_or(|client| shared::readiness(client).0)
+    }
+
     fn guard(&self, choice: route::Choice) -> &Guard {
         choice.and_then(|i| self.guards.get(i)).unwrap_or(&self.default_guard)
     }
@@ -515,10 +528,30 @@ async fn serve(live: Arc<reload::Live>) -> ExitCode {
     tracing::info!(listen = %addr, issuers = ?issuers, "idm serve started; loading keys");
     println!("idm serve: listening on http://{addr}");
     let _ = std::io::Write::flush(&mut std::io::stdout());
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
+    if let Some(addr) = app.plan.grpc_listen {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(grpc) => {
+                let bound = grpc.local_addr().map_or_else(|_| addr.to_string(), |a| a.to_string());
+                println!("idm serve: gRPC ext_authz on {bound}");
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+                let mut stopped = stopped.clone();
+                let stop = async move {
+                    let _ = stopped.changed().await;
+                };
+                tokio::spawn(grpc::serve(Arc::clone(&live), grpc, stop));
+            }
+            Err(e) => {
+                eprintln!("idm serve: cannot listen on {addr} (gRPC): {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let router = axum::Router::new().fallback(handle).with_state(Arc::clone(&live));
     listener::serve(listener, router, app.plan.limits, async move {
         stop.wait().await;
         tracing::info!("stop requested");
+        let _ = stopping.send(true);
     })
     .await;
     tracing::info!("idm serve stopped");

@@ -176,6 +176,9 @@ impl Live {
         if plan.listen != current.plan.listen {
             problems.push("listen cannot change without a restart".into());
         }
+        if plan.grpc_listen != current.plan.grpc_listen {
+            problems.push("grpc_listen cannot change without a restart".into());
+        }
         if plan.limits != current.plan.limits {
             problems.push("header_timeout_secs, max_connections and shutdown_timeout_secs cannot change without a restart".into());
         }
