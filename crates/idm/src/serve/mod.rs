@@ -63,10 +63,11 @@ pub(crate) struct Args {
     /// otherwise.
     #[arg(long = "scope", value_name = "S")]
     scopes: Vec<String>,
-    /// A TOML file: [[issuer]] (issuer, audience, allow_http, max_staleness_secs), [[route]]
-    /// (prefix, methods, scopes, any_scopes, anonymous), [claims] (claim = "Header-Name"),
-    /// [token_cache] (enabled, max_entries), [rate_limit] (per_second, burst, key =
-    /// "client_id" | "sub"), listen, realm, scopes, log_format. Flags add to it.
+    /// A TOML file: [[issuer]] (issuer, audience, allow_http, max_staleness_secs, jwks_uri,
+    /// jwks_file, keys), [[route]] (prefix, host, methods, scopes, any_scopes, claim_rules,
+    /// anonymous, token_from), [claims] (claim or dotted.path = "Header-Name"), [token_cache],
+    /// [rate_limit], [redis], [resource_metadata], and the flags' keys; README's "idm serve
+    /// reference" lists every key. Reloaded on SIGHUP and when it changes.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Log format on standard error: text or json [default: text]. Level from RUST_LOG
