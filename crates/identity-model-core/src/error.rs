@@ -60,6 +60,9 @@ pub enum ErrorKind {
     KeysUnavailable,
     /// An API was used where it cannot work (a blocking call inside an async runtime).
     InvalidUsage,
+    /// An opaque token that introspection (RFC 7662) says is not active: unknown, expired,
+    /// revoked, or not meant for this resource.
+    TokenInactive,
     /// A request got no response: connection refused, timeout, TLS failure, body over the limit.
     TransportError,
     /// A response had an error status (the message names it).
@@ -99,7 +102,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 35] = [
+    pub const ALL: [ErrorKind; 36] = [
         ErrorKind::MalformedToken,
         ErrorKind::UnsupportedAlgorithm,
         ErrorKind::AlgorithmNotAllowed,
@@ -122,6 +125,7 @@ impl ErrorKind {
         ErrorKind::PolicyViolation,
         ErrorKind::UnexpectedContentType,
         ErrorKind::KeysUnavailable,
+        ErrorKind::TokenInactive,
         ErrorKind::InvalidUsage,
         ErrorKind::TransportError,
         ErrorKind::HttpStatus,
@@ -162,6 +166,7 @@ impl ErrorKind {
             ErrorKind::PolicyViolation => "policy_violation",
             ErrorKind::UnexpectedContentType => "unexpected_content_type",
             ErrorKind::KeysUnavailable => "keys_unavailable",
+            ErrorKind::TokenInactive => "token_inactive",
             ErrorKind::InvalidUsage => "invalid_usage",
             ErrorKind::TransportError => "transport_error",
             ErrorKind::HttpStatus => "http_status",
@@ -243,7 +248,8 @@ impl ErrorKind {
             | ErrorKind::DpopReplay
             | ErrorKind::DpopKeyMismatch
             | ErrorKind::UseDpopNonce
-            | ErrorKind::DpopProofRequired => Fault::Token,
+            | ErrorKind::DpopProofRequired
+            | ErrorKind::TokenInactive => Fault::Token,
             ErrorKind::InvalidKeySet
             | ErrorKind::InvalidDocument
             | ErrorKind::MissingFields

@@ -76,8 +76,8 @@ pub use runtime::new_runtime;
 pub use service::{AuthRejection, Authenticated, MaybeAuthenticated};
 #[cfg(feature = "tower")]
 pub use service::{
-    BearerLayer, BearerService, DpopRefusal, ProtectedResourceMetadata, RESOURCE_METADATA_PATH, Rejection,
-    RejectionKind,
+    BearerLayer, BearerService, DpopRefusal, OpaqueTokens, ProtectedResourceMetadata, RESOURCE_METADATA_PATH,
+    Rejection, RejectionKind,
 };
 pub use static_keys::StaticKeyValidator;
 pub use tokens::client::{MAX_RESPONSE_BYTES, TokenClient, TokenClientBuilder, TokenClientStats};

@@ -266,6 +266,19 @@ impl Rejection {
 
 type Respond = Arc<dyn Fn(&Rejection, &str) -> Response<()> + Send + Sync>;
 
+/// Tokens the layer does not validate as JWTs itself: opaque tokens judged by RFC 7662
+/// introspection, say ([`BearerLayer::opaque_tokens`]). What it answers goes through the rest
+/// of the layer as any validated token does: the DPoP binding (`cnf.jkt`, with the proof's
+/// `ath` over the token as presented), scopes, the predicate.
+pub trait OpaqueTokens: Send + Sync + fmt::Debug {
+    /// Whether `token` is judged here rather than as a JWT.
+    fn takes(&self, token: &str) -> bool;
+
+    /// The token's claims as a validated token, or why it is refused (`token_inactive` for an
+    /// inactive one; a provider-fault kind when it cannot be asked).
+    fn validate<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<ValidToken, Error>>;
+}
+
 /// The default answer: [`Rejection::response_with`] and the layer's resource metadata URL.
 fn default_response(rejection: &Rejection, realm: &str, resource_metadata: Option<&str>) -> Response<()> {
     rejection.response_with(realm, resource_metadata)
@@ -283,6 +296,7 @@ pub struct BearerLayer {
     /// A replacement for the default answer, when given.
     respond: Option<Respond>,
     resource_metadata: Option<Arc<str>>,
+    opaque: Option<Arc<dyn OpaqueTokens>>,
     dpop: dpop::DpopSettings,
 }
 
@@ -323,6 +337,7 @@ impl BearerLayer {
             optional: false,
             respond: None,
             resource_metadata: None,
+            opaque: None,
             dpop,
         }
     }
@@ -403,6 +418,13 @@ impl BearerLayer {
         self
     }
 
+    /// Judges the tokens `opaque` takes (opaque tokens, through introspection) with it instead
+    /// of as JWTs; everything after validation is the same.
+    pub fn opaque_tokens(mut self, opaque: Arc<dyn OpaqueTokens>) -> Self {
+        self.opaque = Some(opaque);
+        self
+    }
+
     /// The URL the challenges name, when set.
     pub fn resource_metadata_url(&self) -> Option<&str> {
         self.resource_metadata.as_deref()
@@ -426,7 +448,11 @@ impl BearerLayer {
         let Some((scheme, token)) = credential(headers)? else {
             return if self.optional { Ok(None) } else { Err(Rejection::Missing) };
         };
-        let valid = self.validator.validate(token).await.map_err(Rejection::from_error)?;
+        let valid = match &self.opaque {
+            Some(opaque) if opaque.takes(token) => opaque.validate(token).await,
+            _ => self.validator.validate(token).await,
+        }
+        .map_err(Rejection::from_error)?;
         let now = self.validator.now_for(&valid);
         match scheme {
             Scheme::Bearer => check_binding(&valid.claims, None).map_err(|e| self.dpop.reject(e, now))?,

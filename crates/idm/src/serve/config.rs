@@ -92,6 +92,25 @@ struct IssuerFile {
     jwks_file: Option<String>,
     /// These keys (JWKs).
     keys: Option<Vec<toml::Value>>,
+    /// Opaque tokens through RFC 7662 introspection.
+    introspection: Option<IntrospectionFile>,
+}
+
+/// `[issuer.introspection]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IntrospectionFile {
+    client_id: String,
+    client_secret_file: String,
+    /// `client_secret_basic` (default) or `client_secret_post`.
+    auth_method: Option<String>,
+    /// Default: discovery's `introspection_endpoint`.
+    endpoint: Option<String>,
+    /// `opaque` (default: tokens that are not JWTs) or `all`.
+    tokens: Option<String>,
+    cache_secs: Option<u64>,
+    inactive_cache_secs: Option<u64>,
+    max_entries: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -212,6 +231,8 @@ pub(crate) struct IssuerPlan {
     pub(crate) max_staleness_secs: Option<u64>,
     /// Where its keys come from.
     pub(crate) keys_from: identity_model::KeysFrom,
+    /// How its opaque tokens are introspected, when they are.
+    pub(crate) introspection: Option<super::introspect::IntrospectionPlan>,
 }
 
 /// A route rule: requests whose path starts with `prefix` (on a segment boundary) and whose
@@ -329,12 +350,14 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
     let mut issuers: Vec<IssuerPlan> = Vec::new();
     for i in file.issuers {
         let keys_from = keys_from(&i.issuer, i.jwks_uri, i.jwks_file, i.keys, &mut problems);
+        let introspection = i.introspection.and_then(|file| introspection(&i.issuer, file, &mut problems));
         issuers.push(IssuerPlan {
             issuer: i.issuer,
             audiences: i.audience.into_vec(),
             allow_http: i.allow_http.unwrap_or(allow_http),
             max_staleness_secs: i.max_staleness_secs,
             keys_from,
+            introspection,
         });
     }
     for issuer in flags.issuers {
@@ -344,6 +367,7 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
             allow_http,
             max_staleness_secs: None,
             keys_from: identity_model::KeysFrom::Discovery,
+            introspection: None,
         });
     }
     if issuers.is_empty() {
@@ -351,6 +375,13 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
     }
     if !flags.audiences.is_empty() && issuers.iter().all(|i| i.audiences != flags.audiences) {
         problems.push("--audience goes with --issuer (file issuers take `audience`)".into());
+    }
+    let introspecting: Vec<&IssuerPlan> = issuers.iter().filter(|i| i.introspection.is_some()).collect();
+    if introspecting.len() > 1 {
+        problems.push("only one issuer may introspect: an opaque token does not say whose it is".into());
+    }
+    if introspecting.iter().any(|i| i.introspection.as_ref().is_some_and(|p| p.all)) && issuers.len() > 1 {
+        problems.push("introspection tokens = \"all\" needs a single issuer".into());
     }
     let mut seen = std::collections::HashSet::new();
     for issuer in &issuers {
@@ -614,6 +645,66 @@ pub(crate) fn plan(file: Option<&Path>, flags: Flags) -> Result<Plan, Vec<String
         }),
         _ => Err(problems),
     }
+}
+
+/// `[issuer.introspection]`, checked.
+fn introspection(
+    issuer: &str,
+    file: IntrospectionFile,
+    problems: &mut Vec<String>,
+) -> Option<super::introspect::IntrospectionPlan> {
+    let what = format!("issuer {issuer:?}: introspection");
+    // Every field is checked, whatever the first problem (all are listed at once).
+    let secret = match std::fs::read_to_string(&file.client_secret_file) {
+        Ok(text) if !text.trim().is_empty() => {
+            Some(identity_model::Secret::new(text.trim_end_matches(['\r', '\n'])))
+        }
+        Ok(_) => {
+            problems.push(format!("{what}: client_secret_file {:?} is empty", file.client_secret_file));
+            None
+        }
+        Err(e) => {
+            problems.push(format!("{what}: client_secret_file {:?}: {e}", file.client_secret_file));
+            None
+        }
+    };
+    let post = match file.auth_method.as_deref() {
+        None | Some("client_secret_basic") => false,
+        Some("client_secret_post") => true,
+        Some(other) => {
+            problems.push(format!(
+                "{what}: auth_method {other:?} is neither client_secret_basic nor client_secret_post"
+            ));
+            false
+        }
+    };
+    let all = match file.tokens.as_deref() {
+        None | Some("opaque") => false,
+        Some("all") => true,
+        Some(other) => {
+            problems.push(format!("{what}: tokens {other:?} is neither \"opaque\" nor \"all\""));
+            false
+        }
+    };
+    let ceiling = file.cache_secs.unwrap_or(60);
+    let inactive = file.inactive_cache_secs.unwrap_or(5);
+    if ceiling > 3600 || inactive > 3600 {
+        problems.push(format!("{what}: cache_secs and inactive_cache_secs are at most 3600"));
+    }
+    let max_entries = file.max_entries.unwrap_or(10_000);
+    if max_entries == 0 {
+        problems.push(format!("{what}: max_entries must be above 0"));
+    }
+    Some(super::introspect::IntrospectionPlan {
+        client_id: file.client_id,
+        secret: secret?,
+        post,
+        endpoint: file.endpoint,
+        all,
+        ceiling: Duration::from_secs(ceiling),
+        inactive_for: Duration::from_secs(inactive),
+        max_entries,
+    })
 }
 
 /// Where `issuer`'s keys come from: at most one of `jwks_uri`, `jwks_file`, `keys`

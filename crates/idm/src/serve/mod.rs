@@ -16,6 +16,7 @@ mod config;
 mod credential;
 mod grpc;
 mod health;
+mod introspect;
 mod limit;
 mod listener;
 mod proxy;
@@ -430,6 +431,17 @@ impl App {
         .dpop_rules(plan.dpop_rules.clone());
         if let Some(metadata) = &plan.resource_metadata {
             base = base.resource_metadata(metadata.url());
+        }
+        for (issuer, authority) in plan.issuers.iter().zip(&authorities) {
+            if let Some(introspection) = &issuer.introspection {
+                let introspector = introspect::Introspector::new(
+                    &issuer.issuer,
+                    &issuer.audiences,
+                    introspection.clone(),
+                    authority,
+                )?;
+                base = base.opaque_tokens(Arc::new(introspector));
+            }
         }
         if let Some((_, store)) = &redis {
             base = base.dpop_replay_store(Arc::new(store.clone()));

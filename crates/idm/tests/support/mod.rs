@@ -217,6 +217,19 @@ impl Reply {
 /// One request on its own connection (`Connection: close`), read to the end. `Host` is the
 /// address unless `headers` name one.
 pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    send(addr, method, path, headers, "")
+}
+
+/// A form POST (`application/x-www-form-urlencoded`) on its own connection.
+pub fn post_form(addr: &str, path: &str, headers: &[(&str, &str)], form: &str) -> Reply {
+    let length = form.len().to_string();
+    let mut all =
+        vec![("Content-Type", "application/x-www-form-urlencoded"), ("Content-Length", length.as_str())];
+    all.extend_from_slice(headers);
+    send(addr, "POST", path, &all, form)
+}
+
+fn send(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
     let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
     let mut text = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
@@ -227,6 +240,7 @@ pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -
         text.push_str(&format!("{name}: {value}\r\n"));
     }
     text.push_str("\r\n");
+    text.push_str(body);
     stream.write_all(text.as_bytes()).expect("send");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("read the answer");
