@@ -5,9 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use identity_model::{
     Algorithm, Authority, AuthorizationRequest, Client, DiscoveryPolicy, ErrorKind, IdTokenValidation,
@@ -18,52 +17,7 @@ use serde_json::Value;
 #[path = "../../../tests/interop/peer.rs"]
 mod peer;
 
-use peer::interop_dir;
-
-struct Provider {
-    child: Child,
-    issuer: String,
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(port: u16, keys: &Path) -> Provider {
-    start_with(port, keys, None)
-}
-
-/// Starts the provider; `client_jwks` registers the private_key_jwt client with those keys.
-fn start_with(port: u16, keys: &Path, client_jwks: Option<&Path>) -> Provider {
-    let mut child = Command::new("node")
-        .arg(interop_dir().join("provider.mjs"))
-        .arg(port.to_string())
-        .arg(keys)
-        .args(client_jwks)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let issuer = loop {
-        let line = lines.next().expect("provider exited before listening").unwrap();
-        if let Some(issuer) = line.strip_prefix("ISSUER ") {
-            break issuer.to_owned();
-        }
-    };
-    // Keep draining: oidc-provider logs notices to stdout, and a closed pipe would kill it.
-    std::thread::spawn(move || lines.for_each(drop));
-    Provider { child, issuer }
-}
-
-fn add_key(keys: &Path) -> String {
-    let out = Command::new("node").arg(interop_dir().join("keys.mjs")).arg(keys).output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
+use peer::{add_key, interop_dir, start, start_with};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

@@ -39,6 +39,9 @@ fn parser_keys(table: &str) -> BTreeSet<String> {
         "claim_rules" => {
             "[[route]]\nprefix = \"/\"\nclaim_rules = [{ claim = \"a\", zz_unknown = 1 }]\n".to_owned()
         }
+        "introspection" => {
+            "[[issuer]]\nissuer = \"https://i.example\"\n[issuer.introspection]\nzz_unknown = 1\n".to_owned()
+        }
         other => format!("[{other}]\nzz_unknown = 1\n"),
     };
     let path = std::env::temp_dir().join(format!("idm-reference-{}-{table}.toml", std::process::id()));
