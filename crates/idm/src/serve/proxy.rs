@@ -223,12 +223,35 @@ pub(crate) fn read<'a>(
             // Origin-form is its own path and query; absolute-form gives them up.
             let target = match parsed.origin {
                 None => Cow::Borrowed(uri),
-                Some(_) => Cow::Owned(parsed.path_and_query()),
+                Some(origin) => {
+                    agrees_with_host(origin, host_name.as_deref())?;
+                    Cow::Owned(parsed.path_and_query())
+                }
             };
             (Some(parsed.path), Some(target))
         }
     };
     Ok(Original { proxy, method, other_methods, path, target, origin, host: host_name })
+}
+
+/// An absolute-form original URI (`scheme://authority/path`) names its host; when the check
+/// also reports the original host, the two must be the same host, or a proxy that routes by
+/// one while reporting the other could put the request under another host's rule.
+fn agrees_with_host(origin: &str, host: Option<&str>) -> Result<(), BadCheck> {
+    let Some(host) = host else { return Ok(()) };
+    let authority = origin.split_once("://").map_or(origin, |(_, authority)| authority);
+    let named = super::route::normalize_host(authority)
+        .ok_or_else(|| BadCheck::invalid("the original URI's authority is not a host name"))?;
+    if named != host {
+        return Err(BadCheck {
+            kind: BadCheckKind::AmbiguousTarget,
+            message: format!(
+                "the original URI names the host {named} while the original host is {host}: servers \
+                 may route it either way, so it is refused"
+            ),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

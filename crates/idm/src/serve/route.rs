@@ -232,6 +232,25 @@ mod tests {
         );
         let nginx_host = [("x-original-uri", "/public/x"), ("host", "admin.example")];
         assert_eq!(pick(Proxy::Nginx, &nginx_host, None).unwrap_err(), "invalid_request");
+        // An absolute-form original URI names a host too: one that is not the original host
+        // (a proxy that routes by the request line but reports the Host header) is refused.
+        let absolute = |uri: &str, host: &str| {
+            pick(Proxy::Nginx, &[("x-original-uri", uri), ("x-original-host", host)], None)
+        };
+        assert_eq!(absolute("http://admin.example/public/x", "www.example").unwrap_err(), "ambiguous_target");
+        assert_eq!(
+            absolute("https://www.example/public/x", "admin.example").unwrap_err(),
+            "ambiguous_target"
+        );
+        assert_eq!(
+            absolute("https://u@admin.example/public/x", "admin.example").unwrap_err(),
+            "invalid_request"
+        );
+        assert_eq!(
+            absolute("https://ADMIN.example:443/public/x", "admin.example").unwrap(),
+            "route admin.example/"
+        );
+        assert_eq!(absolute("http://www.example/public/x", "www.example:80").unwrap(), "route /public");
         for (text, normalized) in
             [("[::1]:80", Some("[::1]")), ("h:1", Some("h")), ("", None), ("*.x", None), ("a/b", None)]
         {
