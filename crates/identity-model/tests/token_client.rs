@@ -328,6 +328,27 @@ async fn explicit_endpoints_and_a_token_manager_over_http() {
     assert_eq!(provider.requests(Endpoint::Discovery), 0, "explicit endpoints: no discovery");
 }
 
+#[tokio::test]
+async fn an_explicit_endpoint_beside_an_authority_needs_no_discovery() {
+    // An issuer without discovery (keys from a jwks_uri, a file or inline): an explicitly
+    // configured endpoint is used as it is, with the authority's issuer, policy and transport.
+    let provider = provider_with(vec![]).await;
+    provider.inject(Endpoint::Discovery, Fault::Status(404), Times::UntilCleared);
+    let authority = authority(&provider);
+    let endpoints =
+        Endpoints { introspection: Some(provider.url(Endpoint::Introspection)), ..Endpoints::default() };
+    let service = TokenClient::builder(Client::with_secret("demo-service", "demo-secret"))
+        .authority(&authority)
+        .endpoints(endpoints)
+        .build()
+        .unwrap();
+    assert!(!service.introspect("never-issued", None).await.unwrap().active);
+    assert_eq!(provider.requests(Endpoint::Discovery), 0, "explicit endpoint: no discovery");
+    // An endpoint that is not configured still comes from discovery (which fails here).
+    let e = service.client_credentials(&[], &[]).await.unwrap_err();
+    assert!(provider.requests(Endpoint::Discovery) > 0, "{e}");
+}
+
 /// The blocking twins, from plain threads, against the provider running on its own runtime.
 #[test]
 fn blocking_token_client_and_manager() {

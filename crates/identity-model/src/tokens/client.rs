@@ -119,7 +119,8 @@ impl TokenClientBuilder {
         self
     }
 
-    /// Explicit endpoints (they win over discovery).
+    /// Explicit endpoints: they win over discovery, and a request to one of them needs no
+    /// discovery at all (the issuer is then `endpoints.issuer` or the authority's).
     pub fn endpoints(mut self, endpoints: Endpoints) -> Self {
         self.endpoints = endpoints;
         self
@@ -228,9 +229,22 @@ impl TokenClient {
 
     async fn endpoint(
         &self,
-        pick: impl FnOnce(&Endpoints) -> Option<String>,
+        pick: impl Fn(&Endpoints) -> Option<String>,
         name: &str,
     ) -> Result<(String, Option<String>), Error> {
+        let inner = &self.inner;
+        // An explicitly configured endpoint needs no discovery (an issuer may have none: keys
+        // from a jwks_uri, a file or inline); the issuer is then the configured or the
+        // authority's one (discovery would have had to match it anyway).
+        if let Some(url) = pick(&inner.endpoints) {
+            inner.policy.check_url(&url, name)?;
+            let issuer = inner
+                .endpoints
+                .issuer
+                .clone()
+                .or_else(|| inner.authority.as_ref().map(|a| a.issuer().to_owned()));
+            return Ok((url, issuer));
+        }
         let endpoints = self.endpoints().await?;
         let url = pick(&endpoints).ok_or_else(|| {
             Error::new(ErrorKind::MissingFields, format!("no {name}: not in discovery and not configured"))
@@ -494,7 +508,7 @@ impl TokenClient {
 
     async fn about_token(
         &self,
-        pick: impl FnOnce(&Endpoints) -> Option<String>,
+        pick: impl Fn(&Endpoints) -> Option<String>,
         name: &str,
         token: &str,
         token_type_hint: Option<&str>,
