@@ -104,6 +104,30 @@ fn opaque_tokens_are_introspected_cached_and_revocations_seen_within_the_ceiling
 }
 
 #[test]
+fn an_issuer_without_discovery_introspects_at_its_configured_endpoint() {
+    use identity_model_testkit::{Fault, Times};
+    let p = provider_on(0);
+    let issuer = p.provider.issuer().to_owned();
+    p.provider.inject(Endpoint::Discovery, Fault::Status(404), Times::UntilCleared);
+    let endpoint = p.provider.url(Endpoint::Introspection);
+    let jwks = p.provider.url(Endpoint::Jwks);
+    let (file, _secret) = config(&issuer, &format!("endpoint = \"{endpoint}\""));
+    // Keys from the jwks_uri alone (inserted before the introspection table).
+    let text = std::fs::read_to_string(&file.0)
+        .unwrap()
+        .replace("allow_http = true\n", &format!("allow_http = true\njwks_uri = \"{jwks}\"\n"));
+    std::fs::write(&file.0, text).unwrap();
+    let sidecar = Sidecar::start(&["--config", file.arg()]);
+    let auth = format!("Bearer {}", opaque_token(&issuer));
+    let reply = sidecar.get("/auth", &[("X-Original-URI", "/read"), ("Authorization", &auth)]);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.header("x-auth-request-scope"), Some("api:read"));
+    let jwt = format!("Bearer {}", p.provider.token().sign());
+    assert_eq!(sidecar.get("/auth", &[("X-Original-URI", "/read"), ("Authorization", &jwt)]).status, 200);
+    assert_eq!(p.provider.requests(Endpoint::Discovery), 0, "no discovery for this issuer");
+}
+
+#[test]
 fn a_token_for_another_resource_or_a_bad_setup_is_refused() {
     let p = provider_on(0);
     let issuer = p.provider.issuer().to_owned();
