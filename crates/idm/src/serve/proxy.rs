@@ -31,6 +31,10 @@ const FORWARDED_FAMILY: [&str; 2] = ["x-forwarded-uri", "x-forwarded-method"];
 /// Headers with which frameworks (Laravel, Symfony, Express's method-override, ASP.NET, ...)
 /// let a request name another method: a rule must hold for that method too.
 const METHOD_OVERRIDES: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+/// The query parameter with which Rails, Laravel, Symfony and Express's method-override (query
+/// getter) let a form name another method. (A form body's `_method` is not seen by a
+/// forward-auth check: see docs/SERVE.md.)
+const METHOD_PARAMETER: &str = "_method";
 
 impl Proxy {
     pub(crate) fn as_str(self) -> &'static str {
@@ -208,18 +212,25 @@ pub(crate) fn read<'a>(
     if method == Method::HEAD {
         other_methods.push(Method::GET);
     }
-    for value in overrides {
-        let text = value.to_str().map_err(|_| BadCheck::invalid("a method-override header is not text"))?;
-        let overridden = parse_method(text.trim(), "a method-override header")?;
+    let mut add = |overridden: Method| {
         if overridden != method && !other_methods.contains(&overridden) {
             other_methods.push(overridden);
         }
+    };
+    for value in overrides {
+        let text = value.to_str().map_err(|_| BadCheck::invalid("a method-override header is not text"))?;
+        add(parse_method(text.trim(), "a method-override header")?);
     }
     let (path, target) = match uri {
         None => (None, None),
         Some(uri) => {
             let parsed =
                 RequestTarget::parse(uri).map_err(|e| BadCheck::invalid(format!("the original URI: {e}")))?;
+            for (name, value) in form_urlencoded::parse(parsed.query.unwrap_or_default().as_bytes()) {
+                if name == METHOD_PARAMETER {
+                    add(parse_method(value.trim(), "the _method query parameter")?);
+                }
+            }
             // Origin-form is its own path and query; absolute-form gives them up.
             let target = match parsed.origin {
                 None => Cow::Borrowed(uri),

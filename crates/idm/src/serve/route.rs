@@ -345,6 +345,23 @@ mod tests {
         headers.insert("x-http-method-override", "delete".parse().unwrap());
         let original = read(Proxy::Nginx, &Method::GET, &headers, None).unwrap();
         assert_eq!(routes.select(&original).unwrap_err().kind, BadCheckKind::AmbiguousTarget);
+
+        // `_method` in the query string (Rails, Laravel, Symfony form method spoofing,
+        // Express's method-override with a query getter): judged the same way.
+        let spoofed = |target: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-original-uri", target.parse().unwrap());
+            headers.insert("x-original-method", "POST".parse().unwrap());
+            read(Proxy::Nginx, &Method::GET, &headers, None).and_then(|original| routes.select(&original))
+        };
+        assert_eq!(spoofed("/orders/1?_method=delete").unwrap_err().kind, BadCheckKind::AmbiguousTarget);
+        assert_eq!(spoofed("/orders/1?a=1&_method=DELETE").unwrap_err().kind, BadCheckKind::AmbiguousTarget);
+        assert_eq!(spoofed("/orders/1?_method=D%20E").unwrap_err().kind, BadCheckKind::InvalidRequest);
+        assert_eq!(spoofed("/orders/1?_method=POST"), Ok(None), "the same method: no other rule");
+        assert_eq!(spoofed("/orders/1?x_method=DELETE"), Ok(None));
+        let empty = HeaderMap::new();
+        let envoy = read(Proxy::Envoy, &Method::POST, &empty, Some("/orders/1?_method=delete")).unwrap();
+        assert_eq!(routes.select(&envoy).unwrap_err().kind, BadCheckKind::AmbiguousTarget);
     }
 
     #[test]
