@@ -162,6 +162,30 @@ fn defect_5_identity_headers_are_always_sent_or_the_check_refused() {
     // An anonymous pass carries them too, empty.
     let anonymous = request(&sidecars.envoy.addr, "GET", "/ext-authz/public/x", &[]);
     assert_eq!((anonymous.status, anonymous.header("x-auth-request-user")), (200, Some("")));
+
+    // A client's copy spelled with underscores, which CGI, WSGI and PHP upstreams read as the
+    // same variable as the header the sidecar owns, is refused rather than passed along
+    // beside the sidecar's: on every route, anonymous ones too.
+    let auth = format!("Bearer {plain}");
+    for target in ["/ext-authz/orders/1", "/ext-authz/public/x"] {
+        for name in ["X-Auth-Request_User", "x_auth_request_groups"] {
+            let spoofed =
+                request(&sidecars.envoy.addr, "GET", target, &[("Authorization", &auth), (name, "admin")]);
+            assert_eq!(spoofed.status, 400, "{name} on {target}: {spoofed:?}");
+            assert_eq!(spoofed.json()["error"], "invalid_request");
+            assert!(spoofed.json()["message"].as_str().unwrap().contains("x-auth-request-"), "{spoofed:?}");
+        }
+    }
+    let benign = request(
+        &sidecars.envoy.addr,
+        "GET",
+        "/ext-authz/orders/1",
+        &[("Authorization", &auth), ("X_Trace_Id", "1")],
+    );
+    assert_eq!(benign.status, 200, "{benign:?}");
+    let nginx =
+        sidecars.nginx.get("/auth", &[("X-Original-URI", "/public/x"), ("X-Auth-Request_Email", "a@b")]);
+    assert_eq!(nginx.status, 400, "{nginx:?}");
 }
 
 /// Reads from `stream` until the peer closes it; `Some(elapsed)` when it did within `within`.

@@ -21,6 +21,22 @@ pub(crate) const OWNED: [HeaderName; 7] = [
     HeaderName::from_static("x-auth-request-issuer"),
 ];
 
+/// A client-sent header that CGI, WSGI and PHP upstreams (where `-` and `_` both become `_`)
+/// would read as the same variable as an identity header the sidecar owns or is configured to
+/// send: its name and the owned name. Proxies replace only the exact name, so such a twin
+/// would reach the upstream beside the sidecar's header.
+pub(crate) fn underscore_twin<'h>(
+    headers: &'h HeaderMap,
+    configured: &[(String, HeaderName)],
+) -> Option<(&'h str, String)> {
+    headers.keys().map(HeaderName::as_str).filter(|name| name.contains('_')).find_map(|name| {
+        let folded = name.replace('_', "-");
+        let twin =
+            OWNED.iter().chain(configured.iter().map(|(_, header)| header)).any(|h| h.as_str() == folded);
+        twin.then_some((name, folded))
+    })
+}
+
 /// A claim that cannot be sent as a header value as it is: the check is refused rather than
 /// the header dropped or altered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,4 +224,24 @@ pub(crate) fn too_many(wait_secs: u64) -> Response {
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait_secs.max(1)));
     response.headers_mut().insert("x-auth-error", HeaderValue::from_static("rate_limited"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn underscore_twins_of_owned_and_configured_headers_are_found() {
+        let configured = vec![("tenant".to_owned(), HeaderName::from_static("x-tenant-id"))];
+        let twin = |name: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(HeaderName::from_static(name), HeaderValue::from_static("x"));
+            underscore_twin(&headers, &configured).map(|(_, owned)| owned)
+        };
+        assert_eq!(twin("x-auth-request_user").as_deref(), Some("x-auth-request-user"));
+        assert_eq!(twin("x_tenant_id").as_deref(), Some("x-tenant-id"));
+        assert_eq!(twin("x-tenant-id"), None, "the exact name is the proxy's to replace");
+        assert_eq!(twin("x_trace_id"), None);
+        assert_eq!(twin("x-auth-request-user"), None);
+    }
 }

@@ -55,6 +55,12 @@ async fn decide(
     original: &Original<'_>,
     headers: &HeaderMap,
 ) -> Result<(Response, Outcome), BadCheck> {
+    if let Some((name, owned)) = answer::underscore_twin(headers, &app.plan.claim_headers) {
+        return Err(BadCheck::invalid(format!(
+            "the check carries {name}, which upstreams may read as {owned}, a header the sidecar \
+             sets: a client sent it"
+        )));
+    }
     let choice = app.routes.select(original)?;
     let metadata_read = !app.metadata_path.is_empty()
         && original.path == Some(app.metadata_path.as_str())
