@@ -19,6 +19,8 @@ mod health;
 mod introspect;
 mod limit;
 mod listener;
+#[cfg(test)]
+mod properties;
 mod proxy;
 mod reload;
 mod route;
