@@ -128,6 +128,35 @@ fn an_issuer_without_discovery_introspects_at_its_configured_endpoint() {
 }
 
 #[test]
+fn a_reload_keeps_the_answers_of_an_unchanged_introspection_and_a_new_secret_takes_effect() {
+    let p = provider_on(0);
+    let issuer = p.provider.issuer().to_owned();
+    let (file, secret) = config(&issuer, "");
+    let sidecar = Sidecar::start(&["--config", file.arg()]);
+    let auth = format!("Bearer {}", opaque_token(&issuer));
+    let check = || sidecar.get("/auth", &[("X-Original-URI", "/read"), ("Authorization", &auth)]);
+    assert_eq!(check().status, 200);
+    let asked = p.provider.requests(Endpoint::Introspection);
+
+    // Another route: the issuer and its introspection are unchanged, the cached answer kept.
+    let text =
+        std::fs::read_to_string(&file.0).unwrap() + "\n[[route]]\nprefix = \"/other\"\nscopes = [\"x\"]\n";
+    std::fs::write(&file.0, text).unwrap();
+    until("the reload", Duration::from_secs(10), || support::reloads(&sidecar, "success") == 1.0);
+    assert_eq!(check().status, 200);
+    assert_eq!(p.provider.requests(Endpoint::Introspection), asked, "no new introspection");
+
+    // A new client secret (read on SIGHUP): the next check asks again, with it.
+    std::fs::write(&secret.0, "not-the-secret\n").unwrap();
+    let hup = std::process::Command::new("kill").args(["-HUP", &sidecar.child.id().to_string()]).status();
+    assert!(hup.unwrap().success());
+    until("the SIGHUP reload", Duration::from_secs(10), || support::reloads(&sidecar, "success") == 2.0);
+    let refused = check();
+    assert_eq!(refused.status, 503, "the provider refuses the wrong secret: {refused:?}");
+    assert_eq!(p.provider.requests(Endpoint::Introspection), asked + 1);
+}
+
+#[test]
 fn a_token_for_another_resource_or_a_bad_setup_is_refused() {
     let p = provider_on(0);
     let issuer = p.provider.issuer().to_owned();

@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use identity_model_testkit::Endpoint;
-use support::{ConfigFile, Sidecar, metric, provider_on, until};
+use support::{ConfigFile, Sidecar, metric, provider_on, reloads, until};
 
 fn issuer_block(provider: &identity_model_testkit::TestProvider) -> String {
     format!(
@@ -16,11 +16,6 @@ fn issuer_block(provider: &identity_model_testkit::TestProvider) -> String {
         provider.issuer(),
         provider.default_audience()
     )
-}
-
-fn reloads(sidecar: &Sidecar, outcome: &str) -> f64 {
-    let text = sidecar.get("/metrics", &[]).body;
-    metric(&text, &format!(r#"idm_serve_config_reloads_total{{outcome="{outcome}"}}"#)).unwrap_or(0.0)
 }
 
 #[test]

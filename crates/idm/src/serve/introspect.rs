@@ -132,6 +132,13 @@ impl Introspector {
         Ok(Introspector { shared: Arc::new(shared) })
     }
 
+    /// Whether this introspector was made from `plan` (its secret compared, not its redacted
+    /// form), so a reload may keep it and its answers.
+    pub(crate) fn has_plan(&self, plan: &IntrospectionPlan) -> bool {
+        let mine = &self.shared.plan;
+        format!("{mine:?}") == format!("{plan:?}") && mine.secret.expose() == plan.secret.expose()
+    }
+
     #[cfg(test)]
     fn flights_in_progress(&self) -> usize {
         lock(&self.shared.flights).len()

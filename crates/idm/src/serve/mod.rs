@@ -214,6 +214,9 @@ struct App {
     authorities: Vec<Authority>,
     /// One keeper per authority, same order.
     keepers: Vec<Arc<health::Keeper>>,
+    /// The introspector of each issuer that has one, same order (kept across reloads while
+    /// the issuer and its introspection settings stay the same).
+    introspectors: Vec<Option<Arc<introspect::Introspector>>>,
     default_guard: Guard,
     /// Route rules, most specific first, and their guards in the same order.
     routes: Routes,
@@ -341,7 +344,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
         }
     };
     let pairs = authorities.into_iter().map(|a| (a, Arc::new(health::Keeper::new()))).collect();
-    let app = match App::new(plan, pairs, metrics.clone(), redis.clone()) {
+    let app = match App::new(plan, pairs, Vec::new(), metrics.clone(), redis.clone()) {
         Ok(app) => app,
         Err(problem) => return usage(&[problem]),
     };
@@ -418,9 +421,12 @@ fn init_logging(format: LogFormat) {
 }
 
 impl App {
+    /// The application of `plan`; `reuse` holds, by issuer position, introspectors to keep
+    /// (those of a previous configuration whose issuer did not change; empty at start).
     fn new(
         plan: Plan,
         issuers: Vec<(Authority, Arc<health::Keeper>)>,
+        reuse: Vec<Option<Arc<introspect::Introspector>>>,
         metrics: Option<PrometheusHandle>,
         redis: Option<(RedisClient, RedisReplayStore)>,
     ) -> Result<App, String> {
@@ -434,16 +440,24 @@ impl App {
         if let Some(metadata) = &plan.resource_metadata {
             base = base.resource_metadata(metadata.url());
         }
-        for (issuer, authority) in plan.issuers.iter().zip(&authorities) {
-            if let Some(introspection) = &issuer.introspection {
-                let introspector = introspect::Introspector::new(
+        let mut introspectors = Vec::with_capacity(plan.issuers.len());
+        for (i, (issuer, authority)) in plan.issuers.iter().zip(&authorities).enumerate() {
+            let Some(introspection) = &issuer.introspection else {
+                introspectors.push(None);
+                continue;
+            };
+            let kept = reuse.get(i).cloned().flatten().filter(|kept| kept.has_plan(introspection));
+            let introspector = match kept {
+                Some(kept) => kept,
+                None => Arc::new(introspect::Introspector::new(
                     &issuer.issuer,
                     &issuer.audiences,
                     introspection.clone(),
                     authority,
-                )?;
-                base = base.opaque_tokens(Arc::new(introspector));
-            }
+                )?),
+            };
+            base = base.opaque_tokens(Arc::clone(&introspector) as Arc<dyn identity_model::OpaqueTokens>);
+            introspectors.push(Some(introspector));
         }
         if let Some((_, store)) = &redis {
             base = base.dpop_replay_store(Arc::new(store.clone()));
@@ -485,6 +499,7 @@ impl App {
             plan,
             authorities,
             keepers,
+            introspectors,
             default_guard,
             routes,
             guards,
@@ -593,7 +608,7 @@ pub(crate) async fn start_in_process(
         return Err(problems.join("; "));
     }
     let pairs = authorities.into_iter().map(|a| (a, Arc::new(health::Keeper::new()))).collect();
-    let app = App::new(plan, pairs, None, None)?;
+    let app = App::new(plan, pairs, Vec::new(), None, None)?;
     let listener = tokio::net::TcpListener::bind(app.plan.listen).await.map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let limits = app.plan.limits;

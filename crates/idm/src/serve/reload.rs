@@ -1,8 +1,8 @@
 //! Live reload: on SIGHUP, and when the `--config` file changes (looked at every second), the
 //! new configuration is checked in full (the same checks as at start) and swapped in
 //! atomically; checks in flight finish under the configuration they started with. Issuers
-//! whose settings did not change keep their authorities (their key caches: no refetch) and
-//! keeper tasks. A configuration with problems is refused, every problem logged, and the old
+//! whose settings did not change keep their authorities (their key caches: no refetch),
+//! keeper tasks and introspectors (their cached answers) unless the client secret changed. A configuration with problems is refused, every problem logged, and the old
 //! one keeps serving. What the listener or the shared store is made of (`listen`, the
 //! connection limits, `[redis]`) needs a restart: a reload that changes it is refused.
 //! `idm_serve_config_reloads_total{outcome}` counts the reloads, `/readyz` reports the last.
@@ -18,6 +18,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Value, json};
 
 use super::config::{self, Flags, IssuerPlan, Plan};
+use super::introspect::Introspector;
 use super::shared::RedisPlan;
 use super::{App, health};
 
@@ -29,6 +30,9 @@ struct Kept {
     fingerprint: String,
     authority: Authority,
     keeper: Arc<health::Keeper>,
+    /// Its introspector, kept too when the secret is the same (the rest of the introspection
+    /// settings are part of the fingerprint).
+    introspector: Option<Arc<Introspector>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -89,12 +93,13 @@ impl Live {
             .plan
             .issuers
             .iter()
-            .zip(app.authorities.iter().zip(&app.keepers))
-            .map(|(issuer, (authority, keeper))| {
+            .zip(app.authorities.iter().zip(&app.keepers).zip(&app.introspectors))
+            .map(|(issuer, ((authority, keeper), introspector))| {
                 let kept = Kept {
                     fingerprint: fingerprint(issuer, &app.plan),
                     authority: authority.clone(),
                     keeper: Arc::clone(keeper),
+                    introspector: introspector.clone(),
                     task: None,
                 };
                 (issuer.issuer.clone(), kept)
@@ -186,11 +191,13 @@ impl Live {
             problems.push("[redis] cannot change without a restart".into());
         }
         let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
-        let mut next_kept = HashMap::new();
+        let mut next_kept = Vec::new();
         let mut pairs = Vec::new();
+        let mut introspectors = Vec::new();
         for issuer in &plan.issuers {
             let print = fingerprint(issuer, &plan);
             let reuse = kept.get(&issuer.issuer).filter(|entry| entry.fingerprint == print);
+            introspectors.push(reuse.and_then(|entry| entry.introspector.clone()));
             let (authority, keeper) = match reuse {
                 Some(entry) => (entry.authority.clone(), Arc::clone(&entry.keeper)),
                 None => match super::build_authority(issuer, &plan, &self.settings) {
@@ -202,20 +209,24 @@ impl Live {
                 },
             };
             pairs.push((authority.clone(), Arc::clone(&keeper)));
-            next_kept.insert(issuer.issuer.clone(), (print, authority, keeper));
+            next_kept.push((issuer.issuer.clone(), print, authority, keeper));
         }
         if !problems.is_empty() {
             return Err(problems);
         }
-        let app = App::new(plan, pairs, self.metrics.clone(), self.redis.clone()).map_err(|p| vec![p])?;
+        let app = App::new(plan, pairs, introspectors, self.metrics.clone(), self.redis.clone())
+            .map_err(|p| vec![p])?;
         // Swap the registry: kept issuers keep their keeper task; the others' tasks stop.
         let mut old = std::mem::take(&mut *kept);
-        for (issuer, (fingerprint, authority, keeper)) in next_kept {
+        for ((issuer, fingerprint, authority, keeper), introspector) in
+            next_kept.into_iter().zip(&app.introspectors)
+        {
             let task = old
                 .remove(&issuer)
                 .filter(|entry| entry.fingerprint == fingerprint)
                 .and_then(|mut e| e.task.take());
-            kept.insert(issuer, Kept { fingerprint, authority, keeper, task });
+            let introspector = introspector.clone();
+            kept.insert(issuer, Kept { fingerprint, authority, keeper, introspector, task });
         }
         for (_, mut gone) in old {
             if let Some(task) = gone.task.take() {

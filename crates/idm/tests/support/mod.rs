@@ -296,6 +296,12 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a port")
 }
 
+/// How many reloads with `outcome` (`success`, `failure`) the sidecar has counted.
+pub fn reloads(sidecar: &Sidecar, outcome: &str) -> f64 {
+    let text = sidecar.get("/metrics", &[]).body;
+    metric(&text, &format!(r#"idm_serve_config_reloads_total{{outcome="{outcome}"}}"#)).unwrap_or(0.0)
+}
+
 /// The value of a metric line (`name{labels} value`) whose text starts with `prefix`.
 pub fn metric(text: &str, prefix: &str) -> Option<f64> {
     text.lines()
