@@ -10,16 +10,22 @@ from .exceptions import *  # noqa: F403 - the exception classes, listed in excep
 from .discovery import (
     DiscoveryDocumentRequest,
     DiscoveryDocumentResponse,
+    DiscoveryEndpoint,
     DiscoveryErrorKind,
     get_discovery_document,
+    parse_discovery_url,
 )
 from .id_token import validate_id_token, validate_logout_token
-from .jwks import JsonWebKey, JwksRequest, JwksResponse, get_jwks
+from .jwks import JsonWebKey, JwksRequest, JwksResponse, get_jwks, jwks_from_dict
 from . import authorize as _authorize
+from . import claims_validation as _claims_validation
 from . import dpop as _dpop
+from . import logout as _logout
 from . import token_client as _token_client
 from .authorize import *  # noqa: F403 - listed in authorize.__all__
+from .claims_validation import *  # noqa: F403 - listed in claims_validation.__all__
 from .dpop import *  # noqa: F403 - listed in dpop.__all__
+from .logout import *  # noqa: F403 - listed in logout.__all__
 from .token_client import *  # noqa: F403 - listed in token_client.__all__
 from .validation import (
     CacheCounters,
@@ -36,6 +42,7 @@ __all__ = [
     "CacheCounters",
     "DiscoveryDocumentRequest",
     "DiscoveryDocumentResponse",
+    "DiscoveryEndpoint",
     "DiscoveryErrorKind",
     "DiscoveryPolicy",
     "JsonWebKey",
@@ -51,11 +58,15 @@ __all__ = [
     "get_cache_counters",
     "get_discovery_document",
     "get_jwks",
+    "jwks_from_dict",
+    "parse_discovery_url",
     "validate_id_token",
     "validate_logout_token",
     "validate_token",
     *(name for name in _exceptions.__all__ if name != "from_native"),
     *_authorize.__all__,
+    *_claims_validation.__all__,
     *_dpop.__all__,
+    *_logout.__all__,
     *_token_client.__all__,
 ]

@@ -3,6 +3,31 @@ runtime (not a thread pool); usable from several event loops and from uvloop."""
 
 from __future__ import annotations
 
+# Everything that is not a coroutine, as in py-identity-model's ``aio``: the request and
+# response classes, the configuration, the exceptions and the pure helpers. The coroutines
+# below replace the blocking functions of the same names.
+from . import authorize as _authorize
+from . import claims_validation as _claims_validation
+from . import dpop as _dpop
+from . import exceptions as _exceptions
+from . import logout as _logout
+from . import token_client as _token_client
+from .authorize import *  # noqa: F403 - listed in authorize.__all__
+from .discovery import (
+    DiscoveryDocumentRequest,
+    DiscoveryDocumentResponse,
+    DiscoveryEndpoint,
+    DiscoveryErrorKind,
+    parse_discovery_url,
+)
+from .claims_validation import *  # noqa: F403 - listed in claims_validation.__all__
+from .dpop import *  # noqa: F403 - listed in dpop.__all__
+from .exceptions import *  # noqa: F403 - listed in exceptions.__all__
+from .jwks import JsonWebKey, JwksRequest, JwksResponse, jwks_from_dict
+from .logout import *  # noqa: F403 - listed in logout.__all__
+from .token_client import *  # noqa: F403 - the classes; the functions are replaced below
+from .validation import CacheCounters, DiscoveryPolicy, TokenValidationConfig, get_cache_counters
+
 from .discovery import get_discovery_document_async as get_discovery_document
 from .id_token import validate_id_token_async as validate_id_token
 from .id_token import validate_logout_token_async as validate_logout_token
@@ -33,6 +58,25 @@ async def clear_jwks_cache() -> None:
 
 
 __all__ = [
+    "CacheCounters",
+    "DiscoveryDocumentRequest",
+    "DiscoveryDocumentResponse",
+    "DiscoveryEndpoint",
+    "DiscoveryErrorKind",
+    "DiscoveryPolicy",
+    "JsonWebKey",
+    "JwksRequest",
+    "JwksResponse",
+    "TokenValidationConfig",
+    "get_cache_counters",
+    "jwks_from_dict",
+    "parse_discovery_url",
+    *(name for name in _exceptions.__all__ if name != "from_native"),
+    *_authorize.__all__,
+    *_claims_validation.__all__,
+    *_dpop.__all__,
+    *_logout.__all__,
+    *(name for name in _token_client.__all__ if name[0].isupper()),
     "clear_discovery_cache",
     "clear_jwks_cache",
     "exchange_token",

@@ -7,13 +7,47 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from urllib.parse import urlparse
 from enum import Enum
 from typing import Any
 
 from . import _native
-from .exceptions import PyIdentityModelException
+from .exceptions import ConfigurationException, PyIdentityModelException
 from .responses import _GuardedResponse
 from .validation import DiscoveryPolicy, _issuer_of
+
+
+_WELL_KNOWN_PATH = "/.well-known/openid-configuration"
+
+
+@dataclass
+class DiscoveryEndpoint:
+    """A discovery URL (the well-known path appended when missing) and its authority
+    (``scheme://host[:port]``)."""
+
+    url: str
+    authority: str
+
+
+def parse_discovery_url(url: str) -> DiscoveryEndpoint:
+    """py-identity-model's parse of a discovery URL or issuer: an http(s) URL with a host and
+    without query or fragment (else ``ConfigurationException``); the well-known path is
+    appended unless the path ends with it, and a trailing ``/`` is dropped."""
+    if not url:
+        raise ConfigurationException("Discovery URL cannot be empty")
+    parsed = urlparse(url)
+    if not parsed.scheme:
+        raise ConfigurationException(f"Discovery URL must include a scheme: {url}")
+    if parsed.scheme not in ("http", "https"):
+        raise ConfigurationException(f"Discovery URL must use HTTP or HTTPS scheme, got: {parsed.scheme}")
+    if not parsed.netloc:
+        raise ConfigurationException(f"Discovery URL must include a host: {url}")
+    if parsed.query or parsed.fragment:
+        raise ConfigurationException("Discovery URL must not contain query or fragment components")
+    full = url
+    if not parsed.path.rstrip("/").endswith(_WELL_KNOWN_PATH):
+        full = url.rstrip("/") + _WELL_KNOWN_PATH
+    return DiscoveryEndpoint(url=full.rstrip("/"), authority=f"{parsed.scheme}://{parsed.netloc}")
 
 
 class DiscoveryErrorKind(Enum):

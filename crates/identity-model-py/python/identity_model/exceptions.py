@@ -75,6 +75,8 @@ class ClaimsValidationError(TokenValidationException):
     """A claims validator refused the token."""
 
     def __init__(self, reason: str, claim: str | None = None, details: dict | None = None):
+        if details is None:
+            details = {"reason": reason} if claim is None else {"reason": reason, "claim": claim}
         super().__init__(reason, token_part="payload", details=details)
         self.reason = reason
         self.claim = claim

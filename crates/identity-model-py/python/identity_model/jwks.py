@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from . import _native
-from .exceptions import PyIdentityModelException
+from .exceptions import ConfigurationException, PyIdentityModelException
 from .responses import _GuardedResponse
 from .validation import DiscoveryPolicy
 
@@ -70,6 +70,40 @@ class JsonWebKey:
     @property
     def has_private_key(self) -> bool:
         return any(getattr(self, name) is not None for name in _PRIVATE_MEMBERS)
+
+
+_CURVES = ("P-256", "P-384", "P-521", "secp256k1")
+_KEY_OPS = ("sign", "verify", "encrypt", "decrypt", "wrapKey", "unwrapKey", "deriveKey", "deriveBits")
+
+
+def jwks_from_dict(keys_dict: dict) -> JsonWebKey:
+    """One JWK from its members, checked as py-identity-model's ``JsonWebKey`` checks them
+    (``ConfigurationException``): ``kty`` present; an EC key's ``crv`` (a known curve), ``x``
+    and ``y``, an RSA key's ``n`` and ``e``, an ``oct`` key's ``k``; ``use`` ``sig``, ``enc`` or
+    an https URI; known ``key_ops``, never beside ``use``. (Keys from ``get_jwks`` are checked
+    by the Rust core instead.)"""
+    key = JsonWebKey.from_dict({**keys_dict, "kty": keys_dict.get("kty") or ""})
+    problem = None
+    if not key.kty:
+        problem = "The 'kty' (Key Type) parameter is required"
+    elif key.kty == "EC" and not all([key.crv, key.x, key.y]):
+        problem = "EC keys require 'crv', 'x', and 'y' parameters"
+    elif key.kty == "EC" and key.crv not in _CURVES:
+        problem = f"Unsupported curve: {key.crv}. Supported curves: {list(_CURVES)}"
+    elif key.kty == "RSA" and not all([key.n, key.e]):
+        problem = "RSA keys require 'n' and 'e' parameters"
+    elif key.kty == "oct" and key.k is None:
+        problem = "Symmetric keys require 'k' parameter"
+    elif key.use is not None and key.use not in ("sig", "enc") and not key.use.startswith("https://"):
+        problem = f"Invalid 'use' parameter: {key.use}. Must be 'sig', 'enc', or a URI"
+    elif key.key_ops is not None and any(op not in _KEY_OPS for op in key.key_ops):
+        op = next(op for op in key.key_ops if op not in _KEY_OPS)
+        problem = f"Invalid key operation: {op}. Valid operations: {list(_KEY_OPS)}"
+    elif key.use is not None and key.key_ops is not None:
+        problem = "The 'use' and 'key_ops' parameters are mutually exclusive"
+    if problem:
+        raise ConfigurationException(problem)
+    return key
 
 
 @dataclass
