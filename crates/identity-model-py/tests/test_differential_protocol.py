@@ -277,9 +277,7 @@ NOT_YET = {
         "validate_fapi_client_config", "validate_fapi_discovery",
     },
     "Config": {"ClientAuthMethod", "Config", "ConfigError", "ConfigIssue", "ConfigSource", "EnvSource", "MappingSource", "Secret"},
-    "ClaimsPrincipal": {"Claim", "ClaimsIdentity", "ClaimsPrincipal", "to_principal"},
     "HTTP client injection and base classes": {"AsyncHTTPClient", "BaseRequest", "BaseResponse", "HTTPClient"},
-    "JWK constant enums": {"JsonWebAlgorithmsKeyTypes", "JsonWebKeyParameterNames"},
 }
 
 
@@ -391,3 +389,28 @@ def test_logout_claims_validator_discovery_url_and_jwk_helpers_agree():
             continue
         for field in ("kty", "kid", "use", "key_ops", "n", "e", "crv", "x", "y", "k", "x5t_s256"):
             assert getattr(a[1], field) == getattr(b[1], field), (members, field)
+
+
+def test_principals_and_jwk_names_agree():
+    claims = {
+        "iss": "https://op.example", "sub": "alice", "roles": ["admin", "staff"], "n": 3, "ok": True,
+        "obj": {"a": 1}, "none": None, "http://schemas.microsoft.com/ws/2008/06/identity/claims/role": "root",
+        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name": "Alice",
+    }
+    shape = lambda p: (  # noqa: E731
+        [(c.claim_type, c.value, c.value_type, c.issuer, c.original_issuer, str(c), repr(c)) for c in p.claims],
+        p.identity.name, p.identity.is_authenticated(), p.identity.authentication_type,
+        [p.is_in_role(r) for r in ("admin", "root")], [p.has_claim(t, v) for t, v in (("roles", "staff"), ("roles", None), ("sub", "bob"))],
+        repr(p.find_first("roles")), [c.value for c in p.find_all("roles")], p.find_first("missing"),
+    )
+    for arguments in ((claims,), (claims, "DPoP"), ({"sub": "x"},), ({},)):
+        assert shape(im.to_principal(*arguments)) == shape(pim.to_principal(*arguments)), arguments
+    mine = [im.Claim("role", "a")]
+    principal = im.ClaimsPrincipal(im.ClaimsIdentity([im.Claim("sub", "b")]), claims=mine)
+    assert [c.value for c in principal.claims] == ["a", "b"] and len(mine) == 1, "the caller's list is not changed"
+    assert not im.ClaimsIdentity([]).is_authenticated()
+    for lib_enum in ("JsonWebKeyParameterNames", "JsonWebAlgorithmsKeyTypes"):
+        ours, theirs = getattr(im, lib_enum), getattr(pim, lib_enum)
+        assert [(m.name, m.value, str(m).split(".")[-1]) for m in ours] == [
+            (m.name, m.value, str(m).split(".")[-1]) for m in theirs
+        ], lib_enum

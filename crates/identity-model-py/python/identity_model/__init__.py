@@ -16,15 +16,25 @@ from .discovery import (
     parse_discovery_url,
 )
 from .id_token import validate_id_token, validate_logout_token
-from .jwks import JsonWebKey, JwksRequest, JwksResponse, get_jwks, jwks_from_dict
+from .jwks import (
+    JsonWebAlgorithmsKeyTypes,
+    JsonWebKey,
+    JsonWebKeyParameterNames,
+    JwksRequest,
+    JwksResponse,
+    get_jwks,
+    jwks_from_dict,
+)
 from . import authorize as _authorize
 from . import claims_validation as _claims_validation
 from . import dpop as _dpop
+from . import identity as _identity
 from . import logout as _logout
 from . import token_client as _token_client
 from .authorize import *  # noqa: F403 - listed in authorize.__all__
 from .claims_validation import *  # noqa: F403 - listed in claims_validation.__all__
 from .dpop import *  # noqa: F403 - listed in dpop.__all__
+from .identity import *  # noqa: F403 - listed in identity.__all__
 from .logout import *  # noqa: F403 - listed in logout.__all__
 from .token_client import *  # noqa: F403 - listed in token_client.__all__
 from .validation import (
@@ -45,7 +55,9 @@ __all__ = [
     "DiscoveryEndpoint",
     "DiscoveryErrorKind",
     "DiscoveryPolicy",
+    "JsonWebAlgorithmsKeyTypes",
     "JsonWebKey",
+    "JsonWebKeyParameterNames",
     "JwksRequest",
     "JwksResponse",
     "KeyValidator",
@@ -67,6 +79,7 @@ __all__ = [
     *_authorize.__all__,
     *_claims_validation.__all__,
     *_dpop.__all__,
+    *_identity.__all__,
     *_logout.__all__,
     *_token_client.__all__,
 ]

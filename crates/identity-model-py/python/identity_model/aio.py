@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import authorize as _authorize
 from . import claims_validation as _claims_validation
 from . import dpop as _dpop
+from . import identity as _identity
 from . import exceptions as _exceptions
 from . import logout as _logout
 from . import token_client as _token_client
@@ -22,8 +23,16 @@ from .discovery import (
 )
 from .claims_validation import *  # noqa: F403 - listed in claims_validation.__all__
 from .dpop import *  # noqa: F403 - listed in dpop.__all__
+from .identity import *  # noqa: F403 - listed in identity.__all__
 from .exceptions import *  # noqa: F403 - listed in exceptions.__all__
-from .jwks import JsonWebKey, JwksRequest, JwksResponse, jwks_from_dict
+from .jwks import (
+    JsonWebAlgorithmsKeyTypes,
+    JsonWebKey,
+    JsonWebKeyParameterNames,
+    JwksRequest,
+    JwksResponse,
+    jwks_from_dict,
+)
 from .logout import *  # noqa: F403 - listed in logout.__all__
 from .token_client import *  # noqa: F403 - the classes; the functions are replaced below
 from .validation import CacheCounters, DiscoveryPolicy, TokenValidationConfig, get_cache_counters
@@ -64,7 +73,9 @@ __all__ = [
     "DiscoveryEndpoint",
     "DiscoveryErrorKind",
     "DiscoveryPolicy",
+    "JsonWebAlgorithmsKeyTypes",
     "JsonWebKey",
+    "JsonWebKeyParameterNames",
     "JwksRequest",
     "JwksResponse",
     "TokenValidationConfig",
@@ -75,6 +86,7 @@ __all__ = [
     *_authorize.__all__,
     *_claims_validation.__all__,
     *_dpop.__all__,
+    *_identity.__all__,
     *_logout.__all__,
     *(name for name in _token_client.__all__ if name[0].isupper()),
     "clear_discovery_cache",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, fields
+from enum import Enum
 from typing import Any
 
 from . import _native
@@ -15,6 +16,44 @@ from .responses import _GuardedResponse
 from .validation import DiscoveryPolicy
 
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+
+
+class JsonWebKeyParameterNames(Enum):
+    """JWK member names (RFC 7517, RFC 7518)."""
+
+    KTY = "kty"
+    USE = "use"
+    KEY_OPS = "key_ops"
+    ALG = "alg"
+    KID = "kid"
+    X5U = "x5u"
+    X5C = "x5c"
+    X5T = "x5t"
+    X5T_S256 = "x5t#S256"
+    CRV = "crv"
+    X = "x"
+    Y = "y"
+    D = "d"
+    N = "n"
+    E = "e"
+    P = "p"
+    Q = "q"
+    DP = "dp"
+    DQ = "dq"
+    QI = "qi"
+    OTH = "oth"
+    K = "k"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class JsonWebAlgorithmsKeyTypes(Enum):
+    """Key types (``kty``) as py-identity-model names them."""
+
+    EllipticCurve = "EC"
+    RSA = "RSA"
+    Octet = "oct"
 
 
 @dataclass
