@@ -5,6 +5,7 @@
 //! new connection pool.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use identity_model::transport::{HttpTransport, ReqwestTransport};
@@ -86,6 +87,10 @@ fn client_auth(
             }
             ClientAuth::PrivateKeyJwt(Arc::new(key))
         }
+        // RFC 8705: the certificate is presented in the TLS handshake; the request names the
+        // client. (Whether the provider checks it against a CA or a registered key is the
+        // provider's business: the request is the same.)
+        "tls_client_auth" | "self_signed_tls_client_auth" => ClientAuth::TlsClientAuth,
         other => return Err(invalid(format!("client authentication {other:?} is not supported here"))),
     })
 }
@@ -211,14 +216,17 @@ fn operation(name: &str, params: Vec<(String, String)>) -> Result<Operation, Err
 impl OAuthClient {
     /// `OAuthClient(client_id, *, auth_method="none", client_secret=None, private_key_der=None,
     /// algorithm=None, kid=None, assertion_audience=None, dpop_key=None, endpoints={},
-    /// allow_http_on_loopback=True)`. `endpoints` maps `token`, `device_authorization`,
+    /// allow_http_on_loopback=True, client_certificate=None, client_key=None)`. For
+    /// `tls_client_auth` (RFC 8705) the handshake presents `client_certificate` (a PEM chain,
+    /// with its key or with the key in the PEM file `client_key`). `endpoints` maps `token`, `device_authorization`,
     /// `introspection`, `revocation`, `userinfo`, `pushed_authorization_request` to URLs.
     /// Client assertions are addressed to `assertion_audience`, else to the endpoint called.
     /// Timeouts and retries come from the environment (`HTTP_TIMEOUT`, ...).
     #[new]
     #[pyo3(signature = (client_id, *, auth_method="none", client_secret=None, private_key_der=None,
                         algorithm=None, kid=None, assertion_audience=None, dpop_key=None,
-                        endpoints=HashMap::new(), allow_http_on_loopback=true))]
+                        endpoints=HashMap::new(), allow_http_on_loopback=true,
+                        client_certificate=None, client_key=None))]
     #[allow(clippy::too_many_arguments)] // Python keyword arguments
     fn new(
         py: Python<'_>,
@@ -232,6 +240,8 @@ impl OAuthClient {
         dpop_key: Option<PyRef<'_, DpopKey>>,
         endpoints: HashMap<String, String>,
         allow_http_on_loopback: bool,
+        client_certificate: Option<PathBuf>,
+        client_key: Option<PathBuf>,
     ) -> PyResult<Self> {
         let dpop = dpop_key.map(|key| Arc::clone(&key.inner));
         let built = py.detach(|| -> Result<TokenClient, Error> {
@@ -256,11 +266,16 @@ impl OAuthClient {
                 };
                 *slot = Some(url);
             }
-            let settings = Settings::from_env().map_err(|e| {
+            let mut settings = Settings::from_env().map_err(|e| {
                 let problems: Vec<String> =
                     e.problems.iter().map(|p| format!("{}: {}", p.variable, p.reason)).collect();
                 invalid(problems.join("; "))
             })?;
+            if client.auth.uses_mtls() && client_certificate.is_none() {
+                return Err(invalid(format!("{auth_method} needs a client certificate")));
+            }
+            settings.http.client_identity = client_certificate;
+            settings.http.client_key = client_key;
             let mut policy = DiscoveryPolicy::default();
             if allow_http_on_loopback {
                 policy = policy.allow_http_on_loopback();

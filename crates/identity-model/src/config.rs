@@ -22,8 +22,12 @@ pub struct HttpConfig {
     /// up to this, each next one up to twice as long (`HTTP_RETRY_BASE_DELAY`, seconds; default 1).
     pub retry_base_delay: Duration,
     /// Client certificate for mTLS (RFC 8705): a PEM file with the certificate chain and its
-    /// private key. Used by every request of the transport built from this config.
+    /// private key (or the chain alone, with the key in [`HttpConfig::client_key`]). Used by
+    /// every request of the transport built from this config.
     pub client_identity: Option<PathBuf>,
+    /// The private key of [`HttpConfig::client_identity`] when it is a PEM file of its own
+    /// (PKCS #8, PKCS #1 or SEC 1; not encrypted).
+    pub client_key: Option<PathBuf>,
     /// Extra CA bundle (`SSL_CERT_FILE`, else `CURL_CA_BUNDLE`, else `REQUESTS_CA_BUNDLE`).
     pub ca_bundle: Option<PathBuf>,
 }
@@ -36,6 +40,7 @@ impl Default for HttpConfig {
             retry_max_attempts: 3,
             retry_base_delay: Duration::from_secs(1),
             client_identity: None,
+            client_key: None,
             ca_bundle: None,
         }
     }

@@ -18,6 +18,8 @@ struct Pki {
     ca_der: CertificateDer<'static>,
     server: (CertificateDer<'static>, PrivateKeyDer<'static>),
     client_pem: String,
+    client_cert_pem: String,
+    client_key_pem: String,
 }
 
 fn pki() -> Pki {
@@ -47,6 +49,8 @@ fn pki() -> Pki {
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
         ),
         client_pem: format!("{}{}", client.pem(), client_key.serialize_pem()),
+        client_cert_pem: client.pem(),
+        client_key_pem: client_key.serialize_pem(),
     }
 }
 
@@ -134,6 +138,22 @@ async fn tls_client_auth_presents_the_certificate() {
     assert_eq!(tokens.access_token.expose(), "AT-mtls");
     assert_eq!(with_cert.load(Ordering::SeqCst), 1, "the handshake carried the client certificate");
 
+    // The certificate and its key in files of their own (as py-identity-model takes them).
+    let config = HttpConfig {
+        ca_bundle: Some(ca.clone()),
+        client_identity: Some(write(&dir, "client-cert.pem", &pki.client_cert_pem)),
+        client_key: Some(write(&dir, "client-key.pem", &pki.client_key_pem)),
+        ..HttpConfig::default()
+    };
+    let separate = TokenClient::builder(Client::new("svc", ClientAuth::TlsClientAuth))
+        .endpoints(endpoints.clone())
+        .policy(policy.clone())
+        .config(config)
+        .build()
+        .unwrap();
+    assert_eq!(separate.client_credentials(&[], &[]).await.unwrap().access_token.expose(), "AT-mtls");
+    assert_eq!(with_cert.load(Ordering::SeqCst), 2);
+
     // Same endpoint, no certificate: refused during the handshake, a transport error.
     let config = HttpConfig { ca_bundle: Some(ca), retry_max_attempts: 1, ..HttpConfig::default() };
     let without = TokenClient::builder(Client::with_secret("svc", "secret"))
@@ -145,7 +165,7 @@ async fn tls_client_auth_presents_the_certificate() {
     let e = without.client_credentials(&[], &[]).await.unwrap_err();
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(e.kind(), ErrorKind::TransportError, "{e}");
-    assert_eq!(with_cert.load(Ordering::SeqCst), 1);
+    assert_eq!(with_cert.load(Ordering::SeqCst), 2);
     // The server task counts its failed accept right after sending the alert: let it run.
     for _ in 0..10_000 {
         if failed.load(Ordering::SeqCst) >= 1 {

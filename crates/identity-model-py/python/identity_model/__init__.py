@@ -30,12 +30,14 @@ from . import claims_validation as _claims_validation
 from . import dpop as _dpop
 from . import identity as _identity
 from . import logout as _logout
+from . import mtls as _mtls
 from . import token_client as _token_client
 from .authorize import *  # noqa: F403 - listed in authorize.__all__
 from .claims_validation import *  # noqa: F403 - listed in claims_validation.__all__
 from .dpop import *  # noqa: F403 - listed in dpop.__all__
 from .identity import *  # noqa: F403 - listed in identity.__all__
 from .logout import *  # noqa: F403 - listed in logout.__all__
+from .mtls import *  # noqa: F403 - listed in mtls.__all__
 from .token_client import *  # noqa: F403 - listed in token_client.__all__
 from .validation import (
     CacheCounters,
@@ -81,5 +83,6 @@ __all__ = [
     *_dpop.__all__,
     *_identity.__all__,
     *_logout.__all__,
+    *_mtls.__all__,
     *_token_client.__all__,
 ]

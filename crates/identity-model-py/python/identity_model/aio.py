@@ -12,6 +12,7 @@ from . import dpop as _dpop
 from . import identity as _identity
 from . import exceptions as _exceptions
 from . import logout as _logout
+from . import mtls as _mtls
 from . import token_client as _token_client
 from .authorize import *  # noqa: F403 - listed in authorize.__all__
 from .discovery import (
@@ -34,6 +35,7 @@ from .jwks import (
     jwks_from_dict,
 )
 from .logout import *  # noqa: F403 - listed in logout.__all__
+from .mtls import *  # noqa: F403 - listed in mtls.__all__
 from .token_client import *  # noqa: F403 - the classes; the functions are replaced below
 from .validation import CacheCounters, DiscoveryPolicy, TokenValidationConfig, get_cache_counters
 
@@ -88,6 +90,7 @@ __all__ = [
     *_dpop.__all__,
     *_identity.__all__,
     *_logout.__all__,
+    *_mtls.__all__,
     *(name for name in _token_client.__all__ if name[0].isupper()),
     "clear_discovery_cache",
     "clear_jwks_cache",

@@ -47,8 +47,11 @@ class PrivateKeyJwt:
 
 @dataclass
 class MtlsClientAuth:
-    """RFC 8705 client authentication: accepted for py-identity-model compatibility; a
-    request carrying it fails with a configuration error (see the README's table)."""
+    """RFC 8705 client authentication: the TLS handshake presents ``certificate`` (a PEM file
+    of the chain) with ``private_key`` (a PEM file; PKCS #8, PKCS #1 or SEC 1), and the request
+    carries ``client_id``. ``auth_method``: ``tls_client_auth`` or
+    ``self_signed_tls_client_auth``. An encrypted key (``password``) is refused: decrypt it
+    into a file only the service can read."""
 
     certificate: str
     private_key: str = field(repr=False)
@@ -290,12 +293,25 @@ def _client(request: Any, endpoint: str, dpop_key: DPoPKey | None = None) -> Any
     """The native client for ``request`` (its authentication, its ``address`` as ``endpoint``).
     Clients are kept (at most ``MAX_CLIENTS``, least recently used out) so that a server's
     DPoP nonce is remembered from one call to the next (RFC 9449 section 8)."""
-    if getattr(request, "mtls", None) is not None:
-        raise ConfigurationException("mTLS client authentication (RFC 8705) is not available in these bindings yet")
     kwargs: dict[str, Any] = {"endpoints": {endpoint: request.address}}
+    mtls = getattr(request, "mtls", None)
     pkj = getattr(request, "private_key_jwt", None)
     secret = getattr(request, "client_secret", None)
-    if pkj is not None:
+    if mtls is not None:
+        if mtls.auth_method not in ("tls_client_auth", "self_signed_tls_client_auth"):
+            raise ConfigurationException(
+                f"MtlsClientAuth.auth_method must be tls_client_auth or self_signed_tls_client_auth, got {mtls.auth_method!r}"
+            )
+        if mtls.password is not None:
+            raise ConfigurationException(
+                "encrypted mTLS private keys are not supported: decrypt the key into a file only the service can read"
+            )
+        kwargs.update(
+            auth_method=mtls.auth_method,
+            client_certificate=os.fspath(mtls.certificate),
+            client_key=os.fspath(mtls.private_key),
+        )
+    elif pkj is not None:
         kwargs.update(
             auth_method="private_key_jwt",
             private_key_der=_der(pkj.private_key),
@@ -311,6 +327,13 @@ def _client(request: Any, endpoint: str, dpop_key: DPoPKey | None = None) -> Any
     # The key names the credential by digest: no secret is kept as a dictionary key.
     credential = hashlib.sha256(repr(sorted((k, v) for k, v in kwargs.items() if k != "dpop_key")).encode())
     settings = tuple(os.environ.get(name) for name in _SETTINGS)
+    if mtls is not None:
+        # The files are read when the client is made: a renewed certificate makes a new one.
+        stamp = lambda path: (lambda st: (st.st_mtime_ns, st.st_size))(os.stat(path))  # noqa: E731
+        try:
+            settings += (stamp(mtls.certificate), stamp(mtls.private_key))
+        except OSError as e:
+            raise ConfigurationException(f"cannot read the mTLS certificate or key: {e}") from e
     key = (client_id, credential.hexdigest(), dpop_key.jwk_thumbprint if dpop_key is not None else None, settings)
     with _clients_lock:
         found = _clients.get(key)

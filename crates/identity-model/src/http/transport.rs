@@ -196,11 +196,18 @@ impl ReqwestTransport {
             }
         }
         if let Some(path) = &config.client_identity {
-            let pem = std::fs::read(path).map_err(|e| TransportError {
-                message: format!("cannot read the client certificate {}: {e}", path.display()),
-                timeout: false,
-                source: Some(Box::new(e)),
-            })?;
+            let read = |path: &std::path::Path, what: &str| {
+                std::fs::read(path).map_err(|e| TransportError {
+                    message: format!("cannot read the client {what} {}: {e}", path.display()),
+                    timeout: false,
+                    source: Some(Box::new(e)),
+                })
+            };
+            let mut pem = read(path, "certificate")?;
+            if let Some(key) = &config.client_key {
+                pem.push(b'\n');
+                pem.extend(read(key, "private key")?);
+            }
             let identity = reqwest::Identity::from_pem(&pem).map_err(|e| TransportError {
                 message: format!("{} is not a PEM certificate chain with its private key", path.display()),
                 timeout: false,
