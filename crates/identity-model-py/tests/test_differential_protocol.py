@@ -5,6 +5,7 @@ difference is a row of the README's table."""
 
 from __future__ import annotations
 
+import os
 import time
 import urllib.parse
 
@@ -275,7 +276,6 @@ NOT_YET = {
         "FAPI2_REQUIRED_RESPONSE_TYPE", "FAPIValidationResult", "validate_fapi_authorization_request",
         "validate_fapi_client_config", "validate_fapi_discovery",
     },
-    "Config": {"ClientAuthMethod", "Config", "ConfigError", "ConfigIssue", "ConfigSource", "EnvSource", "MappingSource", "Secret"},
     "HTTP client injection and base classes": {"AsyncHTTPClient", "BaseRequest", "BaseResponse", "HTTPClient"},
 }
 
@@ -413,3 +413,69 @@ def test_principals_and_jwk_names_agree():
         assert [(m.name, m.value, str(m).split(".")[-1]) for m in ours] == [
             (m.name, m.value, str(m).split(".")[-1]) for m in theirs
         ], lib_enum
+
+
+def test_config_resolves_and_refuses_alike(monkeypatch):
+    def outcome(lib, arguments):
+        try:
+            config = lib.Config.build(**arguments(lib))
+        except lib.ConfigError as e:
+            return ("ConfigError", [(i.code, i.keys, i.message, str(i)) for i in e.issues], str(e))
+        values = {}
+        for name in type(config).__dataclass_fields__:
+            value = getattr(config, name)
+            values[name] = ("secret", value.expose(), repr(value), str(value)) if isinstance(value, lib.Secret) else value
+        return ("ok", values, repr(config))
+
+    class Failing:
+        name = "vault"
+
+        def resolve(self, keys):
+            raise RuntimeError("down")
+
+    class NotText:
+        def resolve(self, keys):
+            return {"http.timeout": 5}
+
+    for variable in [v for v in os.environ if v.startswith(("OIDC_", "HTTP_", "JWKS_", "DISCO_", "MAX_JWKS", "KID_MISS", "APP_"))]:
+        monkeypatch.delenv(variable)
+    cases = {
+        "defaults": lambda lib: {},
+        "client": lambda lib: {
+            "overrides": {"client.discovery_url": "https://op.example", "client.id": "app", "client.secret": "s3cret"},
+            "group": "client", "client_auth_method": lib.ClientAuthMethod.CLIENT_SECRET_BASIC,
+        },
+        "client_missing": lambda lib: {"group": "client", "client_auth_method": lib.ClientAuthMethod.CLIENT_SECRET_POST},
+        "client_without_discovery": lambda lib: {"overrides": {"client.id": "app"}},
+        "bad_values": lambda lib: {"overrides": {
+            "http.timeout": "0", "http.retry.max_attempts": "x", "jwks.cache.ttl": "10", "discovery.cache.ttl": "1e9",
+            "http.retry.base_delay": "nan", "client.discovery_url": "op.example", "client.scope": "  ", "jwks.max_keys": "2.5",
+        }},
+        "sources": lambda lib: {
+            "sources": [lib.MappingSource({"http.timeout": "7", "client.excluded_paths": " /a, ,/b "}), Failing(), NotText()],
+            "overrides": {"http.timeout": "9"},
+        },
+        "aliases_and_prefix": lambda lib: {"sources": [lib.EnvSource(prefix="APP_")], "env": False},
+        "env": lambda lib: {},
+    }
+    monkeypatch.setenv("HTTP_RETRY_COUNT", "5")
+    monkeypatch.setenv("APP_DISCOVERY_URL", "https://op.example/.well-known/openid-configuration")
+    monkeypatch.setenv("APP_CLIENT_ID", "from-env")
+    monkeypatch.setenv("OIDC_CLIENT_SECRET", "unprefixed-is-not-read-by-APP_")
+    for name, arguments in cases.items():
+        ours, theirs = outcome(im, arguments), outcome(pim, arguments)
+        assert ours == theirs, (name, ours, theirs)
+    for group, method in ((None, "NONE"), ("client", "NONE")):
+        a = _config_from_env(im, group, method)
+        b = _config_from_env(pim, group, method)
+        assert a == b, (group, method, a, b)
+    config = im.Config.build(overrides={"client.discovery_url": "https://o", "client.secret": "s3cr3t-value"})
+    assert "s3cr3t-value" not in repr(config) and config.client_secret.expose() == "s3cr3t-value"
+
+
+def _config_from_env(lib, group, method):
+    try:
+        config = lib.Config.from_env(prefix="APP_", group=group, client_auth_method=getattr(lib.ClientAuthMethod, method))
+        return ("ok", repr(config))
+    except lib.ConfigError as e:
+        return ("ConfigError", [str(i) for i in e.issues])

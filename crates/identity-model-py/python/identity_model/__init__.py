@@ -27,6 +27,7 @@ from .jwks import (
 )
 from . import authorize as _authorize
 from . import claims_validation as _claims_validation
+from . import config as _config
 from . import dpop as _dpop
 from . import identity as _identity
 from . import logout as _logout
@@ -34,6 +35,7 @@ from . import mtls as _mtls
 from . import token_client as _token_client
 from .authorize import *  # noqa: F403 - listed in authorize.__all__
 from .claims_validation import *  # noqa: F403 - listed in claims_validation.__all__
+from .config import *  # noqa: F403 - listed in config.__all__
 from .dpop import *  # noqa: F403 - listed in dpop.__all__
 from .identity import *  # noqa: F403 - listed in identity.__all__
 from .logout import *  # noqa: F403 - listed in logout.__all__
@@ -80,6 +82,7 @@ __all__ = [
     *(name for name in _exceptions.__all__ if name != "from_native"),
     *_authorize.__all__,
     *_claims_validation.__all__,
+    *_config.__all__,
     *_dpop.__all__,
     *_identity.__all__,
     *_logout.__all__,

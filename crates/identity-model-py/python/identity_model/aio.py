@@ -8,6 +8,7 @@ from __future__ import annotations
 # below replace the blocking functions of the same names.
 from . import authorize as _authorize
 from . import claims_validation as _claims_validation
+from . import config as _config
 from . import dpop as _dpop
 from . import identity as _identity
 from . import exceptions as _exceptions
@@ -23,6 +24,7 @@ from .discovery import (
     parse_discovery_url,
 )
 from .claims_validation import *  # noqa: F403 - listed in claims_validation.__all__
+from .config import *  # noqa: F403 - listed in config.__all__
 from .dpop import *  # noqa: F403 - listed in dpop.__all__
 from .identity import *  # noqa: F403 - listed in identity.__all__
 from .exceptions import *  # noqa: F403 - listed in exceptions.__all__
@@ -87,6 +89,7 @@ __all__ = [
     *(name for name in _exceptions.__all__ if name != "from_native"),
     *_authorize.__all__,
     *_claims_validation.__all__,
+    *_config.__all__,
     *_dpop.__all__,
     *_identity.__all__,
     *_logout.__all__,
