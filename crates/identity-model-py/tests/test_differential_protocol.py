@@ -271,11 +271,6 @@ NOT_YET = {
         "ClientRegistrationResponse", "ClientUpdateRequest", "delete_client", "read_client", "register_client", "update_client",
     },
     "JAR and JARM": {"build_jar_authorization_url", "create_request_object", "extract_jarm_response_jwt", "is_jarm_response", "process_jarm_response"},
-    "FAPI 2.0 checks": {
-        "FAPI2_ALLOWED_AUTH_METHODS", "FAPI2_ALLOWED_SIGNING_ALGORITHMS", "FAPI2_REQUIRED_PKCE_METHOD",
-        "FAPI2_REQUIRED_RESPONSE_TYPE", "FAPIValidationResult", "validate_fapi_authorization_request",
-        "validate_fapi_client_config", "validate_fapi_discovery",
-    },
     "HTTP client injection and base classes": {"AsyncHTTPClient", "BaseRequest", "BaseResponse", "HTTPClient"},
 }
 
@@ -479,3 +474,27 @@ def _config_from_env(lib, group, method):
         return ("ok", repr(config))
     except lib.ConfigError as e:
         return ("ConfigError", [str(i) for i in e.issues])
+
+
+def test_fapi_checks_agree(provider):
+    import itertools
+
+    for response_type, challenge, method, redirect, par, alg in itertools.product(
+        ("code", "token"), ("ch", " ", None), ("S256", "plain", None),
+        ("https://app.example/cb", "http://app.example/cb", "https:///cb", 7), (True, False), (None, "PS256", "RS256"),
+    ):
+        arguments = dict(response_type=response_type, code_challenge=challenge, code_challenge_method=method,
+                         redirect_uri=redirect, use_par=par, algorithm=alg)
+        ours, theirs = im.validate_fapi_authorization_request(**arguments), pim.validate_fapi_authorization_request(**arguments)
+        assert (ours.violations, ours.is_compliant) == (theirs.violations, theirs.is_compliant), arguments
+    for auth, dpop, mtls in itertools.product((None, "private_key_jwt", "client_secret_basic"), (False, True), (False, True)):
+        ours = im.validate_fapi_client_config(auth_method=auth, use_dpop=dpop, use_mtls=mtls)
+        theirs = pim.validate_fapi_client_config(auth_method=auth, use_dpop=dpop, use_mtls=mtls)
+        assert (ours.violations, ours.is_compliant) == (theirs.violations, theirs.is_compliant), (auth, dpop, mtls)
+    # The testkit provider's document, fetched by each library, and a failed fetch.
+    ours = im.get_discovery_document(im.DiscoveryDocumentRequest(address=provider.discovery))
+    theirs = pim.get_discovery_document(pim.DiscoveryDocumentRequest(address=provider.discovery))
+    assert ours.is_successful and theirs.is_successful
+    assert im.validate_fapi_discovery(ours).violations == pim.validate_fapi_discovery(theirs).violations
+    failed = im.get_discovery_document(im.DiscoveryDocumentRequest(address="http://127.0.0.1:1/.well-known/openid-configuration"))
+    assert im.validate_fapi_discovery(failed).violations == ["Discovery document fetch failed"]

@@ -10,6 +10,7 @@ from . import authorize as _authorize
 from . import claims_validation as _claims_validation
 from . import config as _config
 from . import dpop as _dpop
+from . import fapi as _fapi
 from . import identity as _identity
 from . import exceptions as _exceptions
 from . import logout as _logout
@@ -26,6 +27,7 @@ from .discovery import (
 from .claims_validation import *  # noqa: F403 - listed in claims_validation.__all__
 from .config import *  # noqa: F403 - listed in config.__all__
 from .dpop import *  # noqa: F403 - listed in dpop.__all__
+from .fapi import *  # noqa: F403 - listed in fapi.__all__
 from .identity import *  # noqa: F403 - listed in identity.__all__
 from .exceptions import *  # noqa: F403 - listed in exceptions.__all__
 from .jwks import (
@@ -91,6 +93,7 @@ __all__ = [
     *_claims_validation.__all__,
     *_config.__all__,
     *_dpop.__all__,
+    *_fapi.__all__,
     *_identity.__all__,
     *_logout.__all__,
     *_mtls.__all__,
