@@ -16,6 +16,7 @@ mod errors;
 mod id_tokens;
 mod keys;
 mod runtime;
+mod signing;
 mod tokens;
 
 use pyo3::prelude::*;
@@ -29,6 +30,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<dpop::DpopKey>()?;
     m.add_function(wrap_pyfunction!(errors::error_kinds, m)?)?;
     m.add_function(wrap_pyfunction!(dpop::jwk_thumbprint, m)?)?;
+    m.add_function(wrap_pyfunction!(signing::sign_jwt, m)?)?;
     m.add_function(wrap_pyfunction!(authority::discover, m)?)?;
     m.add_function(wrap_pyfunction!(authority::discover_future, m)?)?;
     m.add_function(wrap_pyfunction!(authority::fetch_jwks, m)?)?;

@@ -270,7 +270,7 @@ NOT_YET = {
         "ClientDeleteRequest", "ClientDeleteResponse", "ClientReadRequest", "ClientRegistrationRequest",
         "ClientRegistrationResponse", "ClientUpdateRequest", "delete_client", "read_client", "register_client", "update_client",
     },
-    "JAR and JARM": {"build_jar_authorization_url", "create_request_object", "extract_jarm_response_jwt", "is_jarm_response", "process_jarm_response"},
+    "JARM": {"extract_jarm_response_jwt", "is_jarm_response", "process_jarm_response"},
     "HTTP client injection and base classes": {"AsyncHTTPClient", "BaseRequest", "BaseResponse", "HTTPClient"},
 }
 
@@ -498,3 +498,47 @@ def test_fapi_checks_agree(provider):
     assert im.validate_fapi_discovery(ours).violations == pim.validate_fapi_discovery(theirs).violations
     failed = im.get_discovery_document(im.DiscoveryDocumentRequest(address="http://127.0.0.1:1/.well-known/openid-configuration"))
     assert im.validate_fapi_discovery(failed).violations == ["Discovery document fetch failed"]
+
+
+def test_request_objects_verify_as_py_identity_models_do(keys):
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+
+    def pem(key) -> str:
+        return key.private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+
+    arguments = dict(client_id="app", audience="https://op.example", redirect_uri="https://app.example/cb", state="st",
+                     nonce="nc", code_challenge="ch", code_challenge_method="S256", kid="k1", claims={"userinfo": {"email": None}})
+    for alg in ("RS256", "ES256"):
+        key = keys[alg]
+        tokens = [lib.create_request_object(pem(key), alg, **arguments) for lib in (im, pim)]
+        decoded = [jwt.decode(t, key.private.public_key(), algorithms=[alg], audience="https://op.example") for t in tokens]
+        headers = [jwt.get_unverified_header(t) for t in tokens]
+        assert [(h["typ"], h["kid"], h["alg"]) for h in headers] == [("oauth-authz-req+jwt", "k1", alg)] * 2
+        strip = lambda c: {k: v for k, v in c.items() if k not in ("iat", "nbf", "exp", "jti")}  # noqa: E731
+        assert strip(decoded[0]) == strip(decoded[1])
+        assert decoded[0]["exp"] - decoded[0]["iat"] == 300 and decoded[0]["jti"] != decoded[1]["jti"]
+
+    def outcome(call):
+        try:
+            call()
+            return "ok"
+        except Exception as e:  # noqa: BLE001 - the class and message are the verdict
+            return (type(e).__name__, str(e))
+
+    key = pem(keys["ES256"])
+    for bad in (
+        dict(algorithm="HS256"), dict(algorithm="none"), dict(client_id=""), dict(lifetime=0),
+        dict(code_challenge="ch"), dict(kid=""), dict(scope="x", extra={"iss": "evil"}),
+    ):
+        extra = bad.pop("extra", {})
+        call = lambda lib: lib.create_request_object(  # noqa: E731
+            key, bad.get("algorithm", "ES256"), bad.get("client_id", "app"), "https://op", "https://app/cb",
+            lifetime=bad.get("lifetime", 300), code_challenge=bad.get("code_challenge"), kid=bad.get("kid"), **extra,
+        )
+        assert outcome(lambda: call(im)) == outcome(lambda: call(pim)), bad
+    for endpoint in ("https://op.example/authorize", "https://op.example/authorize?tenant=a"):
+        for extra in ({}, {"scope": "openid", "response_type": "code"}):
+            assert im.build_jar_authorization_url(endpoint, "app", "a.b.c", **extra) == pim.build_jar_authorization_url(endpoint, "app", "a.b.c", **extra)

@@ -12,6 +12,7 @@ from . import config as _config
 from . import dpop as _dpop
 from . import fapi as _fapi
 from . import identity as _identity
+from . import jar as _jar
 from . import exceptions as _exceptions
 from . import logout as _logout
 from . import mtls as _mtls
@@ -29,6 +30,7 @@ from .config import *  # noqa: F403 - listed in config.__all__
 from .dpop import *  # noqa: F403 - listed in dpop.__all__
 from .fapi import *  # noqa: F403 - listed in fapi.__all__
 from .identity import *  # noqa: F403 - listed in identity.__all__
+from .jar import *  # noqa: F403 - listed in jar.__all__
 from .exceptions import *  # noqa: F403 - listed in exceptions.__all__
 from .jwks import (
     JsonWebAlgorithmsKeyTypes,
@@ -95,6 +97,7 @@ __all__ = [
     *_dpop.__all__,
     *_fapi.__all__,
     *_identity.__all__,
+    *_jar.__all__,
     *_logout.__all__,
     *_mtls.__all__,
     *(name for name in _token_client.__all__ if name[0].isupper()),
