@@ -270,7 +270,6 @@ NOT_YET = {
         "ClientDeleteRequest", "ClientDeleteResponse", "ClientReadRequest", "ClientRegistrationRequest",
         "ClientRegistrationResponse", "ClientUpdateRequest", "delete_client", "read_client", "register_client", "update_client",
     },
-    "JARM": {"extract_jarm_response_jwt", "is_jarm_response", "process_jarm_response"},
     "HTTP client injection and base classes": {"AsyncHTTPClient", "BaseRequest", "BaseResponse", "HTTPClient"},
 }
 
@@ -542,3 +541,67 @@ def test_request_objects_verify_as_py_identity_models_do(keys):
     for endpoint in ("https://op.example/authorize", "https://op.example/authorize?tenant=a"):
         for extra in ({}, {"scope": "openid", "response_type": "code"}):
             assert im.build_jar_authorization_url(endpoint, "app", "a.b.c", **extra) == pim.build_jar_authorization_url(endpoint, "app", "a.b.c", **extra)
+
+
+def test_jarm_responses_get_the_same_verdicts(provider, keys):
+    import jwt as pyjwt
+
+    now = int(time.time())
+    base = {"iss": provider.issuer, "aud": APP, "exp": now + 120, "code": "c1", "state": "st"}
+    rs, es = keys["RS256"], keys["ES256"]
+    unsigned = pyjwt.encode(base, key=None, algorithm="none")
+    cases = {
+        "valid": ("query", rs.sign(base)),
+        "valid_fragment_es256": ("fragment", es.sign(base)),
+        "form_post": ("jwt", rs.sign(base)),
+        "error": ("query", rs.sign({**{k: v for k, v in base.items() if k != "code"}, "error": "access_denied"})),
+        "wrong_audience": ("query", rs.sign({**base, "aud": "someone-else"})),
+        "wrong_issuer": ("query", rs.sign({**base, "iss": "https://evil.example"})),
+        "expired": ("query", rs.sign({**base, "exp": now - 600})),
+        "no_exp": ("query", rs.sign({k: v for k, v in base.items() if k != "exp"})),
+        "alg_none": ("query", unsigned),
+        "hs256": ("query", pyjwt.encode(base, "a-shared-secret-of-enough-length-32b", algorithm="HS256")),
+        "unknown_kid": ("query", Key("RS256").sign(base)),
+        "tampered": ("query", rs.sign(base)[:-4] + "AAAA"),
+        "nothing_recognized": ("query", rs.sign({k: base[k] for k in ("iss", "aud", "exp")})),
+        "not_a_jwt": ("query", "not-a-jwt"),
+        "twice": ("twice", rs.sign(base)),
+        "none_present": ("empty", ""),
+    }
+
+    def callback(where, token):
+        quoted = urllib.parse.quote(token, safe="")
+        return {
+            "query": f"{REDIRECT}?response={quoted}",
+            "fragment": f"{REDIRECT}#response={quoted}",
+            "jwt": token,
+            "twice": f"{REDIRECT}?response={quoted}&response={quoted}",
+            "empty": f"{REDIRECT}?code=x",
+        }[where]
+
+    def verdict(lib, where, token, algorithms):
+        try:
+            r = lib.process_jarm_response(
+                callback(where, token), client_id=APP, disco_doc_address=provider.discovery,
+                algorithms=algorithms, require_https=False, is_jwt=where == "jwt",
+            )
+        except Exception as e:  # noqa: BLE001 - the class is the verdict
+            return type(e).__name__
+        return ("ok", r.is_successful, r.state, r.values, (r.code, r.issuer) if r.is_successful else r.error)
+
+    for algorithms in (["RS256", "ES256"], ["ES256"]):
+        for name, (where, token) in cases.items():
+            ours, theirs = verdict(im, where, token, algorithms), verdict(pim, where, token, algorithms)
+            assert ours == theirs, (name, algorithms, ours, theirs)
+    for where in ("query", "fragment", "twice", "empty"):
+        url = callback(where, "a.b.c")
+        assert im.is_jarm_response(url) == pim.is_jarm_response(url)
+    import asyncio
+
+    ours = asyncio.run(im.aio.process_jarm_response(callback("query", rs.sign(base)), client_id=APP,
+                                                    disco_doc_address=provider.discovery, algorithms=["RS256"], require_https=False))
+    assert ours.code == "c1" and ours.issuer == provider.issuer
+    # Offline (issuer, keys and algorithms given): no discovery.
+    jwks = im.get_jwks(im.JwksRequest(address=provider.issuer + "/jwks", policy=im.DiscoveryPolicy(require_https=False)))
+    offline = im.process_jarm_response(callback("query", rs.sign(base)), client_id=APP, issuer=provider.issuer, jwks=jwks, algorithms=["RS256"])
+    assert offline.code == "c1"

@@ -32,6 +32,7 @@ from . import dpop as _dpop
 from . import fapi as _fapi
 from . import identity as _identity
 from . import jar as _jar
+from . import jarm as _jarm
 from . import logout as _logout
 from . import mtls as _mtls
 from . import token_client as _token_client
@@ -42,6 +43,7 @@ from .dpop import *  # noqa: F403 - listed in dpop.__all__
 from .fapi import *  # noqa: F403 - listed in fapi.__all__
 from .identity import *  # noqa: F403 - listed in identity.__all__
 from .jar import *  # noqa: F403 - listed in jar.__all__
+from .jarm import *  # noqa: F403 - listed in jarm.__all__
 from .logout import *  # noqa: F403 - listed in logout.__all__
 from .mtls import *  # noqa: F403 - listed in mtls.__all__
 from .token_client import *  # noqa: F403 - listed in token_client.__all__
@@ -91,6 +93,7 @@ __all__ = [
     *_fapi.__all__,
     *_identity.__all__,
     *_jar.__all__,
+    *_jarm.__all__,
     *_logout.__all__,
     *_mtls.__all__,
     *_token_client.__all__,

@@ -13,6 +13,7 @@ from . import dpop as _dpop
 from . import fapi as _fapi
 from . import identity as _identity
 from . import jar as _jar
+from . import jarm as _jarm
 from . import exceptions as _exceptions
 from . import logout as _logout
 from . import mtls as _mtls
@@ -31,6 +32,7 @@ from .dpop import *  # noqa: F403 - listed in dpop.__all__
 from .fapi import *  # noqa: F403 - listed in fapi.__all__
 from .identity import *  # noqa: F403 - listed in identity.__all__
 from .jar import *  # noqa: F403 - listed in jar.__all__
+from .jarm import *  # noqa: F403 - listed in jarm.__all__
 from .exceptions import *  # noqa: F403 - listed in exceptions.__all__
 from .jwks import (
     JsonWebAlgorithmsKeyTypes,
@@ -51,6 +53,7 @@ from .id_token import validate_logout_token_async as validate_logout_token
 from .jwks import get_jwks_async as get_jwks
 from .validation import clear_discovery_cache as _clear_discovery_cache
 from .validation import clear_jwks_cache as _clear_jwks_cache
+from .jarm import process_jarm_response_async as process_jarm_response
 from .token_client import exchange_token_async as exchange_token
 from .token_client import get_userinfo_async as get_userinfo
 from .token_client import introspect_token_async as introspect_token
@@ -98,6 +101,7 @@ __all__ = [
     *_fapi.__all__,
     *_identity.__all__,
     *_jar.__all__,
+    *_jarm.__all__,
     *_logout.__all__,
     *_mtls.__all__,
     *(name for name in _token_client.__all__ if name[0].isupper()),
