@@ -270,7 +270,6 @@ NOT_YET = {
         "ClientDeleteRequest", "ClientDeleteResponse", "ClientReadRequest", "ClientRegistrationRequest",
         "ClientRegistrationResponse", "ClientUpdateRequest", "delete_client", "read_client", "register_client", "update_client",
     },
-    "HTTP client injection and base classes": {"AsyncHTTPClient", "BaseRequest", "BaseResponse", "HTTPClient"},
 }
 
 
@@ -605,3 +604,30 @@ def test_jarm_responses_get_the_same_verdicts(provider, keys):
     jwks = im.get_jwks(im.JwksRequest(address=provider.issuer + "/jwks", policy=im.DiscoveryPolicy(require_https=False)))
     offline = im.process_jarm_response(callback("query", rs.sign(base)), client_id=APP, issuer=provider.issuer, jwks=jwks, algorithms=["RS256"])
     assert offline.code == "c1"
+
+
+def test_http_clients_and_base_classes_are_accepted():
+    import asyncio
+
+    with im.HTTPClient() as client:
+        assert client.client is None
+    try:
+        client.client
+        raise AssertionError("a closed client must say so")
+    except RuntimeError:
+        pass
+    try:
+        im.HTTPClient(client=object(), timeout=1.0)
+        raise AssertionError("timeout beside a client must be refused")
+    except ValueError:
+        pass
+
+    async def use():
+        async with im.aio.AsyncHTTPClient() as client:
+            return client
+
+    asyncio.run(use())
+    request = im.ClientCredentialsTokenRequest(address="https://op/token", client_id="c")
+    assert isinstance(request, im.BaseRequest) and isinstance(im.JwksRequest(address="https://op/jwks"), im.BaseRequest)
+    failed = im.request_client_credentials_token(request, http_client=im.HTTPClient())
+    assert isinstance(failed, im.BaseResponse) and not failed.is_successful

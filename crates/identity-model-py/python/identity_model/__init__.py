@@ -47,6 +47,8 @@ from .jarm import *  # noqa: F403 - listed in jarm.__all__
 from .logout import *  # noqa: F403 - listed in logout.__all__
 from .mtls import *  # noqa: F403 - listed in mtls.__all__
 from .token_client import *  # noqa: F403 - listed in token_client.__all__
+from .http_client import HTTPClient
+from .responses import BaseRequest, BaseResponse
 from .validation import (
     CacheCounters,
     DiscoveryPolicy,
@@ -59,6 +61,9 @@ from .validation import (
 
 __all__ = [
     "Authority",
+    "BaseRequest",
+    "BaseResponse",
+    "HTTPClient",
     "CacheCounters",
     "DiscoveryDocumentRequest",
     "DiscoveryDocumentResponse",

@@ -45,6 +45,8 @@ from .jwks import (
 from .logout import *  # noqa: F403 - listed in logout.__all__
 from .mtls import *  # noqa: F403 - listed in mtls.__all__
 from .token_client import *  # noqa: F403 - the classes; the functions are replaced below
+from .http_client import AsyncHTTPClient
+from .responses import BaseRequest, BaseResponse
 from .validation import CacheCounters, DiscoveryPolicy, TokenValidationConfig, get_cache_counters
 
 from .discovery import get_discovery_document_async as get_discovery_document
@@ -78,6 +80,9 @@ async def clear_jwks_cache() -> None:
 
 
 __all__ = [
+    "AsyncHTTPClient",
+    "BaseRequest",
+    "BaseResponse",
     "CacheCounters",
     "DiscoveryDocumentRequest",
     "DiscoveryDocumentResponse",

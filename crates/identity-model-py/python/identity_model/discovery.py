@@ -13,7 +13,7 @@ from typing import Any
 
 from . import _native
 from .exceptions import ConfigurationException, PyIdentityModelException
-from .responses import _GuardedResponse
+from .responses import BaseRequest, _GuardedResponse
 from .validation import DiscoveryPolicy, _issuer_of
 
 
@@ -101,7 +101,7 @@ _MEMBERS = (
 
 
 @dataclass
-class DiscoveryDocumentRequest:
+class DiscoveryDocumentRequest(BaseRequest):
     """Where the document is (its well-known address) and the policy to judge it by."""
 
     address: str

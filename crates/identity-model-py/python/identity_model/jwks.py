@@ -12,7 +12,7 @@ from typing import Any
 
 from . import _native
 from .exceptions import ConfigurationException, PyIdentityModelException
-from .responses import _GuardedResponse
+from .responses import BaseRequest, _GuardedResponse
 from .validation import DiscoveryPolicy
 
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
@@ -146,7 +146,7 @@ def jwks_from_dict(keys_dict: dict) -> JsonWebKey:
 
 
 @dataclass
-class JwksRequest:
+class JwksRequest(BaseRequest):
     """Where the key set is, and the policy for its URL."""
 
     address: str

@@ -4,9 +4,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .exceptions import FailedResponseAccessError, SuccessfulResponseAccessError
+
+
+@dataclass
+class BaseRequest:
+    """The base of every request: the endpoint's ``address``."""
+
+    address: str
 
 
 class _GuardedResponse:
@@ -47,3 +55,8 @@ class _GuardedResponse:
                 secret = name in object.__getattribute__(self, "_secret_fields")
                 shown[name] = "[redacted]" if secret and value is not None else value
         return f"{type(self).__name__}({shown})"
+
+
+BaseResponse = _GuardedResponse
+"""py-identity-model's name for the base of every response (``is_successful``, ``error``,
+guarded data fields)."""

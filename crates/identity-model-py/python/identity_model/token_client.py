@@ -24,7 +24,7 @@ from typing import Any
 from . import _native
 from .dpop import DPoPKey
 from .exceptions import ConfigurationException, PyIdentityModelException
-from .responses import _GuardedResponse
+from .responses import BaseRequest, _GuardedResponse
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -63,7 +63,7 @@ class MtlsClientAuth:
 
 
 @dataclass
-class ClientCredentialsTokenRequest:
+class ClientCredentialsTokenRequest(BaseRequest):
     address: str
     client_id: str
     client_secret: str | None = field(default=None, repr=False)
@@ -73,7 +73,7 @@ class ClientCredentialsTokenRequest:
 
 
 @dataclass
-class AuthorizationCodeTokenRequest:
+class AuthorizationCodeTokenRequest(BaseRequest):
     address: str
     client_id: str
     code: str = field(repr=False)
@@ -87,7 +87,7 @@ class AuthorizationCodeTokenRequest:
 
 
 @dataclass
-class RefreshTokenRequest:
+class RefreshTokenRequest(BaseRequest):
     address: str
     client_id: str
     refresh_token: str = field(repr=False)
@@ -98,7 +98,7 @@ class RefreshTokenRequest:
 
 
 @dataclass
-class TokenIntrospectionRequest:
+class TokenIntrospectionRequest(BaseRequest):
     address: str
     token: str = field(repr=False)
     client_id: str
@@ -109,7 +109,7 @@ class TokenIntrospectionRequest:
 
 
 @dataclass
-class TokenRevocationRequest:
+class TokenRevocationRequest(BaseRequest):
     address: str
     token: str = field(repr=False)
     client_id: str
@@ -120,7 +120,7 @@ class TokenRevocationRequest:
 
 
 @dataclass
-class PushedAuthorizationRequest:
+class PushedAuthorizationRequest(BaseRequest):
     address: str
     client_id: str
     redirect_uri: str
@@ -138,7 +138,7 @@ class PushedAuthorizationRequest:
 
 
 @dataclass
-class DeviceAuthorizationRequest:
+class DeviceAuthorizationRequest(BaseRequest):
     address: str
     client_id: str
     scope: str = "openid"
@@ -148,7 +148,7 @@ class DeviceAuthorizationRequest:
 
 
 @dataclass
-class DeviceTokenRequest:
+class DeviceTokenRequest(BaseRequest):
     address: str
     client_id: str
     device_code: str = field(repr=False)
@@ -158,7 +158,7 @@ class DeviceTokenRequest:
 
 
 @dataclass
-class TokenExchangeRequest:
+class TokenExchangeRequest(BaseRequest):
     address: str
     client_id: str
     subject_token: str = field(repr=False)
@@ -175,7 +175,7 @@ class TokenExchangeRequest:
 
 
 @dataclass
-class UserInfoRequest:
+class UserInfoRequest(BaseRequest):
     address: str
     token: str = field(repr=False)
     expected_sub: str | None = None
