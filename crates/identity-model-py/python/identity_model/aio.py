@@ -4,51 +4,10 @@ runtime (not a thread pool); usable from several event loops and from uvloop."""
 from __future__ import annotations
 
 # Everything that is not a coroutine, as in py-identity-model's ``aio``: the request and
-# response classes, the configuration, the exceptions and the pure helpers. The coroutines
-# below replace the blocking functions of the same names.
-from . import authorize as _authorize
-from . import claims_validation as _claims_validation
-from . import config as _config
-from . import dpop as _dpop
-from . import fapi as _fapi
-from . import identity as _identity
-from . import jar as _jar
-from . import jarm as _jarm
-from . import exceptions as _exceptions
-from . import logout as _logout
-from . import mtls as _mtls
-from . import token_client as _token_client
-from .authorize import *  # noqa: F403 - listed in authorize.__all__
-from .discovery import (
-    DiscoveryDocumentRequest,
-    DiscoveryDocumentResponse,
-    DiscoveryEndpoint,
-    DiscoveryErrorKind,
-    parse_discovery_url,
-)
-from .claims_validation import *  # noqa: F403 - listed in claims_validation.__all__
-from .config import *  # noqa: F403 - listed in config.__all__
-from .dpop import *  # noqa: F403 - listed in dpop.__all__
-from .fapi import *  # noqa: F403 - listed in fapi.__all__
-from .identity import *  # noqa: F403 - listed in identity.__all__
-from .jar import *  # noqa: F403 - listed in jar.__all__
-from .jarm import *  # noqa: F403 - listed in jarm.__all__
-from .exceptions import *  # noqa: F403 - listed in exceptions.__all__
-from .jwks import (
-    JsonWebAlgorithmsKeyTypes,
-    JsonWebKey,
-    JsonWebKeyParameterNames,
-    JwksRequest,
-    JwksResponse,
-    jwks_from_dict,
-)
-from .logout import *  # noqa: F403 - listed in logout.__all__
-from .mtls import *  # noqa: F403 - listed in mtls.__all__
-from .token_client import *  # noqa: F403 - the classes; the functions are replaced below
+# response classes, the configuration, the exceptions and the pure helpers.
+from . import _shared
+from ._shared import *  # noqa: F403 - listed in _shared.__all__
 from .http_client import AsyncHTTPClient
-from .responses import BaseRequest, BaseResponse
-from .validation import CacheCounters, DiscoveryPolicy, TokenValidationConfig, get_cache_counters
-
 from .discovery import get_discovery_document_async as get_discovery_document
 from .id_token import validate_id_token_async as validate_id_token
 from .id_token import validate_logout_token_async as validate_logout_token
@@ -81,35 +40,7 @@ async def clear_jwks_cache() -> None:
 
 __all__ = [
     "AsyncHTTPClient",
-    "BaseRequest",
-    "BaseResponse",
-    "CacheCounters",
-    "DiscoveryDocumentRequest",
-    "DiscoveryDocumentResponse",
-    "DiscoveryEndpoint",
-    "DiscoveryErrorKind",
-    "DiscoveryPolicy",
-    "JsonWebAlgorithmsKeyTypes",
-    "JsonWebKey",
-    "JsonWebKeyParameterNames",
-    "JwksRequest",
-    "JwksResponse",
-    "TokenValidationConfig",
-    "get_cache_counters",
-    "jwks_from_dict",
-    "parse_discovery_url",
-    *(name for name in _exceptions.__all__ if name != "from_native"),
-    *_authorize.__all__,
-    *_claims_validation.__all__,
-    *_config.__all__,
-    *_dpop.__all__,
-    *_fapi.__all__,
-    *_identity.__all__,
-    *_jar.__all__,
-    *_jarm.__all__,
-    *_logout.__all__,
-    *_mtls.__all__,
-    *(name for name in _token_client.__all__ if name[0].isupper()),
+    *_shared.__all__,
     "clear_discovery_cache",
     "clear_jwks_cache",
     "exchange_token",
@@ -118,6 +49,7 @@ __all__ = [
     "get_userinfo",
     "introspect_token",
     "poll_device_token",
+    "process_jarm_response",
     "push_authorization_request",
     "refresh_token",
     "request_authorization_code_token",

@@ -116,14 +116,19 @@ def _from_discovery(disco: Any, issuer: str | None, algorithms: list[str] | None
     return resolved, algorithms or disco.authorization_signing_alg_values_supported, disco.jwks_uri
 
 
-def _offline(disco_doc_address: str | None, issuer: str | None, jwks: Any, algorithms: Any) -> bool:
+def _start(
+    response: str, is_jwt: bool, disco_doc_address: str | None, issuer: Any, jwks: Any, algorithms: Any, require_https: bool
+) -> tuple[str, DiscoveryPolicy | None]:
+    """The response JWT, and the policy of the discovery to make (``None``: offline, with
+    ``issuer``, ``jwks`` and ``algorithms`` all given)."""
+    response_jwt = response if is_jwt else extract_jarm_response_jwt(response)
     if issuer is not None and jwks is not None and algorithms is not None:
-        return True
+        return response_jwt, None
     if disco_doc_address is None:
         raise ConfigurationException(
             "disco_doc_address is required for JARM processing unless issuer, jwks, and algorithms are all supplied (offline mode)"
         )
-    return False
+    return response_jwt, DiscoveryPolicy(require_https=require_https)
 
 
 def _judge(response_jwt: str, issuer: str, allowed: list[str] | None, jwks: JwksResponse, client_id: str, leeway: float) -> AuthorizeCallbackResponse:
@@ -170,10 +175,9 @@ def process_jarm_response(
     ``authorization_signing_alg_values_supported`` unless ``algorithms``, its keys).
     ``JarmValidationException`` for JARM's own rules, the token exceptions for signature,
     issuer, audience and expiry."""
-    response_jwt = response if is_jwt else extract_jarm_response_jwt(response)
-    if _offline(disco_doc_address, issuer, jwks, algorithms):
+    response_jwt, policy = _start(response, is_jwt, disco_doc_address, issuer, jwks, algorithms, require_https)
+    if policy is None:
         return _judge(response_jwt, issuer, algorithms, _checked_jwks(jwks), client_id, leeway)  # type: ignore[arg-type]
-    policy = DiscoveryPolicy(require_https=require_https)
     disco = get_discovery_document(DiscoveryDocumentRequest(address=disco_doc_address, policy=policy))  # type: ignore[arg-type]
     resolved, allowed, jwks_uri = _from_discovery(disco, issuer, algorithms)
     keys = _checked_jwks(get_jwks(JwksRequest(address=jwks_uri, policy=policy)))
@@ -194,10 +198,9 @@ async def process_jarm_response_async(
     is_jwt: bool = False,
 ) -> AuthorizeCallbackResponse:
     """``process_jarm_response`` as a coroutine (``identity_model.aio``)."""
-    response_jwt = response if is_jwt else extract_jarm_response_jwt(response)
-    if _offline(disco_doc_address, issuer, jwks, algorithms):
+    response_jwt, policy = _start(response, is_jwt, disco_doc_address, issuer, jwks, algorithms, require_https)
+    if policy is None:
         return _judge(response_jwt, issuer, algorithms, _checked_jwks(jwks), client_id, leeway)  # type: ignore[arg-type]
-    policy = DiscoveryPolicy(require_https=require_https)
     disco = await get_discovery_document_async(DiscoveryDocumentRequest(address=disco_doc_address, policy=policy))  # type: ignore[arg-type]
     resolved, allowed, jwks_uri = _from_discovery(disco, issuer, algorithms)
     keys = _checked_jwks(await get_jwks_async(JwksRequest(address=jwks_uri, policy=policy)))
