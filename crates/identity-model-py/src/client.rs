@@ -48,7 +48,14 @@ fn transport(
     loopback: bool,
 ) -> Result<Arc<dyn HttpTransport>, Error> {
     static SHARED: OnceLock<Mutex<HashMap<String, Arc<dyn HttpTransport>>>> = OnceLock::new();
-    let key = format!("{loopback}{config:?}");
+    // The files a transport reads when it is built (CA bundle, client certificate and key)
+    // are part of the key by their size and modification time: a renewed certificate at the
+    // same path gets a new transport.
+    let stamp = |path: &Option<PathBuf>| {
+        path.as_ref().and_then(|p| std::fs::metadata(p).ok()).map(|m| (m.len(), m.modified().ok()))
+    };
+    let files = (stamp(&config.ca_bundle), stamp(&config.client_identity), stamp(&config.client_key));
+    let key = format!("{loopback}{config:?}{files:?}");
     let mut shared = SHARED.get_or_init(Mutex::default).lock().unwrap_or_else(|p| p.into_inner());
     if let Some(found) = shared.get(&key) {
         return Ok(Arc::clone(found));

@@ -67,6 +67,22 @@ class Pki:
             path.write_bytes(data)
             self.files[name] = str(path)
         self.client_der = self.client.public_bytes(serialization.Encoding.DER)
+        self._ca, self._ca_key, self._key_pem = ca, ca_key, key_pem
+
+    def renew_client(self) -> None:
+        """A new key and certificate from the same CA, written over the client's files."""
+        import os
+
+        self.previous_client_der = self.client_der
+        key = ec.generate_private_key(ec.SECP256R1())
+        self.client = _certificate("svc", key, self._ca.subject, self._ca_key, usage=ExtendedKeyUsageOID.CLIENT_AUTH)
+        self.client_der = self.client.public_bytes(serialization.Encoding.DER)
+        for name, data in (("client.pem", self.client.public_bytes(serialization.Encoding.PEM)), ("client-key.pem", self._key_pem(key))):
+            before = os.stat(self.files[name]).st_mtime_ns
+            with open(self.files[name], "wb") as out:
+                out.write(data)
+            # A file rewritten within the clock's granularity keeps its mtime: move it on.
+            os.utime(self.files[name], ns=(before + 1_000_000, before + 1_000_000))
 
 
 class TokenEndpoint:
@@ -136,6 +152,17 @@ def test_mtls_client_auth_presents_the_certificate_and_names_the_client(pki, end
         assert seen["form"]["client_id"] == "svc" and "client_secret" not in seen["form"]
         assert "Authorization" not in seen["headers"]
     assert im.compute_certificate_thumbprint(endpoint.seen[0]["cert"]) == im.certificate_thumbprint_from_file(pki.files["client.pem"])
+
+
+def test_a_renewed_certificate_is_presented_on_the_next_request(pki, endpoint):
+    mtls = im.MtlsClientAuth(certificate=pki.files["client.pem"], private_key=pki.files["client-key.pem"])
+    request = im.ClientCredentialsTokenRequest(address=endpoint.url, client_id="svc", mtls=mtls)
+    assert im.request_client_credentials_token(request).is_successful
+    # Renewed in place (as cert-manager or a sidecar does it): same paths, a new certificate.
+    pki.renew_client()
+    assert im.request_client_credentials_token(request).is_successful
+    assert pki.previous_client_der != pki.client_der
+    assert [s["cert"] for s in endpoint.seen] == [pki.previous_client_der, pki.client_der]
 
 
 def test_without_the_certificate_the_handshake_is_refused_and_bad_settings_are_clear(pki, endpoint):
