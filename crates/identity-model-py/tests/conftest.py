@@ -59,6 +59,32 @@ def claims_for(issuer: str, **overrides) -> dict:
     return {k: v for k, v in claims.items() if v is not None}
 
 
+def start_peer(argv: list[str], prefix: str, name: str, stderr: int = subprocess.STDOUT) -> tuple[subprocess.Popen, str]:
+    """Starts a peer that prints ``PREFIX ISSUER`` when it listens; its process and issuer
+    (waited for with a 30 s deadline; the test fails, the process stopped, without it)."""
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.stdout is not None:
+        line = process.stdout.readline()
+        if line.startswith(prefix):
+            return process, line.split()[1]
+        if not line and process.poll() is not None:
+            break
+    stop_process(process)
+    pytest.fail(f"{name} did not start")
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Stops a peer by its PID: SIGTERM, then SIGKILL after 10 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class Provider:
     """``idm provider`` with the given private keys (and other settings of its JSON
     configuration); stopped (by PID) at the end."""
@@ -69,34 +95,12 @@ class Provider:
         keys_file.write_text(json.dumps({"keys": [k.private_jwk for k in keys]}))
         config = Path(self.dir) / "config.json"
         config.write_text(json.dumps({**(settings or {}), "keys_file": str(keys_file)}))
-        self.process = subprocess.Popen(
-            [idm_binary(), "provider", "--port", "0", "--config", str(config)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.issuer = ""
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and self.process.stdout is not None:
-            line = self.process.stdout.readline()
-            if line.startswith("issuer"):
-                self.issuer = line.split()[1]
-                break
-            if not line and self.process.poll() is not None:
-                break
-        if not self.issuer:
-            self.stop()
-            pytest.fail("idm provider did not start")
+        argv = [idm_binary(), "provider", "--port", "0", "--config", str(config)]
+        self.process, self.issuer = start_peer(argv, "issuer", "idm provider")
         self.discovery = f"{self.issuer}/.well-known/openid-configuration"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 @pytest.fixture(scope="session")

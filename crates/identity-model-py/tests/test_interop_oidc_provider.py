@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 import identity_model as im
 from identity_model import aio
 
-from conftest import REPO, Key
+from conftest import REPO, Key, start_peer, stop_process
 
 INTEROP = REPO / "tests" / "interop"
 REDIRECT = "http://127.0.0.1:8400/callback"
@@ -56,24 +56,12 @@ class OidcProvider:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        self.process = subprocess.Popen(
-            ["node", str(INTEROP / "provider.mjs"), str(port), str(self.dir / "keys.json"), str(self.dir / "client-jwks.json")],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        self.issuer = ""
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and self.process.stdout is not None:
-            line = self.process.stdout.readline()
-            if line.startswith("ISSUER "):
-                self.issuer = line.split()[1]
-                break
-            if not line and self.process.poll() is not None:
-                break
-        if not self.issuer:
-            self.stop()
-            pytest.fail("oidc-provider did not start")
+        argv = ["node", str(INTEROP / "provider.mjs"), str(port), str(self.dir / "keys.json"), str(self.dir / "client-jwks.json")]
+        try:
+            self.process, self.issuer = start_peer(argv, "ISSUER ", "oidc-provider", stderr=subprocess.DEVNULL)
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
         # Keep draining: the provider logs to stdout, and a full pipe would stall it.
         threading.Thread(target=lambda: [None for _ in self.process.stdout], daemon=True).start()
         self.discovery = f"{self.issuer}/.well-known/openid-configuration"
@@ -82,13 +70,7 @@ class OidcProvider:
         self.document = document
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
